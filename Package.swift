@@ -1,0 +1,95 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "agent-bridge",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "agent-bridge", targets: ["agent-bridge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .target(
+            name: "BridgeCore",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "BridgeStore",
+            dependencies: [
+                "BridgeCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("migrations")]
+        ),
+        .target(
+            name: "BridgeService",
+            dependencies: [
+                "BridgeCore",
+                "BridgeStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "BridgeMCP",
+            dependencies: [
+                "BridgeCore",
+                "BridgeService",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("schemas")]
+        ),
+        .executableTarget(
+            name: "agent-bridge",
+            dependencies: [
+                "BridgeCore",
+                "BridgeStore",
+                "BridgeService",
+                "BridgeMCP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "BridgeTestSupport",
+            dependencies: [
+                "BridgeCore",
+                "BridgeStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/BridgeTestSupport"
+        ),
+        .testTarget(
+            name: "BridgeCoreTests",
+            dependencies: ["BridgeCore", .product(name: "Yams", package: "Yams")]
+        ),
+        .testTarget(
+            name: "BridgeStoreTests",
+            dependencies: ["BridgeCore", "BridgeStore", "BridgeTestSupport"]
+        ),
+        .testTarget(
+            name: "BridgeServiceTests",
+            dependencies: ["BridgeCore", "BridgeStore", "BridgeService", "BridgeTestSupport"]
+        ),
+        .testTarget(
+            name: "BridgeMCPTests",
+            dependencies: ["BridgeCore", "BridgeMCP", "BridgeTestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

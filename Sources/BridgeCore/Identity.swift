@@ -1,0 +1,27 @@
+/// Who is calling: resolved once per call from the local flag or (later) a token.
+public struct Identity: Sendable, Hashable {
+    /// The trust domain; every row carries it.
+    public let workspace: String
+    /// The participant's handle, unique in the workspace.
+    public let handle: String
+    /// The role the participant acts in.
+    public let role: Role
+
+    public init(workspace: String, handle: String, role: Role) {
+        self.workspace = workspace
+        self.handle = handle
+        self.role = role
+    }
+
+    /// The audit actor string for this identity.
+    public var auditActor: String { "participant:\(handle)" }
+
+    /// Checks that a handle has the shape `[a-z0-9][a-z0-9_.-]{0,63}`.
+    public static func isValidHandle(_ handle: String) -> Bool {
+        let bytes = Array(handle.utf8)
+        guard (1...64).contains(bytes.count) else { return false }
+        func isAlnum(_ b: UInt8) -> Bool { (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) }
+        guard isAlnum(bytes[0]) else { return false }
+        return bytes.allSatisfy { isAlnum($0) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+import MCP
+import ServiceLifecycle
+
+/// The MCP stdio server as a `Service`: it serves until stdin closes or the group shuts down.
+///
+/// stdout carries only JSON-RPC; the SDK's transport writes nothing else there, and all logging goes to stderr.
+public struct MCPServerService: Service {
+    let router: ToolRouter
+    let version: String
+    let logger: Logger
+    let prepare: @Sendable () async -> Void
+
+    /// - Parameter prepare: runs before the server answers anything (schema check or migration).
+    public init(router: ToolRouter, version: String, logger: Logger, prepare: @escaping @Sendable () async -> Void) {
+        self.router = router
+        self.version = version
+        self.logger = logger
+        self.prepare = prepare
+    }
+
+    public func run() async throws {
+        await prepare()
+        let server = Server(
+            name: "agent-bridge", version: version, title: "agent-bridge",
+            instructions: "Durable threads shared by coding agents and their supervisors. Start with v1_whoami, then v1_inbox or v1_thread_list.",
+            capabilities: .init(tools: .init(listChanged: false)))
+        let router = self.router
+        let tools = router.catalog.tools
+        await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: tools) }
+        await server.withMethodHandler(CallTool.self) { params in
+            try await router.call(name: params.name, arguments: params.arguments)
+        }
+        var transportLogger = logger
+        transportLogger.logLevel = max(logger.logLevel, .warning)
+        try await server.start(transport: StdioTransport(logger: transportLogger))
+        await withGracefulShutdownHandler {
+            await server.waitUntilCompleted()
+        } onGracefulShutdown: {
+            Task { await server.stop() }
+        }
+        await server.stop()
+        logger.info("MCP session ended.", metadata: ["event": "serve.stopped"])
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import BridgeCore
+import MCP
+
+/// Checks tool arguments against their published JSON Schema, so `schemas/v1/` is the one source of truth.
+///
+/// Supports the subset the schemas use: `type`, `properties`, `required`, `additionalProperties`, `items`,
+/// `enum`, `const`, `minimum`, `maximum`, `minLength`, `maxLength`, `minItems`, `maxItems`, `uniqueItems`,
+/// `pattern`, and `format` `uuid` / `date-time`. `$ref`s are inlined when the catalog loads.
+/// The first violation becomes an `INVALID_ARGUMENT` with a reason and the offending field's path.
+struct SchemaValidator: Sendable {
+    let schema: Value
+    private let patterns: [String: NSRegularExpressionBox]
+
+    init(schema: Value) {
+        self.schema = schema
+        var patterns: [String: NSRegularExpressionBox] = [:]
+        Self.collectPatterns(schema, into: &patterns)
+        self.patterns = patterns
+    }
+
+    func validate(_ value: Value) throws(BridgeError) {
+        try check(value, against: schema, path: "")
+    }
+
+    private func check(_ value: Value, against schema: Value, path: String) throws(BridgeError) {
+        guard case .object(let rules) = schema else { return }
+        let field = path.isEmpty ? "arguments" : path
+
+        if let type = rules["type"] {
+            let allowed: [String] = switch type {
+            case .string(let one): [one]
+            case .array(let many): many.compactMap(\.stringValue)
+            default: []
+            }
+            guard allowed.contains(where: { Self.matches(value, type: $0) }) else {
+                throw fail(.invalidFieldType, "\(field) must be \(allowed.joined(separator: " or ")), not \(Self.typeName(value)).", path)
+            }
+        }
+        if case .array(let options)? = rules["enum"], !options.contains(where: { Self.equal($0, value) }) {
+            let listed = options.map { $0.stringValue ?? "\($0)" }.joined(separator: ", ")
+            throw fail(.invalidEnumValue, "\(field) must be one of: \(listed).", path)
+        }
+        if let constant = rules["const"], !Self.equal(constant, value) {
+            throw fail(.invalidFieldValue, "\(field) must be \(constant).", path)
+        }
+
+        switch value {
+        case .object(let object):
+            if case .array(let required)? = rules["required"] {
+                for case .string(let name) in required where object[name] == nil || object[name] == .null && !allowsNull(rules, name) {
+                    throw fail(.missingRequiredField, "\(join(path, name)) is required.", join(path, name))
+                }
+            }
+            let properties = rules["properties"]?.objectValue ?? [:]
+            for (name, child) in object.sorted(by: { $0.key < $1.key }) {
+                if let propertySchema = properties[name] {
+                    try check(child, against: propertySchema, path: join(path, name))
+                } else if case .bool(false)? = rules["additionalProperties"] {
+                    throw fail(.invalidFieldValue, "\(join(path, name)) is not a known field.", join(path, name))
+                } else if case .object? = rules["additionalProperties"], let extra = rules["additionalProperties"] {
+                    try check(child, against: extra, path: join(path, name))
+                }
+            }
+        case .array(let items):
+            if let min = rules["minItems"]?.intValue, items.count < min {
+                throw fail(.invalidFieldValue, "\(field) needs at least \(min) items.", path)
+            }
+            if let max = rules["maxItems"]?.intValue, items.count > max {
+                throw fail(.invalidFieldValue, "\(field) may have at most \(max) items.", path)
+            }
+            if rules["uniqueItems"]?.boolValue == true, Set(items).count != items.count {
+                throw fail(.invalidFieldValue, "\(field) must not repeat items.", path)
+            }
+            if let itemSchema = rules["items"] {
+                for (index, item) in items.enumerated() {
+                    try check(item, against: itemSchema, path: "\(field)[\(index)]")
+                }
+            }
+        case .string, .data:
+            let text = Self.text(of: value)
+            let length = text.unicodeScalars.count
+            if let min = rules["minLength"]?.intValue, length < min {
+                throw fail(.invalidFieldValue, min == 1 ? "\(field) must not be empty." : "\(field) must be at least \(min) characters.", path)
+            }
+            if let max = rules["maxLength"]?.intValue, length > max {
+                throw fail(.invalidFieldValue, "\(field) must be at most \(max) characters.", path)
+            }
+            if case .string(let pattern)? = rules["pattern"], let regex = patterns[pattern], !regex.matches(text) {
+                throw fail(.invalidFieldValue, "\(field) has the wrong form (expected \(pattern)).", path)
+            }
+            if case .string(let format)? = rules["format"] {
+                let ok = switch format {
+                case "uuid": UUID(uuidString: text) != nil
+                case "date-time": WireCoding.parseTimestamp(text) != nil
+                default: true
+                }
+                if !ok { throw fail(.invalidFieldValue, "\(field) must be a \(format).", path) }
+            }
+        case .int, .double:
+            let number = value.doubleValue ?? Double(value.intValue ?? 0)
+            if let min = Self.number(rules["minimum"]), number < min {
+                throw fail(.invalidFieldValue, "\(field) must be at least \(Self.format(min)).", path)
+            }
+            if let max = Self.number(rules["maximum"]), number > max {
+                throw fail(.invalidFieldValue, "\(field) must be at most \(Self.format(max)).", path)
+            }
+        default:
+            break
+        }
+    }
+
+    private func allowsNull(_ rules: [String: Value], _ name: String) -> Bool {
+        guard let property = rules["properties"]?.objectValue?[name]?.objectValue, case .array(let types)? = property["type"] else { return false }
+        return types.contains(.string("null"))
+    }
+
+    private func fail(_ reason: Reason, _ message: String, _ path: String) -> BridgeError {
+        BridgeError.invalidArgument(reason, message, field: path.isEmpty ? nil : path)
+    }
+
+    private func join(_ path: String, _ name: String) -> String {
+        path.isEmpty ? name : "\(path).\(name)"
+    }
+
+    static func matches(_ value: Value, type: String) -> Bool {
+        switch (type, value) {
+        case ("object", .object), ("array", .array), ("string", .string), ("string", .data), ("boolean", .bool), ("null", .null):
+            true
+        case ("integer", .int): true
+        case ("integer", .double(let d)): d.rounded() == d && abs(d) < 9.0e15
+        case ("number", .int), ("number", .double): true
+        default: false
+        }
+    }
+
+    static func typeName(_ value: Value) -> String {
+        switch value {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .int, .double: "a number"
+        case .string, .data: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    static func text(of value: Value) -> String {
+        switch value {
+        case .string(let s): s
+        case .data(let mime, let data): "data:\(mime ?? "");base64,\(data.base64EncodedString())"
+        default: ""
+        }
+    }
+
+    static func equal(_ a: Value, _ b: Value) -> Bool {
+        if case .data = b { return Self.text(of: a) == Self.text(of: b) }
+        return a == b
+    }
+
+    static func number(_ value: Value?) -> Double? {
+        switch value {
+        case .int(let i)?: Double(i)
+        case .double(let d)?: d
+        default: nil
+        }
+    }
+
+    static func format(_ number: Double) -> String {
+        number.rounded() == number ? String(Int64(number)) : String(number)
+    }
+
+    private static func collectPatterns(_ schema: Value, into patterns: inout [String: NSRegularExpressionBox]) {
+        switch schema {
+        case .object(let object):
+            if case .string(let pattern)? = object["pattern"], patterns[pattern] == nil,
+               let regex = try? NSRegularExpression(pattern: pattern) {
+                patterns[pattern] = NSRegularExpressionBox(regex: regex)
+            }
+            for child in object.values { collectPatterns(child, into: &patterns) }
+        case .array(let items):
+            for item in items { collectPatterns(item, into: &patterns) }
+        default:
+            break
+        }
+    }
+}
+
+/// A compiled pattern; NSRegularExpression is immutable and safe to share once built.
+struct NSRegularExpressionBox: @unchecked Sendable {
+    let regex: NSRegularExpression
+
+    func matches(_ text: String) -> Bool {
+        regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+}

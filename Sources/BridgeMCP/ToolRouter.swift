@@ -1,0 +1,165 @@
+import Foundation
+import BridgeCore
+import BridgeService
+import Logging
+import MCP
+import Synchronization
+
+/// Turns one `tools/call` into a service call: schema version, argument validation, identity, idempotency
+/// scope, dispatch, and the single mapping of every outcome to a tool result.
+///
+/// Any failure is an `isError` result with the DESIGN §3 error object; an unknown tool is a JSON-RPC error.
+public final class ToolRouter: Sendable {
+    /// Resolves the caller for each call (local flag today, a token later), or throws `UNAUTHENTICATED`.
+    public typealias IdentityProvider = @Sendable () throws(BridgeError) -> Identity
+
+    let catalog: ToolCatalog
+    let service: BridgeService
+    let identity: IdentityProvider
+    let logger: Logger
+    private let ensuredParticipants = Mutex<Set<Identity>>([])
+
+    public init(catalog: ToolCatalog, service: BridgeService, identity: @escaping IdentityProvider, logger: Logger) {
+        self.catalog = catalog
+        self.service = service
+        self.identity = identity
+        self.logger = logger
+    }
+
+    /// Handles one tool call; throws only for protocol faults (an unknown tool).
+    public func call(name: String, arguments: [String: Value]?) async throws -> CallTool.Result {
+        guard let entry = catalog.entries[name] else {
+            throw MCPError.invalidParams("Unknown tool: \(name). Call tools/list for the v1 tools.")
+        }
+        let requestID = Self.makeRequestID()
+        let started = ContinuousClock.now
+        let arguments = arguments ?? [:]
+        var context: CallContext?
+        do throws(BridgeError) {
+            let schemaVersion = try SchemaVersion.check(arguments["schema_version"].flatMap(\.stringValue))
+            try catalog.validate(.object(arguments), for: entry)
+            let identity = try identity()
+            let requestContext = CallContext(identity: identity, requestID: requestID)
+            context = requestContext
+            try await ensureParticipant(requestContext)
+            let output = try await dispatch(entry.operation, arguments: arguments, schemaVersion: schemaVersion, context: requestContext)
+            let result = try Self.result(output)
+            log(entry, context: requestContext, started: started, error: nil)
+            return result
+        } catch {
+            log(entry, context: context, requestID: requestID, started: started, error: error)
+            return Self.errorResult(error, requestID: requestID)
+        }
+    }
+
+    private func dispatch(_ operation: BridgeOperation, arguments: [String: Value], schemaVersion: String, context: CallContext) async throws(BridgeError) -> any Encodable {
+        let idempotency = try idempotencyScope(operation, arguments: arguments)
+        func input<T: Decodable>(_ type: T.Type) throws(BridgeError) -> T {
+            do {
+                return try WireCoding.makeDecoder().decode(T.self, from: JSONEncoder().encode(Value.object(arguments)))
+            } catch {
+                throw BridgeError.invalidArgument(.invalidFieldValue, "The arguments do not fit \(operation.rawValue).")
+            }
+        }
+        switch operation {
+        case .whoami: return try await service.whoami(context: context)
+        case .participantRegister: return try await service.register(input(RegisterInput.self), context: context, idempotency: idempotency)
+        case .participantHeartbeat: return try await service.heartbeat(input(HeartbeatInput.self), context: context, idempotency: idempotency)
+        case .threadCreate: return try await service.createThread(input(ThreadCreateInput.self), schemaVersion: schemaVersion, context: context, idempotency: idempotency)
+        case .threadGet: return try await service.getThread(input(ThreadRefInput.self), context: context)
+        case .threadList: return try await service.listThreads(input(ThreadListInput.self), context: context)
+        case .threadJoin: return try await service.joinThread(input(ThreadJoinInput.self), context: context, idempotency: idempotency)
+        case .threadLeave: return try await service.leaveThread(input(ThreadRefInput.self), context: context, idempotency: idempotency)
+        case .threadSetStatus: return try await service.setThreadStatus(input(ThreadSetStatusInput.self), context: context, idempotency: idempotency)
+        case .messagePost: return try await service.post(input(MessagePostInput.self), schemaVersion: schemaVersion, context: context, idempotency: idempotency)
+        case .messageRead: return try await service.read(input(MessageReadInput.self), context: context)
+        case .messageAck: return try await service.ack(input(MessageAckInput.self), context: context, idempotency: idempotency)
+        case .inbox: return try await service.inbox(input(InboxInput.self), context: context)
+        }
+    }
+
+    /// The key and request fingerprint of a mutating call; the fingerprint covers every argument but the key.
+    private func idempotencyScope(_ operation: BridgeOperation, arguments: [String: Value]) throws(BridgeError) -> IdempotencyScope? {
+        guard operation.isMutating, case .string(let key)? = arguments["idempotency_key"] else { return nil }
+        var fingerprinted = arguments
+        fingerprinted.removeValue(forKey: "idempotency_key")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let canonical = try? encoder.encode(Value.object(fingerprinted)) else {
+            throw BridgeError.invalidArgument(.invalidFieldValue, "The arguments cannot be fingerprinted for idempotency.")
+        }
+        return IdempotencyScope(tool: operation.rawValue, key: key, requestHash: ContentHash.sha256Hex(canonical))
+    }
+
+    /// Registers the caller's participant row once per process (again after a failure).
+    private func ensureParticipant(_ context: CallContext) async throws(BridgeError) {
+        if ensuredParticipants.withLock({ $0.contains(context.identity) }) { return }
+        try await service.store.ensureParticipant(context: context)
+        ensuredParticipants.withLock { _ = $0.insert(context.identity) }
+    }
+
+    // MARK: - Results
+
+    static func result(_ output: any Encodable, isError: Bool = false) throws(BridgeError) -> CallTool.Result {
+        do {
+            let data = try WireCoding.makeEncoder().encode(output)
+            let structured = try JSONDecoder().decode(Value.self, from: data)
+            return CallTool.Result(
+                content: [.text(text: String(decoding: data, as: UTF8.self), annotations: nil, _meta: nil)],
+                structuredContent: Optional<Value>.some(structured), isError: isError)
+        } catch {
+            throw BridgeError(.internal, .internalError, "Internal error.", underlying: error)
+        }
+    }
+
+    /// The wire form of a failure. `INTERNAL` says nothing but the request id.
+    static func errorResult(_ error: BridgeError, requestID: String) -> CallTool.Result {
+        let message = error.code == .internal ? "Internal error; quote request id \(requestID) when reporting it." : error.message
+        let envelope = ErrorEnvelope(error: .init(
+            code: error.code.rawValue, reason: error.code == .internal ? Reason.internalError.rawValue : error.reason.rawValue,
+            message: message, requestId: requestID, retryable: error.retryable,
+            details: error.code == .internal ? [:] : error.details))
+        return (try? result(envelope, isError: true))
+            ?? CallTool.Result(content: [.text(text: "{\"error\":{\"code\":\"INTERNAL\"}}", annotations: nil, _meta: nil)], isError: true)
+    }
+
+    struct ErrorEnvelope: Encodable {
+        struct Body: Encodable {
+            var code: String
+            var reason: String
+            var message: String
+            var requestId: String
+            var retryable: Bool
+            var details: [String: String]
+            enum CodingKeys: String, CodingKey { case code, reason, message, requestId = "request_id", retryable, details }
+        }
+        var error: Body
+    }
+
+    static func makeRequestID() -> String {
+        "req_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+    }
+
+    private func log(_ entry: ToolCatalog.Entry, context: CallContext?, requestID: String? = nil, started: ContinuousClock.Instant, error: BridgeError?) {
+        let elapsed = started.duration(to: .now)
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        var metadata: Logger.Metadata = [
+            "event": "tool.call", "tool": "\(entry.tool.name)",
+            "request_id": "\(context?.requestID ?? requestID ?? "")",
+            "duration_ms": "\(String(format: "%.2f", milliseconds))",
+            "code": "\(error?.code.rawValue ?? "OK")",
+        ]
+        if let context { metadata["participant"] = "\(context.identity.handle)" }
+        guard let error else {
+            logger.info("Tool call completed.", metadata: metadata)
+            return
+        }
+        metadata["reason"] = "\(error.reason.rawValue)"
+        if error.code == .internal {
+            metadata["error"] = "\(error.underlying.map { String(reflecting: $0) } ?? error.message)"
+            logger.error("Tool call failed.", metadata: metadata)
+        } else {
+            logger.info("Tool call refused.", metadata: metadata)
+        }
+    }
+}

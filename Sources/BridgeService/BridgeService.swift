@@ -1,0 +1,236 @@
+import Foundation
+import BridgeCore
+import BridgeStore
+import Logging
+
+/// The v1 operations: identity → policy → validation → store (with audit) → result.
+///
+/// Shared by the MCP server and the operator CLI, so both obey one policy and write one audit trail.
+public struct BridgeService: Sendable {
+    /// What the service tells clients about itself and enforces on every call.
+    public struct Configuration: Sendable {
+        public var serverName = "agent-bridge"
+        public var serverVersion: String
+        /// `local` or `token`.
+        public var authMode = "local"
+        public var limits = Limits.default
+
+        public init(serverVersion: String) {
+            self.serverVersion = serverVersion
+        }
+    }
+
+    public let configuration: Configuration
+    public let store: PostgresStore
+    let policy: any Policy
+    let logger: Logger
+
+    public init(configuration: Configuration, store: PostgresStore, policy: any Policy = DefaultPolicy(), logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.policy = policy
+        self.logger = logger
+    }
+
+    /// Passes the request through policy; a denial is logged with its decision trace and thrown.
+    public func authorize(_ request: PolicyRequest, context: CallContext) throws(BridgeError) {
+        if case .deny(let error, let trace) = policy.decide(request) {
+            logger.notice("Policy denied the request.", metadata: [
+                "event": "policy.denied", "request_id": "\(context.requestID)", "participant": "\(context.identity.handle)",
+                "tool": "\(request.operation.rawValue)", "reason": "\(error.reason.rawValue)",
+                "policy.trace": "\(trace.joined(separator: "; "))",
+            ])
+            throw error
+        }
+    }
+
+    // MARK: - Participants
+
+    public func whoami(context: CallContext) async throws(BridgeError) -> WhoamiOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .whoami), context: context)
+        let registered: Bool
+        do {
+            let participant = try await store.participant(handle: context.identity.handle, context: context)
+            registered = participant.displayName != nil || participant.runtime.kind != .none
+        } catch where error.reason == .participantNotFound {
+            registered = false
+        }
+        let limits = configuration.limits
+        return WhoamiOutput(
+            participant: context.identity.handle, workspace: context.identity.workspace, role: context.identity.role,
+            authMode: configuration.authMode, registered: registered,
+            server: .init(name: configuration.serverName, version: configuration.serverVersion),
+            schemaVersion: SchemaVersion.current,
+            limits: .init(maxBodyBytes: limits.maxBodyBytes, maxPayloadBytes: limits.maxPayloadBytes,
+                          maxWaitSeconds: limits.maxWaitSeconds, maxReadLimit: limits.maxReadLimit))
+    }
+
+    public func register(_ input: RegisterInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> RegisterOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .participantRegister), context: context)
+        let runtime = input.runtime.map {
+            RuntimeDescriptor(kind: $0.kind, managed: $0.managed ?? false, sessionId: $0.sessionId, workdir: $0.workdir)
+        }
+        let (change, deduplicated) = try await store.registerParticipant(
+            ParticipantRegistration(displayName: input.displayName, runtime: runtime), context: context, idempotency: idempotency)
+        return RegisterOutput(participant: change.participant, created: change.created, deduplicated: deduplicated)
+    }
+
+    public func heartbeat(_ input: HeartbeatInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> HeartbeatOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .participantHeartbeat), context: context)
+        let (participant, deduplicated) = try await store.heartbeat(
+            Heartbeat(presence: input.presence ?? .active, humanInput: input.humanInput ?? false, sessionId: input.sessionId),
+            context: context, idempotency: idempotency)
+        return HeartbeatOutput(participant: participant, deduplicated: deduplicated)
+    }
+
+    // MARK: - Threads
+
+    public func createThread(_ input: ThreadCreateInput, schemaVersion: String, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ThreadCreateOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .threadCreate), context: context)
+        var members: [(handle: String, role: Role)] = []
+        for member in input.participants ?? [] where !members.contains(where: { $0.handle == member.handle }) {
+            members.append((member.handle, member.role ?? .executioner))
+        }
+        var first: NewMessage?
+        if let message = input.message {
+            try checkSizes(body: message.body, payload: message.payload, fieldPrefix: "message.")
+            first = NewMessage(threadID: UUID(), kind: message.kind ?? .note, to: Self.unique(message.to ?? []), replyToSeq: nil,
+                               body: message.body, payload: message.payload ?? .emptyObject, schemaVersion: schemaVersion)
+        }
+        let (created, deduplicated) = try await store.createThread(
+            NewThread(title: input.title, autonomous: input.autonomous ?? false, participants: members, firstMessage: first),
+            context: context, idempotency: idempotency)
+        return ThreadCreateOutput(thread: created.thread, message: created.message, deduplicated: deduplicated)
+    }
+
+    public func getThread(_ input: ThreadRefInput, context: CallContext) async throws(BridgeError) -> ThreadGetOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .threadGet), context: context)
+        return ThreadGetOutput(thread: try await store.thread(input.threadId, context: context))
+    }
+
+    public func listThreads(_ input: ThreadListInput, context: CallContext) async throws(BridgeError) -> ThreadListOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .threadList), context: context)
+        let query = ThreadQuery(status: input.status, memberOnly: input.memberOnly ?? true,
+                                limit: min(max(input.limit ?? 50, 1), 200), pageToken: input.pageToken)
+        let (threads, next) = try await store.listThreads(query, context: context)
+        return ThreadListOutput(threads: threads, nextPageToken: next)
+    }
+
+    public func joinThread(_ input: ThreadJoinInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ThreadJoinOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .threadJoin), context: context)
+        let (change, deduplicated) = try await store.joinThread(
+            input.threadId, role: input.role ?? context.identity.role, context: context, idempotency: idempotency)
+        return ThreadJoinOutput(thread: change.thread, joined: change.changed, deduplicated: deduplicated)
+    }
+
+    public func leaveThread(_ input: ThreadRefInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ThreadLeaveOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .threadLeave), context: context)
+        let (change, deduplicated) = try await store.leaveThread(input.threadId, context: context, idempotency: idempotency)
+        return ThreadLeaveOutput(thread: change.thread, left: change.changed, deduplicated: deduplicated)
+    }
+
+    public func setThreadStatus(_ input: ThreadSetStatusInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ThreadSetStatusOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .threadSetStatus, transition: input.action), context: context)
+        if input.action == .close && (input.reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+            throw BridgeError(.invalidArgument, .missingRequiredField, "Closing a thread needs a reason: the outcome.", details: ["field": "reason"])
+        }
+        let (change, deduplicated) = try await store.setThreadStatus(
+            input.threadId, transition: input.action, reason: input.reason,
+            requireMembership: context.identity.role != .operator, context: context, idempotency: idempotency)
+        return ThreadSetStatusOutput(thread: change.thread, previousStatus: change.previousStatus, deduplicated: deduplicated)
+    }
+
+    // MARK: - Messages
+
+    public func post(_ input: MessagePostInput, schemaVersion: String, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> MessagePostOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .messagePost), context: context)
+        try checkSizes(body: input.body, payload: input.payload, fieldPrefix: "")
+        let message = NewMessage(
+            threadID: input.threadId, kind: input.kind ?? .note, to: Self.unique(input.to ?? []), replyToSeq: input.replyToSeq,
+            body: input.body, payload: input.payload ?? .emptyObject, schemaVersion: schemaVersion)
+        let (posted, deduplicated) = try await store.postMessage(message, context: context, idempotency: idempotency)
+        return MessagePostOutput(message: posted, deduplicated: deduplicated)
+    }
+
+    public func read(_ input: MessageReadInput, context: CallContext) async throws(BridgeError) -> MessageReadOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .messageRead), context: context)
+        let afterSeq = input.afterSeq ?? 0
+        let limit = min(max(input.limit ?? 50, 1), configuration.limits.maxReadLimit)
+        let threadID = input.threadId
+        let page = try await longPoll(threads: [threadID], waitSeconds: input.waitSeconds) { () async throws(BridgeError) in
+            let page = try await store.readMessages(threadID: threadID, afterSeq: afterSeq, limit: limit, context: context)
+            return page.messages.isEmpty ? nil : page
+        } final: { () async throws(BridgeError) in
+            try await store.readMessages(threadID: threadID, afterSeq: afterSeq, limit: limit, context: context)
+        }
+        return MessageReadOutput(
+            threadId: threadID, messages: page.messages, lastSeq: page.lastSeq,
+            nextAfterSeq: page.messages.last?.seq ?? afterSeq, hasMore: page.hasMore)
+    }
+
+    public func ack(_ input: MessageAckInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> MessageAckOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .messageAck), context: context)
+        let result = try await store.acknowledge(threadID: input.threadId, seq: input.seq, context: context, idempotency: idempotency)
+        return MessageAckOutput(threadId: input.threadId, cursorSeq: result.cursorSeq, lastSeq: result.lastSeq,
+                                unread: max(0, result.lastSeq - result.cursorSeq), deduplicated: result.deduplicated)
+    }
+
+    public func inbox(_ input: InboxInput, context: CallContext) async throws(BridgeError) -> InboxOutput {
+        try authorize(PolicyRequest(identity: context.identity, operation: .inbox), context: context)
+        let limit = min(max(input.limit ?? 50, 1), configuration.limits.maxReadLimit)
+        let result = try await longPoll(threads: nil, waitSeconds: input.waitSeconds) { () async throws(BridgeError) in
+            let result = try await store.inbox(limit: limit, context: context)
+            return result.messages.isEmpty ? nil : result
+        } final: { () async throws(BridgeError) in
+            try await store.inbox(limit: limit, context: context)
+        }
+        return InboxOutput(messages: result.messages, hasMore: result.hasMore)
+    }
+
+    // MARK: - Helpers
+
+    /// Queries until `attempt` finds something or the wait runs out, woken by the post NOTIFY rather than a timer.
+    /// The waiter is registered before each query, so a message committed in between is never missed.
+    func longPoll<Result: Sendable>(
+        threads: Set<UUID>?, waitSeconds: Double?,
+        _ attempt: () async throws(BridgeError) -> Result?,
+        final: () async throws(BridgeError) -> Result
+    ) async throws(BridgeError) -> Result {
+        let wait = min(max(waitSeconds ?? 0, 0), configuration.limits.maxWaitSeconds)
+        guard wait > 0 else { return try await final() }
+        let hub = store.notifications
+        let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
+        let waiter = hub.register(threads: threads)
+        defer { hub.unregister(waiter) }
+        while true {
+            if let found = try await attempt() { return found }
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            if remaining <= .zero { break }
+            // A safety re-check every few seconds, in case the listener is reconnecting.
+            _ = await hub.wait(waiter, timeout: min(remaining, .seconds(5)))
+            if Task.isCancelled { break }
+        }
+        return try await final()
+    }
+
+    func checkSizes(body: String, payload: JSONValue?, fieldPrefix: String) throws(BridgeError) {
+        let limits = configuration.limits
+        let bodyBytes = body.utf8.count
+        if bodyBytes > limits.maxBodyBytes {
+            throw BridgeError(.invalidArgument, .bodyTooLarge, "body is \(bodyBytes) bytes; the limit is \(limits.maxBodyBytes).",
+                              details: ["field": "\(fieldPrefix)body", "limit": "\(limits.maxBodyBytes)"])
+        }
+        if let payload {
+            let payloadBytes = (try? WireCoding.makeEncoder().encode(payload).count) ?? Int.max
+            if payloadBytes > limits.maxPayloadBytes {
+                throw BridgeError(.invalidArgument, .payloadTooLarge, "payload is \(payloadBytes) bytes; the limit is \(limits.maxPayloadBytes).",
+                                  details: ["field": "\(fieldPrefix)payload", "limit": "\(limits.maxPayloadBytes)"])
+            }
+        }
+    }
+
+    static func unique(_ handles: [String]) -> [String] {
+        var seen = Set<String>()
+        return handles.filter { seen.insert($0).inserted }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import BridgeCore
+
+/// The arguments of each v1 tool, decoded after schema validation. Unknown fields are ignored (a newer
+/// minor version may send them); `schema_version` and `idempotency_key` are read by the caller of the service.
+
+public struct RegisterInput: Decodable, Sendable {
+    public var displayName: String?
+    public var runtime: RuntimeDescriptorInput?
+    enum CodingKeys: String, CodingKey { case displayName = "display_name", runtime }
+}
+
+public struct RuntimeDescriptorInput: Decodable, Sendable {
+    public var kind: RuntimeKind
+    public var managed: Bool?
+    public var sessionId: String?
+    public var workdir: String?
+    enum CodingKeys: String, CodingKey { case kind, managed, sessionId = "session_id", workdir }
+}
+
+public struct HeartbeatInput: Decodable, Sendable {
+    public var presence: Presence?
+    public var humanInput: Bool?
+    public var sessionId: String?
+    enum CodingKeys: String, CodingKey { case presence, humanInput = "human_input", sessionId = "session_id" }
+}
+
+public struct ThreadCreateInput: Decodable, Sendable {
+    public struct Member: Decodable, Sendable {
+        public var handle: String
+        public var role: Role?
+    }
+    public struct FirstMessage: Decodable, Sendable {
+        public var body: String
+        public var kind: MessageKind?
+        public var to: [String]?
+        public var payload: JSONValue?
+    }
+    public var title: String
+    public var participants: [Member]?
+    public var autonomous: Bool?
+    public var message: FirstMessage?
+}
+
+public struct ThreadRefInput: Decodable, Sendable {
+    public var threadId: UUID
+    enum CodingKeys: String, CodingKey { case threadId = "thread_id" }
+}
+
+public struct ThreadListInput: Decodable, Sendable {
+    public var status: ThreadStatus?
+    public var memberOnly: Bool?
+    public var limit: Int?
+    public var pageToken: String?
+    enum CodingKeys: String, CodingKey { case status, memberOnly = "member_only", limit, pageToken = "page_token" }
+}
+
+public struct ThreadJoinInput: Decodable, Sendable {
+    public var threadId: UUID
+    public var role: Role?
+    enum CodingKeys: String, CodingKey { case threadId = "thread_id", role }
+}
+
+public struct ThreadSetStatusInput: Decodable, Sendable {
+    public var threadId: UUID
+    public var action: ThreadStatus.Transition
+    public var reason: String?
+    enum CodingKeys: String, CodingKey { case threadId = "thread_id", action, reason }
+}
+
+public struct MessagePostInput: Decodable, Sendable {
+    public var threadId: UUID
+    public var body: String
+    public var kind: MessageKind?
+    public var to: [String]?
+    public var replyToSeq: Int64?
+    public var payload: JSONValue?
+    enum CodingKeys: String, CodingKey { case threadId = "thread_id", body, kind, to, replyToSeq = "reply_to_seq", payload }
+}
+
+public struct MessageReadInput: Decodable, Sendable {
+    public var threadId: UUID
+    public var afterSeq: Int64?
+    public var limit: Int?
+    public var waitSeconds: Double?
+    enum CodingKeys: String, CodingKey { case threadId = "thread_id", afterSeq = "after_seq", limit, waitSeconds = "wait_seconds" }
+}
+
+public struct MessageAckInput: Decodable, Sendable {
+    public var threadId: UUID
+    public var seq: Int64
+    enum CodingKeys: String, CodingKey { case threadId = "thread_id", seq }
+}
+
+public struct InboxInput: Decodable, Sendable {
+    public var limit: Int?
+    public var waitSeconds: Double?
+    enum CodingKeys: String, CodingKey { case limit, waitSeconds = "wait_seconds" }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import BridgeCore
+
+/// The results of each v1 tool; their JSON is the `structuredContent` and must match `schemas/v1/*.output.json`.
+
+public struct WhoamiOutput: Encodable, Sendable {
+    public struct Server: Encodable, Sendable {
+        public var name: String
+        public var version: String
+    }
+    public struct LimitsOutput: Encodable, Sendable {
+        public var maxBodyBytes: Int
+        public var maxPayloadBytes: Int
+        public var maxWaitSeconds: Double
+        public var maxReadLimit: Int
+        enum CodingKeys: String, CodingKey {
+            case maxBodyBytes = "max_body_bytes", maxPayloadBytes = "max_payload_bytes"
+            case maxWaitSeconds = "max_wait_seconds", maxReadLimit = "max_read_limit"
+        }
+    }
+    public var participant: String
+    public var workspace: String
+    public var role: Role
+    public var authMode: String
+    public var registered: Bool
+    public var server: Server
+    public var schemaVersion: String
+    public var limits: LimitsOutput
+    enum CodingKeys: String, CodingKey {
+        case participant, workspace, role, authMode = "auth_mode", registered, server, schemaVersion = "schema_version", limits
+    }
+}
+
+public struct RegisterOutput: Encodable, Sendable {
+    public var participant: Participant
+    public var created: Bool
+    public var deduplicated: Bool
+}
+
+public struct HeartbeatOutput: Encodable, Sendable {
+    public var participant: Participant
+    public var deduplicated: Bool
+}
+
+public struct ThreadCreateOutput: Encodable, Sendable {
+    public var thread: ThreadDetail
+    public var message: Message?
+    public var deduplicated: Bool
+}
+
+public struct ThreadGetOutput: Encodable, Sendable {
+    public var thread: ThreadDetail
+}
+
+public struct ThreadListOutput: Encodable, Sendable {
+    public var threads: [ThreadSummary]
+    public var nextPageToken: String?
+    enum CodingKeys: String, CodingKey { case threads, nextPageToken = "next_page_token" }
+}
+
+public struct ThreadJoinOutput: Encodable, Sendable {
+    public var thread: ThreadDetail
+    public var joined: Bool
+    public var deduplicated: Bool
+}
+
+public struct ThreadLeaveOutput: Encodable, Sendable {
+    public var thread: ThreadDetail
+    public var left: Bool
+    public var deduplicated: Bool
+}
+
+public struct ThreadSetStatusOutput: Encodable, Sendable {
+    public var thread: ThreadDetail
+    public var previousStatus: ThreadStatus
+    public var deduplicated: Bool
+    enum CodingKeys: String, CodingKey { case thread, previousStatus = "previous_status", deduplicated }
+}
+
+public struct MessagePostOutput: Encodable, Sendable {
+    public var message: Message
+    public var deduplicated: Bool
+}
+
+public struct MessageReadOutput: Encodable, Sendable {
+    public var threadId: UUID
+    public var messages: [Message]
+    public var lastSeq: Int64
+    public var nextAfterSeq: Int64
+    public var hasMore: Bool
+    enum CodingKeys: String, CodingKey {
+        case threadId = "thread_id", messages, lastSeq = "last_seq", nextAfterSeq = "next_after_seq", hasMore = "has_more"
+    }
+}
+
+public struct MessageAckOutput: Encodable, Sendable {
+    public var threadId: UUID
+    public var cursorSeq: Int64
+    public var lastSeq: Int64
+    public var unread: Int64
+    public var deduplicated: Bool
+    enum CodingKeys: String, CodingKey {
+        case threadId = "thread_id", cursorSeq = "cursor_seq", lastSeq = "last_seq", unread, deduplicated
+    }
+}
+
+public struct InboxOutput: Encodable, Sendable {
+    public var messages: [Message]
+    public var hasMore: Bool
+    enum CodingKeys: String, CodingKey { case messages, hasMore = "has_more" }
+}

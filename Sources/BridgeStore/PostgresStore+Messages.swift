@@ -1,0 +1,243 @@
+import Foundation
+import BridgeCore
+import PostgresNIO
+
+/// A message to be posted; the store assigns its seq.
+public struct NewMessage: Sendable {
+    public var threadID: UUID
+    public var kind: MessageKind
+    public var to: [String]
+    public var replyToSeq: Int64?
+    public var body: String
+    public var payload: JSONValue
+    public var schemaVersion: String
+
+    public init(threadID: UUID, kind: MessageKind, to: [String], replyToSeq: Int64?, body: String, payload: JSONValue, schemaVersion: String) {
+        self.threadID = threadID
+        self.kind = kind
+        self.to = to
+        self.replyToSeq = replyToSeq
+        self.body = body
+        self.payload = payload
+        self.schemaVersion = schemaVersion
+    }
+}
+
+/// One page of a thread's messages.
+public struct MessagePage: Sendable {
+    public var messages: [Message]
+    public var lastSeq: Int64
+    public var hasMore: Bool
+}
+
+extension PostgresStore {
+    static let messageColumns = """
+        m.id, m.thread_id, m.seq, m.author, m.kind, m.to_handles, m.reply_to_seq, m.body, m.payload::text,
+        m.schema_version, m.body_hash, m.created_at
+        """
+
+    typealias MessageColumns = (UUID, UUID, Int64, String, String, [String], Int64?, String, String, String, String, Date)
+
+    static func message(from c: MessageColumns) throws -> Message {
+        Message(
+            id: c.0, threadId: c.1, seq: c.2, author: c.3, kind: MessageKind(rawValue: c.4) ?? .note, to: c.5,
+            replyToSeq: c.6, body: c.7, payload: try WireCoding.makeDecoder().decode(JSONValue.self, from: Data(c.8.utf8)),
+            schemaVersion: c.9, bodyHash: c.10, createdAt: c.11)
+    }
+
+    /// Posts a message: one round trip on the hot path. Returns the message and whether it was a replay.
+    public func postMessage(
+        _ message: NewMessage, context: CallContext, idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> (Message, deduplicated: Bool) {
+        let payloadJSON = String(decoding: try encodePayload(message.payload), as: UTF8.self)
+        let statement = PostMessageStatement(
+            threadID: message.threadID, workspace: context.identity.workspace,
+            authorMayPostWhileBlocked: context.identity.role.mayPostToBlockedThread, author: context.identity.handle,
+            replyToSeq: message.replyToSeq, to: message.to, messageID: UUID(), kind: message.kind.rawValue,
+            body: message.body, payloadJSON: payloadJSON, schemaVersion: message.schemaVersion,
+            bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID,
+            idempotencyKey: idempotency?.key, requestHash: idempotency?.requestHash)
+        do throws(BridgeError) {
+            let row = try await withConnection { connection -> PostMessageStatement.Row? in
+                for try await row in try await connection.execute(statement, logger: self.logger) { return row }
+                return nil
+            }
+            guard let (seq, createdAt) = row else {
+                throw try await diagnoseRefusedPost(message, context: context)
+            }
+            return (Message(
+                id: statement.messageID, threadId: message.threadID, seq: seq, author: context.identity.handle,
+                kind: message.kind, to: message.to, replyToSeq: message.replyToSeq, body: message.body,
+                payload: message.payload, schemaVersion: message.schemaVersion, bodyHash: statement.bodyHash,
+                createdAt: createdAt), false)
+        } catch let error where error.code == .internal && isIdempotencyConflict(error.underlying) {
+            guard let idempotency else { throw error }
+            let (requestHash, ref, _) = try await storedIdempotentResult(idempotency, context: context)
+            guard requestHash == idempotency.requestHash, let ref else { throw Self.keyReused(idempotency) }
+            return (try await messageByID(ref, context: context), true)
+        }
+    }
+
+    /// Finds out why the post statement wrote nothing, in the order a user would want to be told.
+    private func diagnoseRefusedPost(_ message: NewMessage, context: CallContext) async throws(BridgeError) -> BridgeError {
+        let workspace = context.identity.workspace, handle = context.identity.handle
+        let row = try await withConnection { connection -> (String, Int64, Bool, [String])? in
+            let rows = try await connection.query("""
+                SELECT t.status, t.last_seq,
+                       EXISTS (SELECT 1 FROM thread_participants p WHERE p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL),
+                       ARRAY (SELECT unnest(\(message.to)::text[])
+                              EXCEPT SELECT p.handle FROM thread_participants p WHERE p.thread_id = t.id AND p.left_at IS NULL)
+                  FROM threads t WHERE t.id = \(message.threadID) AND t.workspace_id = \(workspace)
+                """, logger: self.logger)
+            for try await row in rows.decode((String, Int64, Bool, [String]).self) { return row }
+            return nil
+        }
+        guard let (status, lastSeq, isMember, strangers) = row else { return .threadNotFound(message.threadID.uuidString) }
+        if !isMember {
+            return BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": message.threadID.uuidString])
+        }
+        if status == ThreadStatus.closed.rawValue {
+            return BridgeError(.failedPrecondition, .threadClosed, "The thread is closed; nothing more can be posted to it.", details: ["thread_id": message.threadID.uuidString])
+        }
+        if status == ThreadStatus.blocked.rawValue && !context.identity.role.mayPostToBlockedThread {
+            return BridgeError(.failedPrecondition, .threadBlocked, "The thread is blocked; only operators and approvers may post until it is unblocked.", details: ["thread_id": message.threadID.uuidString])
+        }
+        if !strangers.isEmpty {
+            return BridgeError(.invalidArgument, .unknownRecipient, "Not members of this thread: \(strangers.sorted().joined(separator: ", ")).", details: ["field": "to", "handles": strangers.sorted().joined(separator: ",")])
+        }
+        if let reply = message.replyToSeq, reply > lastSeq {
+            return BridgeError(.invalidArgument, .replyToUnknownSeq, "reply_to_seq \(reply) is beyond the thread's last seq \(lastSeq).", details: ["field": "reply_to_seq"])
+        }
+        return BridgeError(.aborted, .transactionConflict, "The thread changed while posting; retry.")
+    }
+
+    /// One message by id, within the caller's workspace.
+    func messageByID(_ id: UUID, context: CallContext) async throws(BridgeError) -> Message {
+        let workspace = context.identity.workspace
+        let found = try await withConnection { connection -> Message? in
+            let rows = try await connection.query(
+                "SELECT \(unescaped: Self.messageColumns) FROM messages m WHERE m.id = \(id) AND m.workspace_id = \(workspace)",
+                logger: self.logger)
+            for try await columns in rows.decode(MessageColumns.self) { return try Self.message(from: columns) }
+            return nil
+        }
+        guard let found else { throw StoreErrorMapping.internalError(BridgeError(.internal, .internalError, "idempotent message \(id) missing")) }
+        return found
+    }
+
+    /// Messages with seq above `afterSeq`, oldest first, for a member of the thread.
+    public func readMessages(
+        threadID: UUID, afterSeq: Int64, limit: Int, context: CallContext
+    ) async throws(BridgeError) -> MessagePage {
+        let workspace = context.identity.workspace, handle = context.identity.handle
+        let result = try await withConnection { connection -> (Int64, Bool, [Message])? in
+            let rows = try await connection.query("""
+                WITH t AS (
+                    SELECT t.id, t.last_seq,
+                           EXISTS (SELECT 1 FROM thread_participants p
+                                    WHERE p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL) AS member
+                      FROM threads t WHERE t.id = \(threadID) AND t.workspace_id = \(workspace)
+                )
+                SELECT t.last_seq, t.member, \(unescaped: Self.messageColumns)
+                  FROM t LEFT JOIN LATERAL (
+                       SELECT * FROM messages m WHERE m.thread_id = t.id AND m.seq > \(afterSeq) AND t.member
+                        ORDER BY m.seq LIMIT \(limit + 1)) m ON true
+                 ORDER BY m.seq
+                """, logger: self.logger)
+            var header: (Int64, Bool)?
+            var messages: [Message] = []
+            for try await row in rows {
+                let cells = row.makeRandomAccess()
+                header = (try cells[0].decode(Int64.self, context: .default), try cells[1].decode(Bool.self, context: .default))
+                if cells[2].bytes != nil {
+                    messages.append(try Self.message(from: Self.decodeMessageColumns(row, offset: 2)))
+                }
+            }
+            return header.map { ($0.0, $0.1, messages) }
+        }
+        guard let (lastSeq, member, messages) = result else { throw .threadNotFound(threadID.uuidString) }
+        guard member else {
+            throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": threadID.uuidString])
+        }
+        let hasMore = messages.count > limit
+        return MessagePage(messages: Array(messages.prefix(limit)), lastSeq: lastSeq, hasMore: hasMore)
+    }
+
+    /// Unread messages for the caller across its threads: broadcasts and those directed to it, not its own.
+    public func inbox(limit: Int, context: CallContext) async throws(BridgeError) -> (messages: [Message], hasMore: Bool) {
+        let workspace = context.identity.workspace, handle = context.identity.handle
+        let messages = try await withConnection { connection -> [Message] in
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.messageColumns)
+                  FROM thread_participants p
+                  JOIN messages m ON m.thread_id = p.thread_id AND m.seq > p.cursor_seq
+                 WHERE p.workspace_id = \(workspace) AND p.handle = \(handle) AND p.left_at IS NULL
+                   AND m.author <> \(handle)
+                   AND (cardinality(m.to_handles) = 0 OR \(handle) = ANY (m.to_handles))
+                 ORDER BY m.created_at, m.thread_id, m.seq
+                 LIMIT \(limit + 1)
+                """, logger: self.logger)
+            var messages: [Message] = []
+            for try await columns in rows.decode(MessageColumns.self) { messages.append(try Self.message(from: columns)) }
+            return messages
+        }
+        return (Array(messages.prefix(limit)), messages.count > limit)
+    }
+
+    /// Advances the caller's cursor (never backwards). Returns the cursor and the thread's last seq.
+    public func acknowledge(
+        threadID: UUID, seq: Int64, context: CallContext, idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> (cursorSeq: Int64, lastSeq: Int64, deduplicated: Bool) {
+        let workspace = context.identity.workspace, handle = context.identity.handle
+        let (result, deduplicated) = try await idempotentTransaction(idempotency, context: context) { connection -> AckRecord in
+            let rows = try await connection.query("""
+                SELECT t.last_seq, p.cursor_seq
+                  FROM threads t LEFT JOIN thread_participants p ON p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL
+                 WHERE t.id = \(threadID) AND t.workspace_id = \(workspace)
+                   FOR UPDATE OF p
+                """, logger: self.logger)
+            var found: (Int64, Int64?)?
+            for try await row in rows.decode((Int64, Int64?).self) { found = row }
+            guard let (lastSeq, cursor) = found else { throw BridgeError.threadNotFound(threadID.uuidString) }
+            guard let cursor else {
+                throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": threadID.uuidString])
+            }
+            guard seq <= lastSeq else {
+                throw BridgeError(.invalidArgument, .ackBeyondLastSeq, "seq \(seq) is beyond the thread's last seq \(lastSeq).", details: ["field": "seq"])
+            }
+            let newCursor = max(cursor, seq)
+            if newCursor != cursor {
+                try await connection.query("""
+                    UPDATE thread_participants SET cursor_seq = \(newCursor) WHERE thread_id = \(threadID) AND handle = \(handle)
+                    """, logger: self.logger)
+            }
+            try await Self.audit(connection, context: context, action: "message.ack", target: "thread:\(threadID.uuidString)",
+                                 before: ["cursor_seq": .integer(cursor)], after: ["cursor_seq": .integer(newCursor)], logger: self.logger)
+            return AckRecord(cursorSeq: newCursor, lastSeq: lastSeq)
+        }
+        return (result.cursorSeq, result.lastSeq, deduplicated)
+    }
+
+    struct AckRecord: Codable, Sendable {
+        var cursorSeq: Int64
+        var lastSeq: Int64
+    }
+
+    static func decodeMessageColumns(_ row: PostgresRow, offset: Int) throws -> MessageColumns {
+        let cells = row.makeRandomAccess()
+        func cell<T: PostgresDecodable>(_ index: Int, _ type: T.Type) throws -> T {
+            try cells[offset + index].decode(T.self, context: .default)
+        }
+        return (try cell(0, UUID.self), try cell(1, UUID.self), try cell(2, Int64.self), try cell(3, String.self),
+                try cell(4, String.self), try cell(5, [String].self), try cell(6, Int64?.self), try cell(7, String.self),
+                try cell(8, String.self), try cell(9, String.self), try cell(10, String.self), try cell(11, Date.self))
+    }
+
+    func encodePayload(_ payload: JSONValue) throws(BridgeError) -> Data {
+        do {
+            return try WireCoding.makeEncoder().encode(payload)
+        } catch {
+            throw BridgeError.invalidArgument(.invalidFieldValue, "payload cannot be stored as JSON.", field: "payload")
+        }
+    }
+}

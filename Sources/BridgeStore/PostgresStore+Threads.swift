@@ -1,0 +1,284 @@
+import Foundation
+import BridgeCore
+import PostgresNIO
+
+/// A thread to create, with its first members and an optional first message.
+public struct NewThread: Sendable {
+    public var title: String
+    public var autonomous: Bool
+    /// Members besides the creator, with their per-thread roles.
+    public var participants: [(handle: String, role: Role)]
+    public var firstMessage: NewMessage?
+
+    public init(title: String, autonomous: Bool, participants: [(handle: String, role: Role)], firstMessage: NewMessage?) {
+        self.title = title
+        self.autonomous = autonomous
+        self.participants = participants
+        self.firstMessage = firstMessage
+    }
+}
+
+/// Filters and paging for listing threads.
+public struct ThreadQuery: Sendable {
+    public var status: ThreadStatus?
+    /// Only threads the caller is a member of.
+    public var memberOnly: Bool
+    public var limit: Int
+    /// The opaque cursor from the previous page.
+    public var pageToken: String?
+
+    public init(status: ThreadStatus?, memberOnly: Bool, limit: Int, pageToken: String?) {
+        self.status = status
+        self.memberOnly = memberOnly
+        self.limit = limit
+        self.pageToken = pageToken
+    }
+}
+
+/// The result of creating a thread, stored whole for idempotent replays.
+public struct CreatedThread: Codable, Sendable {
+    public var thread: ThreadDetail
+    public var message: Message?
+}
+
+extension PostgresStore {
+    static let threadColumns = """
+        t.id, t.title, t.status, t.status_reason, t.outcome, t.autonomous, t.created_by, t.last_seq, t.created_at, t.updated_at
+        """
+    typealias ThreadColumns = (UUID, String, String, String?, String?, Bool, String, Int64, Date, Date)
+
+    static func thread(from c: ThreadColumns) -> ThreadSummary {
+        ThreadSummary(id: c.0, title: c.1, status: ThreadStatus(rawValue: c.2) ?? .active, statusReason: c.3, outcome: c.4,
+                      autonomous: c.5, createdBy: c.6, lastSeq: c.7, createdAt: c.8, updatedAt: c.9)
+    }
+
+    /// Creates a thread with the creator and the named participants as members; unknown handles are registered.
+    public func createThread(
+        _ new: NewThread, context: CallContext, idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> (CreatedThread, deduplicated: Bool) {
+        let identity = context.identity
+        let threadID = UUID()
+        let members = [(handle: identity.handle, role: identity.role)] + new.participants.filter { $0.handle != identity.handle }
+        let handles = members.map(\.handle), roles = members.map(\.role.rawValue)
+        return try await idempotentTransaction(idempotency, context: context) { connection in
+            try await connection.query("""
+                INSERT INTO threads (id, workspace_id, title, autonomous, created_by)
+                VALUES (\(threadID), \(identity.workspace), \(new.title), \(new.autonomous), \(identity.handle))
+                """, logger: self.logger)
+            try await connection.query("""
+                INSERT INTO participants (workspace_id, handle, role)
+                SELECT \(identity.workspace), h, r FROM unnest(\(handles)::text[], \(roles)::text[]) AS u (h, r)
+                ON CONFLICT DO NOTHING
+                """, logger: self.logger)
+            try await connection.query("""
+                INSERT INTO thread_participants (thread_id, workspace_id, handle, role)
+                SELECT \(threadID), \(identity.workspace), h, r FROM unnest(\(handles)::text[], \(roles)::text[]) AS u (h, r)
+                """, logger: self.logger)
+            try await Self.audit(connection, context: context, action: "thread.create", target: "thread:\(threadID.uuidString)",
+                                 after: ["title": .string(new.title), "participants": .array(handles.map(JSONValue.string))], logger: self.logger)
+            var message: Message?
+            if var first = new.firstMessage {
+                first.threadID = threadID
+                message = try await self.insertMessage(first, on: connection, context: context)
+            }
+            let detail = try await self.threadDetail(threadID, on: connection, workspace: identity.workspace)
+            return CreatedThread(thread: detail!, message: message)
+        }
+    }
+
+    /// Posts inside an open transaction (used for a thread's first message).
+    func insertMessage(_ message: NewMessage, on connection: PostgresConnection, context: CallContext) async throws -> Message {
+        let payloadJSON = String(decoding: try encodePayload(message.payload), as: UTF8.self)
+        let statement = PostMessageStatement(
+            threadID: message.threadID, workspace: context.identity.workspace,
+            authorMayPostWhileBlocked: context.identity.role.mayPostToBlockedThread, author: context.identity.handle,
+            replyToSeq: message.replyToSeq, to: message.to, messageID: UUID(), kind: message.kind.rawValue,
+            body: message.body, payloadJSON: payloadJSON, schemaVersion: message.schemaVersion,
+            bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID, idempotencyKey: nil, requestHash: nil)
+        for try await (seq, createdAt) in try await connection.execute(statement, logger: logger) {
+            return Message(id: statement.messageID, threadId: message.threadID, seq: seq, author: context.identity.handle,
+                           kind: message.kind, to: message.to, replyToSeq: message.replyToSeq, body: message.body,
+                           payload: message.payload, schemaVersion: message.schemaVersion, bodyHash: statement.bodyHash,
+                           createdAt: createdAt)
+        }
+        throw BridgeError(.invalidArgument, .unknownRecipient, "The first message names recipients who are not members of the thread.", details: ["field": "message.to"])
+    }
+
+    /// One thread with its members, or `THREAD_NOT_FOUND`.
+    public func thread(_ id: UUID, context: CallContext) async throws(BridgeError) -> ThreadDetail {
+        let workspace = context.identity.workspace
+        let detail = try await withConnection { connection in
+            try await self.threadDetail(id, on: connection, workspace: workspace)
+        }
+        guard let detail else { throw .threadNotFound(id.uuidString) }
+        return detail
+    }
+
+    func threadDetail(_ id: UUID, on connection: PostgresConnection, workspace: String, lock: Bool = false) async throws -> ThreadDetail? {
+        let rows = try await connection.query("""
+            SELECT \(unescaped: Self.threadColumns) FROM threads t WHERE t.id = \(id) AND t.workspace_id = \(workspace)
+            """, logger: logger)
+        var summary: ThreadSummary?
+        for try await columns in rows.decode(ThreadColumns.self) { summary = Self.thread(from: columns) }
+        guard let summary else { return nil }
+        let memberRows = try await connection.query("""
+            SELECT handle, role, cursor_seq, joined_at FROM thread_participants
+             WHERE thread_id = \(id) AND left_at IS NULL ORDER BY joined_at, handle
+            """, logger: logger)
+        var members: [ThreadMember] = []
+        for try await (handle, role, cursor, joined) in memberRows.decode((String, String, Int64, Date).self) {
+            members.append(ThreadMember(handle: handle, role: Role(rawValue: role) ?? .observer, cursorSeq: cursor,
+                                        unread: max(0, summary.lastSeq - cursor), joinedAt: joined))
+        }
+        return ThreadDetail(thread: summary, participants: members)
+    }
+
+    /// A page of threads, newest first, and the token of the next page.
+    public func listThreads(_ query: ThreadQuery, context: CallContext) async throws(BridgeError) -> (threads: [ThreadSummary], nextPageToken: String?) {
+        let workspace = context.identity.workspace, handle = context.identity.handle
+        let after = try Self.decodePageToken(query.pageToken)
+        let status = query.status?.rawValue
+        let limit = query.limit
+        let threads = try await withConnection { connection -> [ThreadSummary] in
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.threadColumns) FROM threads t
+                 WHERE t.workspace_id = \(workspace)
+                   AND (\(status)::text IS NULL OR t.status = \(status))
+                   AND (NOT \(query.memberOnly) OR EXISTS (SELECT 1 FROM thread_participants p
+                                                     WHERE p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL))
+                   AND (\(after?.0)::timestamptz IS NULL OR (t.created_at, t.id) < (\(after?.0), \(after?.1)))
+                 ORDER BY t.created_at DESC, t.id DESC
+                 LIMIT \(limit + 1)
+                """, logger: self.logger)
+            var threads: [ThreadSummary] = []
+            for try await columns in rows.decode(ThreadColumns.self) { threads.append(Self.thread(from: columns)) }
+            return threads
+        }
+        let page = Array(threads.prefix(limit))
+        let next = threads.count > limit ? page.last.map(Self.encodePageToken) : nil
+        return (page, next)
+    }
+
+    static func encodePageToken(_ thread: ThreadSummary) -> String {
+        let micros = Int64((thread.createdAt.timeIntervalSince1970 * 1_000_000).rounded())
+        return Data("\(micros)/\(thread.id.uuidString)".utf8).base64EncodedString()
+    }
+
+    static func decodePageToken(_ token: String?) throws(BridgeError) -> (Date, UUID)? {
+        guard let token else { return nil }
+        guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8) else {
+            throw BridgeError.invalidArgument(.invalidFieldValue, "page_token is not one this server issued.", field: "page_token")
+        }
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else {
+            throw BridgeError.invalidArgument(.invalidFieldValue, "page_token is not one this server issued.", field: "page_token")
+        }
+        return (Date(timeIntervalSince1970: Double(micros) / 1_000_000), id)
+    }
+
+    /// Joins a thread (or rejoins after leaving). Returns the thread and whether membership changed.
+    public func joinThread(
+        _ id: UUID, role: Role, context: CallContext, idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> (MembershipChange, deduplicated: Bool) {
+        let identity = context.identity
+        return try await idempotentTransaction(idempotency, context: context) { connection in
+            guard let current = try await self.threadDetail(id, on: connection, workspace: identity.workspace) else {
+                throw BridgeError.threadNotFound(id.uuidString)
+            }
+            if current.participants.contains(where: { $0.handle == identity.handle }) {
+                return MembershipChange(thread: current, changed: false)
+            }
+            if current.thread.status == .closed {
+                throw BridgeError(.failedPrecondition, .threadClosed, "The thread is closed; it cannot be joined.", details: ["thread_id": id.uuidString])
+            }
+            try await connection.query("""
+                INSERT INTO thread_participants (thread_id, workspace_id, handle, role)
+                VALUES (\(id), \(identity.workspace), \(identity.handle), \(role.rawValue))
+                ON CONFLICT (thread_id, handle) DO UPDATE SET left_at = NULL, role = EXCLUDED.role, joined_at = now()
+                """, logger: self.logger)
+            try await Self.audit(connection, context: context, action: "thread.join", target: "thread:\(id.uuidString)",
+                                 after: ["handle": .string(identity.handle), "role": .string(role.rawValue)], logger: self.logger)
+            let detail = try await self.threadDetail(id, on: connection, workspace: identity.workspace)
+            return MembershipChange(thread: detail!, changed: true)
+        }
+    }
+
+    /// Leaves a thread. Leaving a thread one is not in changes nothing.
+    public func leaveThread(
+        _ id: UUID, context: CallContext, idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> (MembershipChange, deduplicated: Bool) {
+        let identity = context.identity
+        return try await idempotentTransaction(idempotency, context: context) { connection in
+            let rows = try await connection.query("""
+                UPDATE thread_participants p SET left_at = now()
+                  FROM threads t
+                 WHERE p.thread_id = \(id) AND t.id = p.thread_id AND t.workspace_id = \(identity.workspace)
+                   AND p.handle = \(identity.handle) AND p.left_at IS NULL
+                RETURNING 1
+                """, logger: self.logger)
+            var changed = false
+            for try await _ in rows { changed = true }
+            if changed {
+                try await Self.audit(connection, context: context, action: "thread.leave", target: "thread:\(id.uuidString)",
+                                     after: ["handle": .string(identity.handle)], logger: self.logger)
+            }
+            guard let detail = try await self.threadDetail(id, on: connection, workspace: identity.workspace) else {
+                throw BridgeError.threadNotFound(id.uuidString)
+            }
+            return MembershipChange(thread: detail, changed: changed)
+        }
+    }
+
+    /// Applies a status transition under the thread's row lock.
+    public func setThreadStatus(
+        _ id: UUID, transition: ThreadStatus.Transition, reason: String?, requireMembership: Bool,
+        context: CallContext, idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> (StatusChange, deduplicated: Bool) {
+        let identity = context.identity
+        return try await idempotentTransaction(idempotency, context: context) { connection in
+            let rows = try await connection.query("""
+                SELECT t.status, EXISTS (SELECT 1 FROM thread_participants p
+                                          WHERE p.thread_id = t.id AND p.handle = \(identity.handle) AND p.left_at IS NULL)
+                  FROM threads t WHERE t.id = \(id) AND t.workspace_id = \(identity.workspace) FOR UPDATE OF t
+                """, logger: self.logger)
+            var found: (String, Bool)?
+            for try await row in rows.decode((String, Bool).self) { found = row }
+            guard let (statusText, isMember) = found, let status = ThreadStatus(rawValue: statusText) else {
+                throw BridgeError.threadNotFound(id.uuidString)
+            }
+            if requireMembership && !isMember {
+                throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread.", details: ["thread_id": id.uuidString])
+            }
+            let next = try status.applying(transition)
+            let outcome: String? = transition == .close ? reason : nil
+            try await connection.query("""
+                UPDATE threads SET status = \(next.rawValue), status_reason = \(reason), outcome = coalesce(\(outcome), outcome),
+                       updated_at = now()
+                 WHERE id = \(id)
+                """, logger: self.logger)
+            try await Self.audit(connection, context: context, action: "thread.\(transition.rawValue)", target: "thread:\(id.uuidString)",
+                                 before: ["status": .string(status.rawValue)], after: ["status": .string(next.rawValue)],
+                                 reason: reason, logger: self.logger)
+            let detail = try await self.threadDetail(id, on: connection, workspace: identity.workspace)
+            return StatusChange(thread: detail!, previousStatus: status)
+        }
+    }
+}
+
+/// The outcome of a join or leave.
+public struct MembershipChange: Codable, Sendable {
+    public var thread: ThreadDetail
+    /// False when the caller already was (or was not) a member.
+    public var changed: Bool
+}
+
+/// The outcome of a status transition.
+public struct StatusChange: Codable, Sendable {
+    public var thread: ThreadDetail
+    public var previousStatus: ThreadStatus
+
+    enum CodingKeys: String, CodingKey {
+        case thread
+        case previousStatus = "previous_status"
+    }
+}

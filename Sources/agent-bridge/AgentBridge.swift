@@ -1,0 +1,54 @@
+import ArgumentParser
+import BridgeCore
+import Foundation
+import Logging
+
+/// The `agent-bridge` command: wiring only; the work lives in the Bridge* modules.
+@main
+struct AgentBridge: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "agent-bridge",
+        abstract: "Durable threads for AI coding agents and the humans who supervise them, served over MCP.",
+        discussion: """
+            With no DATABASE_URL every command uses a private PostgreSQL cluster under the state folder
+            ($XDG_STATE_HOME/agent-bridge, or /var/lib/agent-bridge as root), created on first use.
+
+            Quick start:
+              agent-bridge serve --participant reviewer      # an MCP stdio server for one agent session
+              agent-bridge db status                         # where the embedded database lives
+            """,
+        version: version,
+        subcommands: [Serve.self, Migrate.self, Database.self]
+    )
+}
+
+/// Options every command that touches the database shares.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: ArgumentHelp(
+        "PostgreSQL URL, e.g. postgres://user:pass@host:5432/db or postgres://user@localhost/db?host=/socket/dir. Default: $DATABASE_URL, else the embedded cluster.",
+        valueName: "url"))
+    var databaseURL: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. Default: $AGENT_BRIDGE_LOG_LEVEL, else info.")
+    var logLevel: String?
+
+    /// Sends all logging to stderr as JSON lines.
+    func bootstrapLogging() -> Logger {
+        let level = Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["AGENT_BRIDGE_LOG_LEVEL"] ?? "info") ?? .info
+        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        return Logger(label: "agent-bridge")
+    }
+
+    /// The URL named by flag or environment; nil means the embedded cluster.
+    var explicitURL: String? {
+        databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// Prints one line to stderr and exits non-zero: for operator-facing failures.
+func exitWithError(_ message: String, code: Int32 = 1) -> Never {
+    FileHandle.standardError.write(Data("agent-bridge: \(message)\n".utf8))
+    exit(code)
+}
