@@ -82,6 +82,7 @@ public struct EmbeddedCluster: Sendable {
             if try status() != .running {
                 try start()
             }
+            try createDatabaseIfMissing()
         }
     }
 
@@ -142,7 +143,10 @@ public struct EmbeddedCluster: Sendable {
     private func start() throws(BridgeError) {
         logger.info("Starting the embedded PostgreSQL cluster.", metadata: ["db.data_directory": "\(dataDirectory)"])
         _ = try runTool("pg_ctl", ["start", "-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-s"])
-        // initdb made only the maintenance databases; the first start creates ours.
+    }
+
+    /// initdb makes only the maintenance databases; the first start creates ours.
+    private func createDatabaseIfMissing() throws(BridgeError) {
         let existing = try runTool("psql", [
             "-h", dataDirectory, "-U", configuration.username, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt", "-c",
             "SELECT count(*) FROM pg_database WHERE datname = '\(configuration.database)'",
@@ -181,10 +185,18 @@ public struct EmbeddedCluster: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
-        // Never inherit stdout: in `serve` it is the JSON-RPC channel.
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        // Never inherit stdout: in `serve` it is the JSON-RPC channel. A file, not a pipe, takes the output,
+        // because the postmaster that pg_ctl forks would hold a pipe open and a reader would never see its end.
+        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("agent-bridge-\(UUID().uuidString).out")
+        guard FileManager.default.createFile(atPath: outputURL.path, contents: nil),
+              let outputHandle = try? FileHandle(forWritingTo: outputURL)
+        else { throw clusterError("Cannot create a temporary file in \(FileManager.default.temporaryDirectory.path).") }
+        defer {
+            try? outputHandle.close()
+            try? FileManager.default.removeItem(at: outputURL)
+        }
+        process.standardOutput = outputHandle
+        process.standardError = outputHandle
         process.standardInput = FileHandle.nullDevice
         process.currentDirectoryURL = URL(fileURLWithPath: runsAsPostgresUser ? "/" : FileManager.default.currentDirectoryPath)
         do {
@@ -192,9 +204,8 @@ public struct EmbeddedCluster: Sendable {
         } catch {
             throw clusterError("Cannot run \(path).", underlying: error)
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        let output = String(decoding: data, as: UTF8.self)
+        let output = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
         if process.terminationStatus != 0 && !allowFailure {
             let tool = path.hasSuffix("runuser") && arguments.count > 3 ? arguments[3] : path
             let name = URL(fileURLWithPath: tool).lastPathComponent

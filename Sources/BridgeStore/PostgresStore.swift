@@ -15,12 +15,15 @@ public final class PostgresStore: Sendable {
         /// The most connections this process holds; a `serve` process needs few.
         public var maximumConnections: Int = 4
         /// How long one operation may wait for the database before it reports `UNAVAILABLE`.
-        public var operationTimeout: Duration = .seconds(10)
+        public var operationTimeout: Duration = .seconds(5)
         /// How often a serialization failure or deadlock is retried before `ABORTED`.
         public var conflictRetries: Int = 5
 
         public init(endpoint: DatabaseEndpoint) {
             self.endpoint = endpoint
+            if let milliseconds = ProcessInfo.processInfo.environment["AGENT_BRIDGE_DB_TIMEOUT_MS"].flatMap(Int.init), milliseconds > 0 {
+                operationTimeout = .milliseconds(milliseconds)
+            }
         }
     }
 
