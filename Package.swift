@@ -83,10 +83,6 @@ let package = Package(
             dependencies: ["BridgeCore", "BridgeStore", "BridgeTestSupport"]
         ),
         .testTarget(
-            name: "BridgeServiceTests",
-            dependencies: ["BridgeCore", "BridgeStore", "BridgeService", "BridgeTestSupport"]
-        ),
-        .testTarget(
             name: "BridgeMCPTests",
             dependencies: ["BridgeCore", "BridgeMCP", "BridgeTestSupport"]
         ),

@@ -194,7 +194,6 @@ extension PostgresStore {
                 SELECT t.last_seq, p.cursor_seq
                   FROM threads t LEFT JOIN thread_participants p ON p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL
                  WHERE t.id = \(threadID) AND t.workspace_id = \(workspace)
-                   FOR UPDATE OF p
                 """, logger: self.logger)
             var found: (Int64, Int64?)?
             for try await row in rows.decode((Int64, Int64?).self) { found = row }
@@ -205,11 +204,14 @@ extension PostgresStore {
             guard seq <= lastSeq else {
                 throw BridgeError(.invalidArgument, .ackBeyondLastSeq, "seq \(seq) is beyond the thread's last seq \(lastSeq).", details: ["field": "seq"])
             }
-            let newCursor = max(cursor, seq)
-            if newCursor != cursor {
-                try await connection.query("""
-                    UPDATE thread_participants SET cursor_seq = \(newCursor) WHERE thread_id = \(threadID) AND handle = \(handle)
-                    """, logger: self.logger)
+            // GREATEST keeps the cursor monotonic even when two acks race.
+            var newCursor = max(cursor, seq)
+            for try await updated in try await connection.query("""
+                UPDATE thread_participants SET cursor_seq = GREATEST(cursor_seq, \(seq))
+                 WHERE thread_id = \(threadID) AND handle = \(handle) AND left_at IS NULL
+                RETURNING cursor_seq
+                """, logger: self.logger).decode(Int64.self) {
+                newCursor = updated
             }
             try await Self.audit(connection, context: context, action: "message.ack", target: "thread:\(threadID.uuidString)",
                                  before: ["cursor_seq": .integer(cursor)], after: ["cursor_seq": .integer(newCursor)], logger: self.logger)

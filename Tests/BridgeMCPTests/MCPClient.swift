@@ -1,0 +1,98 @@
+import BridgeTestSupport
+import Foundation
+
+/// Speaks MCP to the real `agent-bridge serve` binary over its stdin/stdout, as Codex and Claude Code do.
+final class MCPClient: @unchecked Sendable {
+    let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+    private var buffer = Data()
+    private var nextID = 1
+
+    init(databaseURL: String, participant: String?, role: String = "coordinator", extraEnvironment: [String: String] = [:]) throws {
+        process.executableURL = TestDatabase.executableURL
+        process.arguments = ["serve"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = databaseURL
+        environment["AGENT_BRIDGE_ROLE"] = role
+        environment["AGENT_BRIDGE_LOG_LEVEL"] = "warning"
+        if let participant { environment["AGENT_BRIDGE_PARTICIPANT"] = participant } else { environment.removeValue(forKey: "AGENT_BRIDGE_PARTICIPANT") }
+        environment.merge(extraEnvironment) { $1 }
+        process.environment = environment
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Sends a request and returns its response object.
+    func request(_ method: String, _ params: [String: Any] = [:]) throws -> [String: Any] {
+        let id = nextID
+        nextID += 1
+        try send(["jsonrpc": "2.0", "id": id, "method": method, "params": params])
+        while true {
+            let message = try readMessage()
+            if message["id"] as? Int == id { return message }
+        }
+    }
+
+    func send(_ object: [String: Any]) throws {
+        var data = try JSONSerialization.data(withJSONObject: object)
+        data.append(0x0A)
+        input.fileHandleForWriting.write(data)
+    }
+
+    func sendRaw(_ line: String) {
+        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+    }
+
+    /// Reads one line of stdout; every line must be a JSON-RPC message.
+    func readMessage() throws -> [String: Any] {
+        while true {
+            if let newline = buffer.firstIndex(of: 0x0A) {
+                let line = buffer[buffer.startIndex..<newline]
+                buffer = Data(buffer[(newline + 1)...])
+                let object = try JSONSerialization.jsonObject(with: line) as? [String: Any]
+                guard let object, object["jsonrpc"] as? String == "2.0" else {
+                    throw MCPTestError.notJSONRPC(String(decoding: line, as: UTF8.self))
+                }
+                return object
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { throw MCPTestError.closed }
+            buffer.append(chunk)
+        }
+    }
+
+    func initialize() throws -> [String: Any] {
+        let response = try request("initialize", [
+            "protocolVersion": "2025-11-25", "capabilities": [:], "clientInfo": ["name": "tests", "version": "1"],
+        ])
+        try send(["jsonrpc": "2.0", "method": "notifications/initialized"])
+        return response
+    }
+
+    /// Calls a tool and returns (isError, structuredContent, text content).
+    func call(_ tool: String, _ arguments: [String: Any] = [:]) throws -> (isError: Bool, structured: [String: Any], text: String) {
+        let response = try request("tools/call", ["name": tool, "arguments": arguments])
+        guard let result = response["result"] as? [String: Any] else { throw MCPTestError.protocolError("\(response)") }
+        let text = ((result["content"] as? [[String: Any]])?.first?["text"] as? String) ?? ""
+        return (result["isError"] as? Bool ?? false, result["structuredContent"] as? [String: Any] ?? [:], text)
+    }
+
+    func closeAndWait() -> Int32 {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+}
+
+enum MCPTestError: Error {
+    case closed
+    case notJSONRPC(String)
+    case protocolError(String)
+}

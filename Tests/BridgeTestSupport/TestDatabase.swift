@@ -1,0 +1,62 @@
+import BridgeCore
+import BridgeStore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A fresh, migrated PostgreSQL database for one test suite, on a real server.
+///
+/// The server is `AGENT_BRIDGE_TEST_DATABASE_URL` when set, else an embedded cluster under
+/// `$TMPDIR/agent-bridge-tests` that the first suite starts (and later runs reuse).
+public struct TestDatabase: Sendable {
+    public let endpoint: DatabaseEndpoint
+
+    /// The URL other processes (the `serve` binary) use to reach this database.
+    public var url: String { endpoint.url }
+
+    public static func create(logger: Logger = Logger(label: "test")) async throws -> TestDatabase {
+        let base = try serverEndpoint(logger: logger)
+        let name = "test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16))"
+        let admin = PostgresStore(configuration: .init(endpoint: base.with(database: "postgres")), logger: logger)
+        _ = try await run(admin) { client in
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+        }
+        let database = TestDatabase(endpoint: base.with(database: name))
+        let store = PostgresStore(configuration: .init(endpoint: database.endpoint), logger: logger)
+        try await run(store) { _ in _ = try await store.migrate() }
+        return database
+    }
+
+    /// Runs `body` with a store whose pool is running.
+    public static func run<T: Sendable>(_ store: PostgresStore, _ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await store.client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body(store.client)
+        }
+    }
+
+    static func serverEndpoint(logger: Logger) throws -> DatabaseEndpoint {
+        if let url = ProcessInfo.processInfo.environment["AGENT_BRIDGE_TEST_DATABASE_URL"], !url.isEmpty {
+            return try DatabaseEndpoint(url: url)
+        }
+        let cluster = EmbeddedCluster(configuration: .init(stateDirectory: "\(NSTemporaryDirectory())agent-bridge-tests"), logger: logger)
+        try cluster.ensureRunning()
+        return cluster.endpoint
+    }
+
+    /// The built `agent-bridge` executable, next to the test bundle in the build folder.
+    public static var executableURL: URL {
+        var directory = Bundle.main.bundleURL
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("agent-bridge")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/agent-bridge")
+    }
+}
