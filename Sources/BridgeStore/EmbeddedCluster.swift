@@ -1,6 +1,8 @@
-import Foundation
 import BridgeCore
+import Foundation
 import Logging
+import Subprocess
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -73,37 +75,37 @@ public struct EmbeddedCluster: Sendable {
     }
 
     /// Creates the cluster if needed and starts it if it is not running. Safe to call from many processes at once.
-    public func ensureRunning() throws(BridgeError) {
-        try prepareStateDirectory()
-        try withLock { () throws(BridgeError) in
+    public func ensureRunning() async throws(BridgeError) {
+        try await prepareStateDirectory()
+        try await withLock { () async throws(BridgeError) in
             if !FileManager.default.fileExists(atPath: "\(dataDirectory)/PG_VERSION") {
-                try initialize()
+                try await initialize()
             }
-            if try status() != .running {
-                try start()
+            if try await status() != .running {
+                try await start()
             }
-            try createDatabaseIfMissing()
+            try await createDatabaseIfMissing()
         }
     }
 
     /// Stops the cluster if it runs.
-    public func stop() throws(BridgeError) {
-        try withLock { () throws(BridgeError) in
-            guard try status() == .running else { return }
-            _ = try runTool("pg_ctl", ["stop", "-D", dataDirectory, "-m", "fast", "-w", "-t", "60"])
+    public func stop() async throws(BridgeError) {
+        try await withLock { () async throws(BridgeError) in
+            guard try await status() == .running else { return }
+            _ = try await runTool("pg_ctl", ["stop", "-D", dataDirectory, "-m", "fast", "-w", "-t", "60"])
         }
     }
 
     /// Reports whether the cluster exists and runs.
-    public func status() throws(BridgeError) -> State {
+    public func status() async throws(BridgeError) -> State {
         guard FileManager.default.fileExists(atPath: "\(dataDirectory)/PG_VERSION") else { return .notCreated }
-        let result = try runTool("pg_ctl", ["status", "-D", dataDirectory], allowFailure: true)
+        let result = try await runTool("pg_ctl", ["status", "-D", dataDirectory], allowFailure: true)
         return result.exitCode == 0 ? .running : .stopped
     }
 
     // MARK: - Steps
 
-    private func prepareStateDirectory() throws(BridgeError) {
+    private func prepareStateDirectory() async throws(BridgeError) {
         do {
             try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true)
         } catch {
@@ -113,13 +115,13 @@ public struct EmbeddedCluster: Sendable {
             throw clusterError("The state folder path is too long for a Unix socket (\(socketPath)); set AGENT_BRIDGE_STATE_DIR to a shorter path.")
         }
         if runsAsPostgresUser {
-            _ = try runCommand("/bin/chown", ["postgres:postgres", configuration.stateDirectory])
+            _ = try await runCommand("/bin/chown", ["postgres:postgres", configuration.stateDirectory])
         }
     }
 
-    private func initialize() throws(BridgeError) {
+    private func initialize() async throws(BridgeError) {
         logger.info("Creating the embedded PostgreSQL cluster.", metadata: ["db.data_directory": "\(dataDirectory)"])
-        _ = try runTool("initdb", [
+        _ = try await runTool("initdb", [
             "-D", dataDirectory, "-U", configuration.username, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions",
         ])
         let settings = """
@@ -140,31 +142,39 @@ public struct EmbeddedCluster: Sendable {
         }
     }
 
-    private func start() throws(BridgeError) {
+    private func start() async throws(BridgeError) {
         logger.info("Starting the embedded PostgreSQL cluster.", metadata: ["db.data_directory": "\(dataDirectory)"])
-        _ = try runTool("pg_ctl", ["start", "-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-s"])
+        _ = try await runTool("pg_ctl", ["start", "-D", dataDirectory, "-l", logFile, "-w", "-t", "60", "-s"])
     }
 
     /// initdb makes only the maintenance databases; the first start creates ours.
-    private func createDatabaseIfMissing() throws(BridgeError) {
-        let existing = try runTool("psql", [
+    private func createDatabaseIfMissing() async throws(BridgeError) {
+        let existing = try await runTool("psql", [
             "-h", dataDirectory, "-U", configuration.username, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt", "-c",
             "SELECT count(*) FROM pg_database WHERE datname = '\(configuration.database)'",
         ])
         if existing.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0" {
-            _ = try runTool("createdb", ["-h", dataDirectory, "-U", configuration.username, configuration.database])
+            _ = try await runTool("createdb", ["-h", dataDirectory, "-U", configuration.username, configuration.database])
         }
     }
 
     // MARK: - Processes and locking
 
-    private func withLock<T>(_ body: () throws(BridgeError) -> T) throws(BridgeError) -> T {
-        let fd = open(lockFile, O_CREAT | O_RDWR, 0o644)
+    /// Holds the cluster's lock file while `body` runs. The lock is taken without blocking a thread:
+    /// a second starter (another process or task) polls until the first has finished.
+    private func withLock<T>(_ body: () async throws(BridgeError) -> T) async throws(BridgeError) -> T {
+        let fd = open(lockFile, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw clusterError("Cannot open the lock file \(lockFile).") }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw clusterError("Cannot lock \(lockFile).") }
+        let deadline = ContinuousClock.now + .seconds(120)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, ContinuousClock.now < deadline else {
+                throw clusterError("Cannot lock \(lockFile); another agent-bridge process holds it.")
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
         defer { flock(fd, LOCK_UN) }
-        return try body()
+        return try await body()
     }
 
     struct ToolResult {
@@ -173,45 +183,56 @@ public struct EmbeddedCluster: Sendable {
     }
 
     /// Runs a PostgreSQL tool, as the `postgres` user when we are root.
-    private func runTool(_ name: String, _ arguments: [String], allowFailure: Bool = false) throws(BridgeError) -> ToolResult {
+    private func runTool(_ name: String, _ arguments: [String], allowFailure: Bool = false) async throws(BridgeError) -> ToolResult {
         let path = try Self.locateTool(name)
         if runsAsPostgresUser {
-            return try runCommand("/usr/sbin/runuser", ["-u", "postgres", "--", path] + arguments, allowFailure: allowFailure)
+            return try await runCommand("/usr/sbin/runuser", ["-u", "postgres", "--", path] + arguments, allowFailure: allowFailure)
         }
-        return try runCommand(path, arguments, allowFailure: allowFailure)
+        return try await runCommand(path, arguments, allowFailure: allowFailure)
     }
 
-    private func runCommand(_ path: String, _ arguments: [String], allowFailure: Bool = false) throws(BridgeError) -> ToolResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        // Never inherit stdout: in `serve` it is the JSON-RPC channel. A file, not a pipe, takes the output,
-        // because the postmaster that pg_ctl forks would hold a pipe open and a reader would never see its end.
-        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("agent-bridge-\(UUID().uuidString).out")
-        guard FileManager.default.createFile(atPath: outputURL.path, contents: nil),
-              let outputHandle = try? FileHandle(forWritingTo: outputURL)
-        else { throw clusterError("Cannot create a temporary file in \(FileManager.default.temporaryDirectory.path).") }
-        defer {
-            try? outputHandle.close()
-            try? FileManager.default.removeItem(at: outputURL)
-        }
-        process.standardOutput = outputHandle
-        process.standardError = outputHandle
-        process.standardInput = FileHandle.nullDevice
-        process.currentDirectoryURL = URL(fileURLWithPath: runsAsPostgresUser ? "/" : FileManager.default.currentDirectoryPath)
+    /// Runs a command without a shell, its stdin empty and its stdout and stderr captured to a temporary file.
+    ///
+    /// Never inherit stdout: in `serve` it is the JSON-RPC channel. A file, not a pipe, takes the output,
+    /// because a postmaster that pg_ctl forks could hold a pipe open and a reader would never see its end.
+    private func runCommand(_ path: String, _ arguments: [String], allowFailure: Bool = false) async throws(BridgeError) -> ToolResult {
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("agent-bridge-\(UUID().uuidString).out").path
+        let outputFile: FileDescriptor
         do {
-            try process.run()
+            outputFile = try FileDescriptor.open(
+                FilePath(outputPath), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite])
+        } catch {
+            throw clusterError("Cannot create a temporary file in \(FileManager.default.temporaryDirectory.path).", underlying: error)
+        }
+        defer {
+            try? outputFile.close()
+            unlink(outputPath)
+        }
+        let status: TerminationStatus
+        do {
+            status = try await Subprocess.run(
+                .path(FilePath(path)),
+                arguments: Arguments(arguments),
+                workingDirectory: runsAsPostgresUser ? FilePath("/") : nil,
+                input: .none,
+                output: .fileDescriptor(outputFile, closeAfterSpawningProcess: false),
+                error: .fileDescriptor(outputFile, closeAfterSpawningProcess: false)
+            ).terminationStatus
         } catch {
             throw clusterError("Cannot run \(path).", underlying: error)
         }
-        process.waitUntilExit()
-        let output = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
-        if process.terminationStatus != 0 && !allowFailure {
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let exitCode: Int32
+        switch status {
+        case .exited(let code): exitCode = code
+        case .signaled(let signal): exitCode = 128 + Int32(signal)
+        }
+        if exitCode != 0 && !allowFailure {
             let tool = path.hasSuffix("runuser") && arguments.count > 3 ? arguments[3] : path
             let name = URL(fileURLWithPath: tool).lastPathComponent
-            throw clusterError("\(name) failed (exit \(process.terminationStatus)): \(output.trimmingCharacters(in: .whitespacesAndNewlines).suffix(600)) — see \(logFile)")
+            throw clusterError("\(name) failed (exit \(exitCode)): \(output.trimmingCharacters(in: .whitespacesAndNewlines).suffix(600)) — see \(logFile)")
         }
-        return ToolResult(exitCode: process.terminationStatus, output: output)
+        return ToolResult(exitCode: exitCode, output: output)
     }
 
     /// Finds a PostgreSQL server tool on PATH or in Debian's `/usr/lib/postgresql/<version>/bin`.

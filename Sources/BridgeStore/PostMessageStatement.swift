@@ -83,3 +83,24 @@ struct PostMessageStatement: PostgresPreparedStatement {
         try row.decode(Row.self)
     }
 }
+
+extension PostMessageStatement {
+    /// The statement that posts `message` (its payload already encoded) as the caller, optionally recording an idempotency key.
+    init(_ message: NewMessage, payloadJSON: String, context: CallContext, idempotency: IdempotencyScope?) {
+        self.init(
+            threadID: message.threadID, workspace: context.identity.workspace,
+            authorMayPostWhileBlocked: context.identity.role.mayPostToBlockedThread, author: context.identity.handle,
+            replyToSeq: message.replyToSeq, to: message.to, messageID: UUID(), kind: message.kind.rawValue,
+            body: message.body, payloadJSON: payloadJSON,
+            schemaVersion: message.schemaVersion, bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID,
+            idempotencyKey: idempotency?.key, requestHash: idempotency?.requestHash)
+    }
+
+    /// The stored message this statement wrote, given the row it returned.
+    func message(_ message: NewMessage, row: Row) -> Message {
+        Message(
+            id: messageID, threadId: threadID, seq: row.0, author: author, kind: message.kind, to: message.to,
+            replyToSeq: message.replyToSeq, body: message.body, payload: message.payload,
+            schemaVersion: message.schemaVersion, bodyHash: bodyHash, createdAt: row.1)
+    }
+}

@@ -50,26 +50,16 @@ extension PostgresStore {
         _ message: NewMessage, context: CallContext, idempotency: IdempotencyScope?
     ) async throws(BridgeError) -> (Message, deduplicated: Bool) {
         let payloadJSON = String(decoding: try encodePayload(message.payload), as: UTF8.self)
-        let statement = PostMessageStatement(
-            threadID: message.threadID, workspace: context.identity.workspace,
-            authorMayPostWhileBlocked: context.identity.role.mayPostToBlockedThread, author: context.identity.handle,
-            replyToSeq: message.replyToSeq, to: message.to, messageID: UUID(), kind: message.kind.rawValue,
-            body: message.body, payloadJSON: payloadJSON, schemaVersion: message.schemaVersion,
-            bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID,
-            idempotencyKey: idempotency?.key, requestHash: idempotency?.requestHash)
+        let statement = PostMessageStatement(message, payloadJSON: payloadJSON, context: context, idempotency: idempotency)
         do throws(BridgeError) {
             let row = try await withConnection { connection -> PostMessageStatement.Row? in
                 for try await row in try await connection.execute(statement, logger: self.logger) { return row }
                 return nil
             }
-            guard let (seq, createdAt) = row else {
+            guard let row else {
                 throw try await diagnoseRefusedPost(message, context: context)
             }
-            return (Message(
-                id: statement.messageID, threadId: message.threadID, seq: seq, author: context.identity.handle,
-                kind: message.kind, to: message.to, replyToSeq: message.replyToSeq, body: message.body,
-                payload: message.payload, schemaVersion: message.schemaVersion, bodyHash: statement.bodyHash,
-                createdAt: createdAt), false)
+            return (statement.message(message, row: row), false)
         } catch let error where error.code == .internal && isIdempotencyConflict(error.underlying) {
             guard let idempotency else { throw error }
             let (requestHash, ref, _) = try await storedIdempotentResult(idempotency, context: context)

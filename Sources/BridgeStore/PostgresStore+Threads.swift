@@ -89,17 +89,9 @@ extension PostgresStore {
     /// Posts inside an open transaction (used for a thread's first message).
     func insertMessage(_ message: NewMessage, on connection: PostgresConnection, context: CallContext) async throws -> Message {
         let payloadJSON = String(decoding: try encodePayload(message.payload), as: UTF8.self)
-        let statement = PostMessageStatement(
-            threadID: message.threadID, workspace: context.identity.workspace,
-            authorMayPostWhileBlocked: context.identity.role.mayPostToBlockedThread, author: context.identity.handle,
-            replyToSeq: message.replyToSeq, to: message.to, messageID: UUID(), kind: message.kind.rawValue,
-            body: message.body, payloadJSON: payloadJSON, schemaVersion: message.schemaVersion,
-            bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID, idempotencyKey: nil, requestHash: nil)
-        for try await (seq, createdAt) in try await connection.execute(statement, logger: logger) {
-            return Message(id: statement.messageID, threadId: message.threadID, seq: seq, author: context.identity.handle,
-                           kind: message.kind, to: message.to, replyToSeq: message.replyToSeq, body: message.body,
-                           payload: message.payload, schemaVersion: message.schemaVersion, bodyHash: statement.bodyHash,
-                           createdAt: createdAt)
+        let statement = PostMessageStatement(message, payloadJSON: payloadJSON, context: context, idempotency: nil)
+        for try await row in try await connection.execute(statement, logger: logger) {
+            return statement.message(message, row: row)
         }
         throw BridgeError(.invalidArgument, .unknownRecipient, "The first message names recipients who are not members of the thread.", details: ["field": "message.to"])
     }

@@ -88,7 +88,8 @@ public final class PostgresStore: Sendable {
                     try? await Task.sleep(for: .milliseconds(backoff))
                     continue
                 }
-                if mapped.code == .internal {
+                // An idempotency key claimed by a concurrent twin is an expected race that the caller resolves.
+                if mapped.code == .internal && !isIdempotencyConflict(error) {
                     logger.error("Database operation failed.", metadata: ["error": "\(String(reflecting: error))"])
                 }
                 throw mapped

@@ -19,7 +19,7 @@ struct Database: AsyncParsableCommand {
             let logger = database.bootstrapLogging()
             let cluster = EmbeddedCluster(configuration: .fromEnvironment(), logger: logger)
             do {
-                try cluster.ensureRunning()
+                try await cluster.ensureRunning()
                 _ = try await withStore(cluster.endpoint, logger: logger) { store async throws(BridgeError) in
                     try await store.migrate()
                 }
@@ -38,7 +38,7 @@ struct Database: AsyncParsableCommand {
             let logger = database.bootstrapLogging()
             let cluster = EmbeddedCluster(configuration: .fromEnvironment(), logger: logger)
             do {
-                try cluster.stop()
+                try await cluster.stop()
             } catch {
                 exitWithError(error.message)
             }
@@ -57,7 +57,7 @@ struct Database: AsyncParsableCommand {
             let cluster = EmbeddedCluster(configuration: .fromEnvironment(), logger: logger)
             let state: EmbeddedCluster.State
             do {
-                state = try cluster.status()
+                state = try await cluster.status()
             } catch {
                 exitWithError(error.message)
             }

@@ -21,9 +21,9 @@ struct DatabaseSetup {
     }
 
     /// Starts the embedded cluster if it does not look up; a no-op for an external database.
-    func startClusterIfNeeded() throws(BridgeError) {
+    func startClusterIfNeeded() async throws(BridgeError) {
         guard let cluster, !cluster.looksRunning else { return }
-        try cluster.ensureRunning()
+        try await cluster.ensureRunning()
     }
 
     /// Brings the schema up to date for the embedded cluster, or checks it for an external database.
@@ -33,7 +33,7 @@ struct DatabaseSetup {
         do {
             try await checkOrMigrate(store, logger: logger)
         } catch where error.reason == .databaseUnavailable && cluster != nil {
-            try cluster?.ensureRunning()
+            try await cluster?.ensureRunning()
             try await checkOrMigrate(store, logger: logger)
         }
     }

@@ -15,7 +15,7 @@ struct Migrate: AsyncParsableCommand {
         let logger = database.bootstrapLogging()
         do {
             let setup = try DatabaseSetup(options: database, logger: logger)
-            try setup.startClusterIfNeeded()
+            try await setup.startClusterIfNeeded()
             let applied = try await withStore(setup.endpoint, logger: logger) { store async throws(BridgeError) in
                 try await store.migrate()
             }

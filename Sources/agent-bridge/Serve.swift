@@ -43,7 +43,7 @@ struct Serve: AsyncParsableCommand {
             exitWithError(error.message)
         }
         do {
-            try setup.startClusterIfNeeded()
+            try await setup.startClusterIfNeeded()
         } catch {
             // Keep serving: every call reports UNAVAILABLE until the database can be reached.
             logger.error("The embedded database could not be started.", metadata: ["event": "db.unavailable", "error": "\(error.message)"])

@@ -16,6 +16,7 @@ final class MCPClient: @unchecked Sendable {
         environment["DATABASE_URL"] = databaseURL
         environment["AGENT_BRIDGE_ROLE"] = role
         environment["AGENT_BRIDGE_LOG_LEVEL"] = "warning"
+        environment["AGENT_BRIDGE_DB_TIMEOUT_MS"] = "30000"
         if let participant { environment["AGENT_BRIDGE_PARTICIPANT"] = participant } else { environment.removeValue(forKey: "AGENT_BRIDGE_PARTICIPANT") }
         environment.merge(extraEnvironment) { $1 }
         process.environment = environment

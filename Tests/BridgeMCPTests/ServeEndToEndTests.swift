@@ -119,6 +119,9 @@ import Testing
         _ = try client.initialize()
         let created = try client.call("v1_thread_create", ["title": "errors"])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String)
+        let escalated = try client.call("v1_thread_create", ["title": "already blocked"])
+        let blocked = try #require((escalated.structured["thread"] as? [String: Any])?["id"] as? String)
+        #expect(try client.call("v1_thread_set_status", ["thread_id": blocked, "action": "escalate", "reason": "stuck"]).isError == false)
         let cases: [(String, [String: Any], String, String)] = [
             ("v1_message_post", ["thread_id": thread, "body": 42], "INVALID_ARGUMENT", "INVALID_FIELD_TYPE"),
             ("v1_message_post", ["thread_id": thread], "INVALID_ARGUMENT", "MISSING_REQUIRED_FIELD"),
@@ -131,7 +134,9 @@ import Testing
             ("v1_message_post", ["thread_id": thread, "body": "x", "to": ["nobody"]], "INVALID_ARGUMENT", "UNKNOWN_RECIPIENT"),
             ("v1_message_post", ["thread_id": thread, "body": "x", "reply_to_seq": 99], "INVALID_ARGUMENT", "REPLY_TO_UNKNOWN_SEQ"),
             ("v1_message_ack", ["thread_id": thread, "seq": 5], "INVALID_ARGUMENT", "ACK_BEYOND_LAST_SEQ"),
-            ("v1_thread_set_status", ["thread_id": thread, "action": "unblock"], "FAILED_PRECONDITION", "INVALID_STATUS_TRANSITION"),
+            ("v1_thread_set_status", ["thread_id": blocked, "action": "escalate"], "FAILED_PRECONDITION", "INVALID_STATUS_TRANSITION"),
+            ("v1_thread_set_status", ["thread_id": blocked, "action": "unblock"], "PERMISSION_DENIED", "ROLE_NOT_PERMITTED"),
+            ("v1_thread_set_status", ["thread_id": thread, "action": "reopen"], "INVALID_ARGUMENT", "INVALID_ENUM_VALUE"),
         ]
         for (tool, arguments, code, reason) in cases {
             let result = try client.call(tool, arguments)

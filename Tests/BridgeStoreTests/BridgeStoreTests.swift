@@ -15,7 +15,7 @@ import Testing
 
     @Test func migratingTwiceIsANoOp() async throws {
         let database = try await TestDatabase.create(logger: logger)
-        let store = PostgresStore(configuration: .init(endpoint: database.endpoint), logger: logger)
+        let store = database.store(logger: logger)
         let (applied, version) = try await TestDatabase.run(store) { _ in (try await store.migrate(), try await store.schemaVersion()) }
         #expect(applied.isEmpty)
         #expect(version == Migrator.latestVersion)
@@ -23,9 +23,7 @@ import Testing
 
     @Test func concurrentWritersGetGaplessSeqsOnOneAndManyThreads() async throws {
         let database = try await TestDatabase.create(logger: logger)
-        var configuration = PostgresStore.Configuration(endpoint: database.endpoint)
-        configuration.maximumConnections = 16
-        let store = PostgresStore(configuration: configuration, logger: logger)
+        let store = database.store(logger: logger, maximumConnections: 16)
         let writers = 32, postsPerWriter = 25
         let counts = try await TestDatabase.run(store) { client -> [UUID: Int64] in
             let owner = context("owner")
@@ -83,7 +81,7 @@ import Testing
 
     @Test func idempotentPostReplaysAndRefusesADifferentPayload() async throws {
         let database = try await TestDatabase.create(logger: logger)
-        let store = PostgresStore(configuration: .init(endpoint: database.endpoint), logger: logger)
+        let store = database.store(logger: logger)
         try await TestDatabase.run(store) { client in
             let owner = context("owner")
             try await store.ensureParticipant(context: owner)

@@ -15,16 +15,42 @@ public struct TestDatabase: Sendable {
     public var url: String { endpoint.url }
 
     public static func create(logger: Logger = Logger(label: "test")) async throws -> TestDatabase {
-        let base = try serverEndpoint(logger: logger)
-        let name = "test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16))"
-        let admin = PostgresStore(configuration: .init(endpoint: base.with(database: "postgres")), logger: logger)
-        _ = try await run(admin) { client in
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+        try await Creator.shared.create(logger: logger)
+    }
+
+    /// A store on this database whose calls wait longer than production's default: test suites run in
+    /// parallel on small CI machines, and a slow answer there is not the failure under test.
+    public func store(logger: Logger, maximumConnections: Int = 4) -> PostgresStore {
+        var configuration = PostgresStore.Configuration(endpoint: endpoint)
+        configuration.operationTimeout = .seconds(60)
+        configuration.maximumConnections = maximumConnections
+        return PostgresStore(configuration: configuration, logger: logger)
+    }
+
+    /// Starts the server once per test process and creates databases one at a time:
+    /// concurrent `CREATE DATABASE` calls contend for the template database.
+    actor Creator {
+        static let shared = Creator()
+        private var server: DatabaseEndpoint?
+
+        func create(logger: Logger) async throws -> TestDatabase {
+            let base: DatabaseEndpoint
+            if let server {
+                base = server
+            } else {
+                base = try await serverEndpoint(logger: logger)
+                server = base
+            }
+            let name = "test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16))"
+            let admin = TestDatabase(endpoint: base.with(database: "postgres")).store(logger: logger, maximumConnections: 1)
+            _ = try await run(admin) { client in
+                try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+            }
+            let database = TestDatabase(endpoint: base.with(database: name))
+            let store = database.store(logger: logger, maximumConnections: 1)
+            try await run(store) { _ in _ = try await store.migrate() }
+            return database
         }
-        let database = TestDatabase(endpoint: base.with(database: name))
-        let store = PostgresStore(configuration: .init(endpoint: database.endpoint), logger: logger)
-        try await run(store) { _ in _ = try await store.migrate() }
-        return database
     }
 
     /// Runs `body` with a store whose pool is running.
@@ -39,12 +65,12 @@ public struct TestDatabase: Sendable {
         }
     }
 
-    static func serverEndpoint(logger: Logger) throws -> DatabaseEndpoint {
+    static func serverEndpoint(logger: Logger) async throws -> DatabaseEndpoint {
         if let url = ProcessInfo.processInfo.environment["AGENT_BRIDGE_TEST_DATABASE_URL"], !url.isEmpty {
             return try DatabaseEndpoint(url: url)
         }
         let cluster = EmbeddedCluster(configuration: .init(stateDirectory: "\(NSTemporaryDirectory())agent-bridge-tests"), logger: logger)
-        try cluster.ensureRunning()
+        try await cluster.ensureRunning()
         return cluster.endpoint
     }
 
