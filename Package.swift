@@ -88,7 +88,10 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgeMCPTests",
-            dependencies: ["BridgeCore", "BridgeMCP", "BridgeTestSupport"]
+            dependencies: [
+                "BridgeCore", "BridgeStore", "BridgeMCP", "BridgeTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

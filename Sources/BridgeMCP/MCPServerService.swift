@@ -1,3 +1,4 @@
+import BridgeCore
 import Foundation
 import Logging
 import MCP
@@ -34,7 +35,11 @@ public struct MCPServerService: Service {
         }
         var transportLogger = logger
         transportLogger.logLevel = max(logger.logLevel, .warning)
-        try await server.start(transport: StdioTransport(logger: transportLogger))
+        // Answers still being computed when stdin closes are written before the session ends:
+        // the longest is a long-poll at its cap plus one database timeout.
+        let transport = DrainingTransport(
+            wrapping: StdioTransport(logger: transportLogger), drainTimeout: .seconds(Limits().maxWaitSeconds + 15), logger: transportLogger)
+        try await server.start(transport: transport)
         await withGracefulShutdownHandler {
             await server.waitUntilCompleted()
         } onGracefulShutdown: {

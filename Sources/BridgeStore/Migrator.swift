@@ -51,9 +51,10 @@ public struct Migrator: Sendable {
 
     /// The highest applied version, or 0 on an empty database.
     public static func currentVersion(_ client: PostgresClient, logger: Logger) async throws -> Int {
-        let rows = try await client.query(
-            "SELECT coalesce((SELECT max(version) FROM schema_migrations), 0) WHERE to_regclass('schema_migrations') IS NOT NULL",
-            logger: logger)
+        // Two statements: one that names a missing table fails at parse time, whatever its WHERE says.
+        let exists = try await client.query("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger)
+        for try await found in exists.decode(Bool.self) where !found { return 0 }
+        let rows = try await client.query("SELECT coalesce(max(version), 0) FROM schema_migrations", logger: logger)
         for try await version in rows.decode(Int.self) { return version }
         return 0
     }

@@ -9,11 +9,12 @@ final class MCPClient: @unchecked Sendable {
     private var buffer = Data()
     private var nextID = 1
 
-    init(databaseURL: String, participant: String?, role: String = "coordinator", extraEnvironment: [String: String] = [:]) throws {
+    init(databaseURL: String?, participant: String?, role: String = "coordinator", extraEnvironment: [String: String] = [:]) throws {
         process.executableURL = TestDatabase.executableURL
         process.arguments = ["serve"]
         var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = databaseURL
+        // nil means the embedded default: serve finds its cluster under AGENT_BRIDGE_STATE_DIR.
+        if let databaseURL { environment["DATABASE_URL"] = databaseURL } else { environment.removeValue(forKey: "DATABASE_URL") }
         environment["AGENT_BRIDGE_ROLE"] = role
         environment["AGENT_BRIDGE_LOG_LEVEL"] = "warning"
         environment["AGENT_BRIDGE_DB_TIMEOUT_MS"] = "30000"
@@ -79,6 +80,11 @@ final class MCPClient: @unchecked Sendable {
         guard let result = response["result"] as? [String: Any] else { throw MCPTestError.protocolError("\(response)") }
         let text = ((result["content"] as? [[String: Any]])?.first?["text"] as? String) ?? ""
         return (result["isError"] as? Bool ?? false, result["structuredContent"] as? [String: Any] ?? [:], text)
+    }
+
+    /// Closes the server's stdin, as a client that has written everything it means to.
+    func closeInput() {
+        try? input.fileHandleForWriting.close()
     }
 
     func closeAndWait() -> Int32 {

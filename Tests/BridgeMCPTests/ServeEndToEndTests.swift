@@ -94,6 +94,26 @@ import Testing
         for client in [alice, bob, carol] { #expect(client.closeAndWait() == 0) }
     }
 
+    @Test func requestsWrittenBeforeStdinClosesAreAllAnswered() async throws {
+        let database = try await TestDatabase.create()
+        let client = try MCPClient(databaseURL: database.url, participant: "alice")
+        try client.send(["jsonrpc": "2.0", "id": 1, "method": "initialize", "params": [
+            "protocolVersion": "2025-11-25", "capabilities": [:], "clientInfo": ["name": "pipe", "version": "1"]]])
+        try client.send(["jsonrpc": "2.0", "method": "notifications/initialized"])
+        for id in 2...6 {
+            try client.send(["jsonrpc": "2.0", "id": id, "method": "tools/call", "params": ["name": "v1_thread_create", "arguments": ["title": "t\(id)"]]])
+        }
+        client.closeInput()
+        var answered: Set<Int> = []
+        for _ in 1...6 {
+            let message = try client.readMessage()
+            if let id = message["id"] as? Int { answered.insert(id) }
+            #expect(message["error"] == nil)
+        }
+        #expect(answered == Set(1...6))
+        #expect(client.closeAndWait() == 0)
+    }
+
     @Test func longPollReturnsWhenAMessageIsCommitted() async throws {
         let database = try await TestDatabase.create()
         let reader = try MCPClient(databaseURL: database.url, participant: "reader")
