@@ -24,6 +24,7 @@ let package = Package(
             name: "BridgeCore",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(
@@ -44,7 +45,8 @@ let package = Package(
                 "BridgeCore",
                 "BridgeStore",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            resources: [.copy("catalog")]
         ),
         .target(
             name: "BridgeMCP",
@@ -92,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "BridgeMCPTests",
             dependencies: [
-                "BridgeCore", "BridgeStore", "BridgeMCP", "BridgeTestSupport",
+                "BridgeCore", "BridgeStore", "BridgeService", "BridgeMCP", "BridgeTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -10,21 +10,30 @@ public enum Reason: String, Sendable, CaseIterable, Codable {
     case unsupportedSchemaVersion = "UNSUPPORTED_SCHEMA_VERSION"
     case unknownRecipient = "UNKNOWN_RECIPIENT"
     case replyToUnknownSeq = "REPLY_TO_UNKNOWN_SEQ"
+    case unknownActionClass = "UNKNOWN_ACTION_CLASS"
     case ackBeyondLastSeq = "ACK_BEYOND_LAST_SEQ"
     // UNAUTHENTICATED
     case identityMissing = "IDENTITY_MISSING"
     // PERMISSION_DENIED
     case notAMember = "NOT_A_MEMBER"
     case roleNotPermitted = "ROLE_NOT_PERMITTED"
+    case selfApprovalForbidden = "SELF_APPROVAL_FORBIDDEN"
+    case approverRoleRequired = "APPROVER_ROLE_REQUIRED"
+    case notTicketRequester = "NOT_TICKET_REQUESTER"
     // NOT_FOUND
     case threadNotFound = "THREAD_NOT_FOUND"
     case participantNotFound = "PARTICIPANT_NOT_FOUND"
+    case ticketNotFound = "TICKET_NOT_FOUND"
     // ALREADY_EXISTS
     case idempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED"
     // FAILED_PRECONDITION
     case threadClosed = "THREAD_CLOSED"
     case threadBlocked = "THREAD_BLOCKED"
     case invalidStatusTransition = "INVALID_STATUS_TRANSITION"
+    case ticketAlreadyDecided = "TICKET_ALREADY_DECIDED"
+    case ticketExpired = "TICKET_EXPIRED"
+    // RESOURCE_EXHAUSTED
+    case rateLimited = "RATE_LIMITED"
     // ABORTED
     case transactionConflict = "TRANSACTION_CONFLICT"
     // UNAVAILABLE
@@ -32,6 +41,12 @@ public enum Reason: String, Sendable, CaseIterable, Codable {
     case schemaNotCurrent = "SCHEMA_NOT_CURRENT"
     // DEADLINE_EXCEEDED
     case databaseTimeout = "DATABASE_TIMEOUT"
+    // Ticket decision reasons (an approval ticket's reason_code, not errors)
+    case autoApprovedPolicy = "AUTO_APPROVED_POLICY"
+    case deniedByPolicy = "DENIED_BY_POLICY"
+    case approvedByApprover = "APPROVED_BY_APPROVER"
+    case deniedByApprover = "DENIED_BY_APPROVER"
+    case cancelledByRequester = "CANCELLED_BY_REQUESTER"
     // INTERNAL
     case internalError = "INTERNAL_ERROR"
 }

@@ -75,6 +75,11 @@ public final class ToolRouter: Sendable {
         case .messageRead: return try await service.read(input(MessageReadInput.self), context: context)
         case .messageAck: return try await service.ack(input(MessageAckInput.self), context: context, idempotency: idempotency)
         case .inbox: return try await service.inbox(input(InboxInput.self), context: context)
+        case .approvalRequest: return try await service.requestApproval(input(ApprovalRequestInput.self), context: context, idempotency: idempotency)
+        case .approvalGet: return try await service.getApproval(input(ApprovalGetInput.self), context: context)
+        case .approvalDecide: return try await service.decideApproval(input(ApprovalDecideInput.self), context: context, idempotency: idempotency)
+        case .approvalList: return try await service.listApprovals(input(ApprovalListInput.self), context: context)
+        case .approvalCancel: return try await service.cancelApproval(input(ApprovalCancelInput.self), context: context, idempotency: idempotency)
         }
     }
 

@@ -13,22 +13,25 @@ public struct BridgeService: Sendable {
         public var serverVersion: String
         /// `local` or `token`.
         public var authMode = "local"
-        public var limits = Limits.default
+        /// The policy catalog: roles, approval rules, limits and timings.
+        public var catalog: PolicyCatalog
+        public var limits: Limits { catalog.limits }
 
-        public init(serverVersion: String) {
+        public init(serverVersion: String, catalog: PolicyCatalog) {
             self.serverVersion = serverVersion
+            self.catalog = catalog
         }
     }
 
     public let configuration: Configuration
     public let store: PostgresStore
-    let policy: any Policy
+    let policy: CatalogPolicy
     let logger: Logger
 
-    public init(configuration: Configuration, store: PostgresStore, policy: any Policy = DefaultPolicy(), logger: Logger) {
+    public init(configuration: Configuration, store: PostgresStore, logger: Logger) {
         self.configuration = configuration
         self.store = store
-        self.policy = policy
+        self.policy = CatalogPolicy(catalog: configuration.catalog)
         self.logger = logger
     }
 

@@ -97,3 +97,51 @@ public struct InboxInput: Decodable, Sendable {
     public var waitSeconds: Double?
     enum CodingKeys: String, CodingKey { case limit, waitSeconds = "wait_seconds" }
 }
+
+public struct ApprovalRequestInput: Decodable, Sendable {
+    public var threadId: UUID
+    public var actionClass: String
+    public var resource: String
+    public var summary: String
+    public var risk: ApprovalTicket.Risk?
+    enum CodingKeys: String, CodingKey { case threadId = "thread_id", actionClass = "action_class", resource, summary, risk }
+}
+
+public struct ApprovalGetInput: Decodable, Sendable {
+    public var ticketId: UUID
+    public var waitSeconds: Double?
+    enum CodingKeys: String, CodingKey { case ticketId = "ticket_id", waitSeconds = "wait_seconds" }
+}
+
+public struct ApprovalDecideInput: Decodable, Sendable {
+    public enum Decision: String, Decodable, Sendable { case approve, deny }
+    public var ticketId: UUID
+    public var decision: Decision
+    public var note: String?
+    enum CodingKeys: String, CodingKey { case ticketId = "ticket_id", decision, note }
+
+    public init(ticketId: UUID, decision: Decision, note: String?) {
+        self.ticketId = ticketId
+        self.decision = decision
+        self.note = note
+    }
+}
+
+public struct ApprovalListInput: Decodable, Sendable {
+    public var state: ApprovalTicket.State?
+    public var threadId: UUID?
+    public var limit: Int?
+    enum CodingKeys: String, CodingKey { case state, threadId = "thread_id", limit }
+
+    public init(state: ApprovalTicket.State?, threadId: UUID?, limit: Int?) {
+        self.state = state
+        self.threadId = threadId
+        self.limit = limit
+    }
+}
+
+public struct ApprovalCancelInput: Decodable, Sendable {
+    public var ticketId: UUID
+    public var reason: String?
+    enum CodingKeys: String, CodingKey { case ticketId = "ticket_id", reason }
+}

@@ -109,3 +109,17 @@ public struct InboxOutput: Encodable, Sendable {
     public var hasMore: Bool
     enum CodingKeys: String, CodingKey { case messages, hasMore = "has_more" }
 }
+
+/// The result of opening, deciding or cancelling a ticket.
+public struct ApprovalChangeOutput: Codable, Sendable {
+    public var ticket: ApprovalTicket
+    public var deduplicated: Bool
+}
+
+public struct ApprovalGetOutput: Encodable, Sendable {
+    public var ticket: ApprovalTicket
+}
+
+public struct ApprovalListOutput: Encodable, Sendable {
+    public var tickets: [ApprovalTicket]
+}

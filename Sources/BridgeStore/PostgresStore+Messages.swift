@@ -203,7 +203,7 @@ extension PostgresStore {
                 """, logger: self.logger).decode(Int64.self) {
                 newCursor = updated
             }
-            try await Self.audit(connection, context: context, action: "message.ack", target: "thread:\(threadID.uuidString)",
+            try await Self.audit(connection, context: context, action: "message.ack", target: "thread:\(threadID.uuidString.lowercased())",
                                  before: ["cursor_seq": .integer(cursor)], after: ["cursor_seq": .integer(newCursor)], logger: self.logger)
             return AckRecord(cursorSeq: newCursor, lastSeq: lastSeq)
         }

@@ -74,7 +74,7 @@ extension PostgresStore {
                 INSERT INTO thread_participants (thread_id, workspace_id, handle, role)
                 SELECT \(threadID), \(identity.workspace), h, r FROM unnest(\(handles)::text[], \(roles)::text[]) AS u (h, r)
                 """, logger: self.logger)
-            try await Self.audit(connection, context: context, action: "thread.create", target: "thread:\(threadID.uuidString)",
+            try await Self.audit(connection, context: context, action: "thread.create", target: "thread:\(threadID.uuidString.lowercased())",
                                  after: ["title": .string(new.title), "participants": .array(handles.map(JSONValue.string))], logger: self.logger)
             var message: Message?
             if var first = new.firstMessage {
@@ -188,7 +188,7 @@ extension PostgresStore {
                 VALUES (\(id), \(identity.workspace), \(identity.handle), \(role.rawValue))
                 ON CONFLICT (thread_id, handle) DO UPDATE SET left_at = NULL, role = EXCLUDED.role, joined_at = now()
                 """, logger: self.logger)
-            try await Self.audit(connection, context: context, action: "thread.join", target: "thread:\(id.uuidString)",
+            try await Self.audit(connection, context: context, action: "thread.join", target: "thread:\(id.uuidString.lowercased())",
                                  after: ["handle": .string(identity.handle), "role": .string(role.rawValue)], logger: self.logger)
             let detail = try await self.threadDetail(id, on: connection, workspace: identity.workspace)
             return MembershipChange(thread: detail!, changed: true)
@@ -211,7 +211,7 @@ extension PostgresStore {
             var changed = false
             for try await _ in rows { changed = true }
             if changed {
-                try await Self.audit(connection, context: context, action: "thread.leave", target: "thread:\(id.uuidString)",
+                try await Self.audit(connection, context: context, action: "thread.leave", target: "thread:\(id.uuidString.lowercased())",
                                      after: ["handle": .string(identity.handle)], logger: self.logger)
             }
             guard let detail = try await self.threadDetail(id, on: connection, workspace: identity.workspace) else {
@@ -248,7 +248,7 @@ extension PostgresStore {
                        updated_at = now()
                  WHERE id = \(id)
                 """, logger: self.logger)
-            try await Self.audit(connection, context: context, action: "thread.\(transition.rawValue)", target: "thread:\(id.uuidString)",
+            try await Self.audit(connection, context: context, action: "thread.\(transition.rawValue)", target: "thread:\(id.uuidString.lowercased())",
                                  before: ["status": .string(status.rawValue)], after: ["status": .string(next.rawValue)],
                                  reason: reason, logger: self.logger)
             let detail = try await self.threadDetail(id, on: connection, workspace: identity.workspace)

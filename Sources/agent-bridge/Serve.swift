@@ -25,6 +25,7 @@ struct Serve: AsyncParsableCommand {
             """)
 
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var catalog: CatalogOptions
 
     @Option(help: "This session's participant handle ([a-z0-9][a-z0-9_.-]*). Default: $AGENT_BRIDGE_PARTICIPANT.")
     var participant: String?
@@ -36,6 +37,8 @@ struct Serve: AsyncParsableCommand {
         let logger = database.bootstrapLogging()
         let environment = ProcessInfo.processInfo.environment
         let identity = try resolveIdentity(environment)
+        // A bad catalog stops start-up here, before the client sees a server.
+        let policyCatalog = catalog.loadOrExit()
         let setup: DatabaseSetup
         do {
             setup = try DatabaseSetup(options: database, logger: logger)
@@ -49,7 +52,7 @@ struct Serve: AsyncParsableCommand {
             logger.error("The embedded database could not be started.", metadata: ["event": "db.unavailable", "error": "\(error.message)"])
         }
         let store = PostgresStore(configuration: .init(endpoint: setup.endpoint), logger: logger)
-        let service = BridgeService(configuration: .init(serverVersion: AgentBridge.version), store: store, logger: logger)
+        let service = BridgeService(configuration: .init(serverVersion: AgentBridge.version, catalog: policyCatalog), store: store, logger: logger)
         let catalog = try ToolCatalog.bundled()
         let router = ToolRouter(catalog: catalog, service: service, identity: { () throws(BridgeError) -> Identity in
             guard let identity else {

@@ -64,29 +64,115 @@ import Yams
     func invalidHandles(_ handle: String) { #expect(!Identity.isValidHandle(handle)) }
 }
 
+/// The repository's catalog folder, read as the serve binary reads its bundled copy.
+func repositoryCatalog() throws -> PolicyCatalog {
+    try CatalogParser.parse(try repositoryCatalogTexts())
+}
+
 @Suite struct PolicyTests {
-    let policy = DefaultPolicy()
+    let policy = CatalogPolicy(catalog: try! repositoryCatalog())
 
-    func decide(_ role: Role, _ operation: BridgeOperation, _ transition: ThreadStatus.Transition? = nil) -> Bool {
-        if case .allow = policy.decide(PolicyRequest(identity: Identity(workspace: "w", handle: "h", role: role), operation: operation, transition: transition)) {
-            return true
+    func reason(_ role: Role, _ operation: BridgeOperation, _ transition: ThreadStatus.Transition? = nil,
+                thread: ThreadFacts? = nil, ticket: TicketFacts? = nil, handle: String = "me") -> Reason? {
+        policy.decide(PolicyRequest(identity: Identity(workspace: "w", handle: handle, role: role), operation: operation,
+                                    transition: transition, thread: thread, ticket: ticket)).deniedReason
+    }
+
+    static let active = ThreadFacts(status: .active, callerIsMember: true)
+    static let blocked = ThreadFacts(status: .blocked, callerIsMember: true)
+    static let closed = ThreadFacts(status: .closed, callerIsMember: true)
+    static let stranger = ThreadFacts(status: .active, callerIsMember: false)
+
+    /// role × operation on an active thread the caller belongs to: only the role's tools are allowed.
+    @Test(arguments: Role.allCases)
+    func everyRoleMayCallExactlyItsTools(_ role: Role) {
+        let permitted = policy.catalog.permissions(of: role).tools
+        for operation in BridgeOperation.allCases {
+            let expected: Reason? = permitted.contains(operation) ? nil : .roleNotPermitted
+            #expect(reason(role, operation, thread: Self.active) == expected, "\(role) \(operation)")
         }
-        return false
     }
 
-    @Test func observersOnlyRead() {
-        #expect(!decide(.observer, .messagePost))
-        #expect(!decide(.observer, .threadCreate))
-        #expect(decide(.observer, .messageRead))
+    /// The thread-state matrix for posting, by role: (role, thread) → expected denial.
+    @Test(arguments: [
+        (Role.coordinator, active, nil), (.coordinator, blocked, .threadBlocked), (.coordinator, closed, .threadClosed),
+        (.coordinator, stranger, .notAMember), (.executioner, blocked, .threadBlocked), (.reviewer, stranger, .notAMember),
+        (.approver, blocked, nil), (.approver, closed, .threadClosed), (.approver, stranger, .notAMember),
+        (.operator, blocked, nil), (.operator, stranger, nil), (.operator, closed, .threadClosed),
+        (.observer, active, .roleNotPermitted), (.observer, blocked, .roleNotPermitted),
+    ] as [(Role, ThreadFacts, Reason?)])
+    func postingDependsOnRoleAndThreadState(_ role: Role, _ thread: ThreadFacts, _ expected: Reason?) {
+        #expect(reason(role, .messagePost, thread: thread) == expected)
     }
 
-    @Test func closingAndUnblockingNeedTheRightRole() {
-        #expect(decide(.coordinator, .threadSetStatus, .close))
-        #expect(!decide(.reviewer, .threadSetStatus, .close))
-        #expect(decide(.approver, .threadSetStatus, .unblock))
-        #expect(!decide(.executioner, .threadSetStatus, .unblock))
-        #expect(decide(.reviewer, .threadSetStatus, .escalate))
+    @Test(arguments: [
+        (Role.coordinator, ThreadStatus.Transition.close, nil), (.reviewer, .close, .roleNotPermitted),
+        (.executioner, .escalate, nil), (.executioner, .unblock, .roleNotPermitted), (.approver, .unblock, nil),
+        (.operator, .close, nil), (.operator, .unblock, nil), (.observer, .escalate, .roleNotPermitted),
+    ] as [(Role, ThreadStatus.Transition, Reason?)])
+    func transitionsNeedTheRightRole(_ role: Role, _ transition: ThreadStatus.Transition, _ expected: Reason?) {
+        #expect(reason(role, .threadSetStatus, transition, thread: Self.active) == expected)
     }
+
+    @Test func approvalDecisionsFollowTheActionClassRules() {
+        let fsWrite = TicketFacts(requester: "worker", actionClass: "fs_write")
+        let external = TicketFacts(requester: "worker", actionClass: "external_side_effect")
+        #expect(reason(.approver, .approvalDecide, ticket: fsWrite) == nil)
+        #expect(reason(.operator, .approvalDecide, ticket: fsWrite) == nil)
+        #expect(reason(.operator, .approvalDecide, ticket: external) == .approverRoleRequired)
+        #expect(reason(.approver, .approvalDecide, ticket: fsWrite, handle: "worker") == .selfApprovalForbidden)
+        #expect(reason(.coordinator, .approvalDecide, ticket: fsWrite) == .roleNotPermitted)
+        #expect(reason(.executioner, .approvalCancel, ticket: fsWrite, handle: "worker") == nil)
+        #expect(reason(.executioner, .approvalCancel, ticket: fsWrite) == .notTicketRequester)
+        #expect(reason(.operator, .approvalCancel, ticket: fsWrite) == nil)
+    }
+
+    @Test func theSameRequestAlwaysGetsTheSameDecision() {
+        let request = PolicyRequest(identity: Identity(workspace: "w", handle: "x", role: .reviewer), operation: .messagePost, thread: Self.blocked)
+        let reasons = (0..<100).map { _ in policy.decide(request).deniedReason }
+        #expect(Set(reasons.map { $0?.rawValue ?? "allow" }) == ["THREAD_BLOCKED"])
+    }
+}
+
+@Suite struct CatalogParserTests {
+    let valid = try! repositoryCatalogTexts()
+
+    @Test func theRepositoryCatalogIsValid() throws {
+        let catalog = try CatalogParser.parse(valid)
+        #expect(catalog.timings.triggerAckTimeout == .seconds(8))
+        #expect(catalog.actionClasses["fs_write"]?.decision == .requireApproval)
+    }
+
+    @Test(arguments: [
+        ("roles.yaml", "roles:\n  coordinator:\n    tools: [v1_whoami, v1_teleport]\n", 3, "unknown tool 'v1_teleport'"),
+        ("roles.yaml", "roles:\n  wizard:\n    tools: []\n", 3, "unknown role 'wizard'"),
+        ("policy.yaml", "timings:\n  poll_interval: soon\n", 2, "poll_interval must be a duration"),
+        ("policy.yaml", "timings:\n  pol_interval: 5s\n", 2, "unknown key 'pol_interval'"),
+        ("approvals.yaml", "action_classes:\n  fs_write:\n    decision: maybe\n", 3, "decision must be"),
+        ("approvals.yaml", "action_classes:\n  fs_write:\n    decision: require_approval\n", 3, "needs approver_roles"),
+        ("policy.yaml", "timings: [unclosed\n", 2, "not valid YAML"),
+    ])
+    func aMalformedCatalogNamesFileLineAndProblem(_ file: String, _ text: String, _ line: Int, _ problem: String) {
+        var texts = valid
+        texts[file] = text
+        do {
+            _ = try CatalogParser.parse(texts)
+            Issue.record("\(file) should have been refused")
+        } catch {
+            #expect(error.file == file)
+            #expect(error.line == line, "\(error)")
+            #expect(error.problem.contains(problem), "\(error)")
+        }
+    }
+}
+
+func repositoryCatalogTexts() throws -> [String: String] {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    var texts: [String: String] = [:]
+    for name in CatalogParser.fileNames {
+        texts[name] = try String(contentsOf: root.appendingPathComponent("catalog/\(name)"), encoding: .utf8)
+    }
+    return texts
 }
 
 @Suite struct ReasonCatalogTests {

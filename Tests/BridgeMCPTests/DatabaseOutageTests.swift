@@ -24,7 +24,7 @@ import Testing
 
     private func exerciseOutage(cluster: EmbeddedCluster, stateDirectory: String) async throws {
         // The embedded default: no DATABASE_URL, so serve finds the cluster under the state folder and migrates it.
-        let environment = ["AGENT_BRIDGE_STATE_DIR": stateDirectory, "AGENT_BRIDGE_DB_TIMEOUT_MS": "1500"]
+        let environment = ["AGENT_BRIDGE_STATE_DIR": stateDirectory, "AGENT_BRIDGE_DB_TIMEOUT_MS": "4000"]
         let alice = try MCPClient(databaseURL: nil, participant: "alice", extraEnvironment: environment)
         _ = try alice.initialize()
         let created = try alice.call("v1_thread_create", ["title": "outage", "participants": [["handle": "bob"]]])
@@ -57,6 +57,7 @@ import Testing
         _ = try bob.initialize()
         let waited = Task.detached { () throws -> [Int] in
             let result = try alice.call("v1_message_read", ["thread_id": thread, "after_seq": 2, "wait_seconds": 30])
+            #expect(!result.isError, "\(result.text)")
             return ((result.structured["messages"] as? [[String: Any]]) ?? []).compactMap { $0["seq"] as? Int }
         }
         try await Task.sleep(for: .milliseconds(500))

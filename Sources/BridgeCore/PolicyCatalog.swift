@@ -1,0 +1,95 @@
+/// The policy catalog: the YAML files under `catalog/`, parsed and validated (DESIGN §4).
+///
+/// `policy.yaml` holds timings, limits and rate limits; `roles.yaml` which roles may call which tools and
+/// request which transitions; `approvals.yaml` the rule for each approval action class.
+public struct PolicyCatalog: Sendable {
+    /// The hybrid-policy timings of DESIGN §5, read by the supervisor.
+    public struct Timings: Sendable, Hashable {
+        public var pollInterval: Duration = .seconds(5)
+        public var triggerAckTimeout: Duration = .seconds(8)
+        public var triggerRetriesBeforeFallback = 2
+        public var humanQuietWindow: Duration = .seconds(20)
+        public var deferredRecheckInterval: Duration = .seconds(5)
+        public var maxDeferWindow: Duration = .seconds(60)
+        public var noProgressAutoBlockTurns = 20
+        public var repeatedFindingAutoBlockCycles = 3
+        public var resumeAttemptsBeforeSpawn = 2
+        public var staleSessionCutoff: Duration = .seconds(12 * 3600)
+
+        public init() {}
+    }
+
+    /// At most `count` calls in any `window`.
+    public struct RateLimit: Sendable, Hashable {
+        public var count: Int
+        public var window: Duration
+
+        public init(count: Int, window: Duration) {
+            self.count = count
+            self.window = window
+        }
+    }
+
+    /// What one role may do.
+    public struct RolePermissions: Sendable, Hashable {
+        public var tools: Set<BridgeOperation>
+        public var transitions: Set<ThreadStatus.Transition>
+        /// Whether the role may still post to a blocked thread (the humans who unblock it).
+        public var postWhenBlocked: Bool
+        /// Whether the role acts on threads it has not joined (operators).
+        public var bypassMembership: Bool
+
+        public init(tools: Set<BridgeOperation>, transitions: Set<ThreadStatus.Transition>, postWhenBlocked: Bool = false, bypassMembership: Bool = false) {
+            self.tools = tools
+            self.transitions = transitions
+            self.postWhenBlocked = postWhenBlocked
+            self.bypassMembership = bypassMembership
+        }
+    }
+
+    /// The rule for one approval action class.
+    public struct ApprovalRule: Sendable, Hashable {
+        public enum Decision: String, Sendable, Hashable, CaseIterable {
+            case allow
+            case requireApproval = "require_approval"
+            case deny
+        }
+
+        public var decision: Decision
+        public var approverRoles: Set<Role>
+        public var ttl: Duration
+        public var escalateAfter: Duration?
+
+        public init(decision: Decision, approverRoles: Set<Role> = [], ttl: Duration = .seconds(1800), escalateAfter: Duration? = nil) {
+            self.decision = decision
+            self.approverRoles = approverRoles
+            self.ttl = ttl
+            self.escalateAfter = escalateAfter
+        }
+    }
+
+    public var timings: Timings
+    public var limits: Limits
+    /// Posts per participant; nil means unlimited.
+    public var postRateLimit: RateLimit?
+    public var roles: [Role: RolePermissions]
+    public var actionClasses: [String: ApprovalRule]
+
+    public init(timings: Timings, limits: Limits, postRateLimit: RateLimit?, roles: [Role: RolePermissions], actionClasses: [String: ApprovalRule]) {
+        self.timings = timings
+        self.limits = limits
+        self.postRateLimit = postRateLimit
+        self.roles = roles
+        self.actionClasses = actionClasses
+    }
+
+    /// The permissions of a role; a role the catalog does not list may do nothing.
+    public func permissions(of role: Role) -> RolePermissions {
+        roles[role] ?? RolePermissions(tools: [], transitions: [])
+    }
+}
+
+extension Duration {
+    /// Whole seconds, rounded down: the unit the wire and SQL intervals use.
+    public var wholeSeconds: Int64 { components.seconds }
+}

@@ -1,0 +1,201 @@
+import BridgeCore
+import Foundation
+import PostgresNIO
+
+/// A ticket to open, with the state policy already chose for it.
+public struct NewApprovalTicket: Sendable {
+    public var threadID: UUID
+    public var actionClass: String
+    public var resource: String
+    public var summary: String
+    public var risk: ApprovalTicket.Risk
+    /// `pending`, or `approved` / `denied` when policy decided at once.
+    public var initialState: ApprovalTicket.State
+    /// Set when policy decided at once.
+    public var reasonCode: Reason?
+    public var ttl: Duration
+    public var escalateAfter: Duration?
+
+    public init(threadID: UUID, actionClass: String, resource: String, summary: String, risk: ApprovalTicket.Risk,
+                initialState: ApprovalTicket.State, reasonCode: Reason?, ttl: Duration, escalateAfter: Duration?) {
+        self.threadID = threadID
+        self.actionClass = actionClass
+        self.resource = resource
+        self.summary = summary
+        self.risk = risk
+        self.initialState = initialState
+        self.reasonCode = reasonCode
+        self.ttl = ttl
+        self.escalateAfter = escalateAfter
+    }
+}
+
+extension PostgresStore {
+    /// Ticket columns as a reader sees them: a pending ticket past `expires_at` reads as expired (fail closed)
+    /// whether or not a sweep has written that yet.
+    static let ticketColumns = """
+        a.id, a.thread_id, a.requester, a.action_class, a.resource, a.summary, a.risk,
+        CASE WHEN a.state = 'pending' AND a.expires_at <= now() THEN 'expired' ELSE a.state END,
+        CASE WHEN a.state = 'pending' AND a.expires_at <= now() THEN 'policy' ELSE a.decider END,
+        CASE WHEN a.state = 'pending' AND a.expires_at <= now() THEN 'TICKET_EXPIRED' ELSE a.reason_code END,
+        a.decision_note, a.created_at,
+        CASE WHEN a.state = 'pending' AND a.expires_at <= now() THEN a.expires_at ELSE a.decided_at END,
+        a.expires_at, a.escalated_at
+        """
+    typealias TicketColumns = (UUID, UUID, String, String, String, String, String, String, String?, String?, String?, Date, Date?, Date, Date?)
+
+    static func ticket(from c: TicketColumns) -> ApprovalTicket {
+        ApprovalTicket(
+            id: c.0, threadId: c.1, requester: c.2, actionClass: c.3, resource: c.4, summary: c.5,
+            risk: ApprovalTicket.Risk(rawValue: c.6) ?? .medium, state: ApprovalTicket.State(rawValue: c.7) ?? .pending,
+            decider: c.8, reasonCode: c.9, decisionNote: c.10, createdAt: c.11, decidedAt: c.12, expiresAt: c.13, escalatedAt: c.14)
+    }
+
+    /// Opens a ticket. `authorize` sees the thread's state under its row lock, so policy decides on what is committed.
+    public func requestApproval(
+        _ new: NewApprovalTicket, context: CallContext, idempotency: IdempotencyScope?,
+        authorize: @escaping @Sendable (ThreadFacts) throws(BridgeError) -> Void
+    ) async throws(BridgeError) -> (ApprovalTicket, deduplicated: Bool) {
+        let identity = context.identity
+        return try await idempotentTransaction(idempotency, context: context) { connection in
+            try authorize(try await self.lockedThreadFacts(new.threadID, on: connection, identity: identity))
+            let id = UUID()
+            let decided = new.initialState != .pending
+            try await connection.query("""
+                INSERT INTO approval_tickets (id, workspace_id, thread_id, requester, action_class, resource, summary, risk, state,
+                                              decider, reason_code, decided_at, expires_at, escalate_at, request_id)
+                VALUES (\(id), \(identity.workspace), \(new.threadID), \(identity.handle), \(new.actionClass), \(new.resource),
+                        \(new.summary), \(new.risk.rawValue), \(new.initialState.rawValue), \(decided ? "policy" : nil),
+                        \(new.reasonCode?.rawValue), CASE WHEN \(decided) THEN now() END,
+                        now() + make_interval(secs => \(Double(new.ttl.wholeSeconds))),
+                        now() + make_interval(secs => \(new.escalateAfter.map { Double($0.wholeSeconds) })),
+                        \(context.requestID))
+                """, logger: self.logger)
+            let outcome = decided ? " — \(new.initialState.rawValue) by policy (\(new.reasonCode?.rawValue ?? ""))" : " — waiting for an approver"
+            try await self.postSystemMessage(
+                threadID: new.threadID, to: decided ? [identity.handle] : [],
+                body: "Approval requested by \(identity.handle): [\(new.actionClass)] \(new.resource)\(outcome). Ticket \(id.uuidString.lowercased()).",
+                payload: ["ticket_id": .string(id.uuidString.lowercased()), "state": .string(new.initialState.rawValue)],
+                on: connection, context: context)
+            try await Self.audit(connection, context: context, action: "approval.request", target: "ticket:\(id.uuidString.lowercased())",
+                                 after: ["state": .string(new.initialState.rawValue), "action_class": .string(new.actionClass),
+                                         "thread_id": .string(new.threadID.uuidString.lowercased())],
+                                 reason: new.reasonCode?.rawValue, logger: self.logger)
+            return try await self.ticket(id, on: connection, workspace: identity.workspace)
+        }
+    }
+
+    /// One ticket as a reader sees it, or `TICKET_NOT_FOUND`.
+    public func ticket(_ id: UUID, context: CallContext) async throws(BridgeError) -> ApprovalTicket {
+        let workspace = context.identity.workspace
+        return try await withConnection { connection in try await self.ticket(id, on: connection, workspace: workspace) }
+    }
+
+    /// Tickets newest first, optionally of one state (as readers see it) and one thread.
+    public func tickets(state: ApprovalTicket.State?, threadID: UUID?, limit: Int, context: CallContext) async throws(BridgeError) -> [ApprovalTicket] {
+        let workspace = context.identity.workspace
+        return try await withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.ticketColumns) FROM approval_tickets a
+                 WHERE a.workspace_id = \(workspace) AND (\(threadID)::uuid IS NULL OR a.thread_id = \(threadID))
+                   AND (\(state?.rawValue)::text IS NULL
+                        OR (CASE WHEN a.state = 'pending' AND a.expires_at <= now() THEN 'expired' ELSE a.state END) = \(state?.rawValue))
+                 ORDER BY a.created_at DESC, a.id
+                 LIMIT \(limit)
+                """, logger: self.logger)
+            var tickets: [ApprovalTicket] = []
+            for try await columns in rows.decode(TicketColumns.self) { tickets.append(Self.ticket(from: columns)) }
+            return tickets
+        }
+    }
+
+    /// Moves a pending ticket to a final state. Concurrent deciders queue on the ticket's row lock:
+    /// the first wins, the rest see `TICKET_ALREADY_DECIDED`. `authorize` sees the ticket before anything changes.
+    public func settleTicket(
+        _ id: UUID, to state: ApprovalTicket.State, reasonCode: Reason, note: String?, decider: String,
+        context: CallContext, idempotency: IdempotencyScope?,
+        authorize: @escaping @Sendable (TicketFacts) throws(BridgeError) -> Void
+    ) async throws(BridgeError) -> (ApprovalTicket, deduplicated: Bool) {
+        let workspace = context.identity.workspace
+        return try await idempotentTransaction(idempotency, context: context) { connection in
+            let rows = try await connection.query("""
+                SELECT a.requester, a.action_class, a.thread_id, a.state, a.expires_at <= now()
+                  FROM approval_tickets a WHERE a.id = \(id) AND a.workspace_id = \(workspace) FOR UPDATE
+                """, logger: self.logger)
+            var found: (String, String, UUID, String, Bool)?
+            for try await row in rows.decode((String, String, UUID, String, Bool).self) { found = row }
+            guard let (requester, actionClass, threadID, current, isPastExpiry) = found else { throw Self.ticketNotFound(id) }
+            try authorize(TicketFacts(requester: requester, actionClass: actionClass))
+            if current == ApprovalTicket.State.expired.rawValue || (current == ApprovalTicket.State.pending.rawValue && isPastExpiry) {
+                throw BridgeError(.failedPrecondition, .ticketExpired, "The ticket expired before a decision; request a new one.",
+                                  details: ["ticket_id": id.uuidString.lowercased()])
+            }
+            guard current == ApprovalTicket.State.pending.rawValue else {
+                throw BridgeError(.failedPrecondition, .ticketAlreadyDecided, "The ticket is already \(current); the first decision stands.",
+                                  details: ["ticket_id": id.uuidString.lowercased(), "state": current])
+            }
+            try await connection.query("""
+                UPDATE approval_tickets SET state = \(state.rawValue), decider = \(decider), reason_code = \(reasonCode.rawValue),
+                       decision_note = \(note), decided_at = now()
+                 WHERE id = \(id)
+                """, logger: self.logger)
+            let noteText = note.map { ": \($0)" } ?? "."
+            try await self.postSystemMessage(
+                threadID: threadID, to: state == .cancelled ? [] : [requester],
+                body: "Ticket \(id.uuidString.lowercased()) [\(actionClass)] \(state.rawValue) by \(decider)\(noteText)",
+                payload: ["ticket_id": .string(id.uuidString.lowercased()), "state": .string(state.rawValue)],
+                on: connection, context: context)
+            try await Self.audit(connection, context: context, action: "approval.\(state.rawValue)", target: "ticket:\(id.uuidString.lowercased())",
+                                 before: ["state": .string(current)], after: ["state": .string(state.rawValue)],
+                                 reason: note ?? reasonCode.rawValue, logger: self.logger)
+            return try await self.ticket(id, on: connection, workspace: workspace)
+        }
+    }
+
+    // MARK: - Helpers
+
+    func ticket(_ id: UUID, on connection: PostgresConnection, workspace: String) async throws -> ApprovalTicket {
+        let rows = try await connection.query(
+            "SELECT \(unescaped: Self.ticketColumns) FROM approval_tickets a WHERE a.id = \(id) AND a.workspace_id = \(workspace)",
+            logger: logger)
+        for try await columns in rows.decode(TicketColumns.self) { return Self.ticket(from: columns) }
+        throw Self.ticketNotFound(id)
+    }
+
+    static func ticketNotFound(_ id: UUID) -> BridgeError {
+        BridgeError(.notFound, .ticketNotFound, "No approval ticket \(id.uuidString.lowercased()) in this workspace.",
+                    details: ["ticket_id": id.uuidString.lowercased()])
+    }
+
+    /// The thread's status and the caller's membership, with the thread row locked for the transaction.
+    func lockedThreadFacts(_ id: UUID, on connection: PostgresConnection, identity: Identity) async throws -> ThreadFacts {
+        let rows = try await connection.query("""
+            SELECT t.status, EXISTS (SELECT 1 FROM thread_participants p
+                                      WHERE p.thread_id = t.id AND p.handle = \(identity.handle) AND p.left_at IS NULL)
+              FROM threads t WHERE t.id = \(id) AND t.workspace_id = \(identity.workspace) FOR UPDATE OF t
+            """, logger: logger)
+        for try await (status, isMember) in rows.decode((String, Bool).self) {
+            return ThreadFacts(status: ThreadStatus(rawValue: status) ?? .active, callerIsMember: isMember)
+        }
+        throw BridgeError.threadNotFound(id.uuidString)
+    }
+
+    /// Appends a `system` message in the caller's transaction, with the same seq counter and NOTIFY as a post.
+    func postSystemMessage(
+        threadID: UUID, to: [String], body: String, payload: [String: JSONValue], on connection: PostgresConnection, context: CallContext
+    ) async throws {
+        let payloadJSON = String(decoding: try WireCoding.makeEncoder().encode(JSONValue.object(payload)), as: UTF8.self)
+        try await connection.query("""
+            WITH t AS (
+                UPDATE threads SET last_seq = last_seq + 1, updated_at = now() WHERE id = \(threadID) RETURNING last_seq, workspace_id
+            ), m AS (
+                INSERT INTO messages (thread_id, seq, id, workspace_id, author, kind, to_handles, reply_to_seq, body, payload,
+                                      schema_version, body_hash, request_id)
+                SELECT \(threadID), t.last_seq, \(UUID()), t.workspace_id, 'system', 'system', \(to), NULL, \(body),
+                       \(payloadJSON)::jsonb, '1.0', \(ContentHash.sha256Hex(body)), \(context.requestID) FROM t
+                RETURNING seq
+            )
+            SELECT pg_notify(\(Self.messageChannel), \(threadID.uuidString.lowercased())) FROM m
+            """, logger: logger)
+    }
+}
