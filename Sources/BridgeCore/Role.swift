@@ -1,11 +1,6 @@
 /// What a participant is for; roles decide which tools and transitions policy permits.
 public enum Role: String, Sendable, Codable, CaseIterable {
     case coordinator, executioner, reviewer, approver, `operator`, observer
-
-    /// Roles that may still post to a blocked thread: the humans who unblock it.
-    public var mayPostToBlockedThread: Bool {
-        self == .operator || self == .approver
-    }
 }
 
 /// How the bridge can reach a participant's agent session.

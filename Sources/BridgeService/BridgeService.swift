@@ -138,8 +138,11 @@ public struct BridgeService: Sendable {
             throw BridgeError(.invalidArgument, .missingRequiredField, "Closing a thread needs a reason: the outcome.", details: ["field": "reason"])
         }
         let (change, deduplicated) = try await store.setThreadStatus(
-            input.threadId, transition: input.action, reason: input.reason,
-            requireMembership: context.identity.role != .operator, context: context, idempotency: idempotency)
+            input.threadId, transition: input.action, reason: input.reason, context: context, idempotency: idempotency
+        ) { facts throws(BridgeError) in
+            try self.authorize(
+                PolicyRequest(identity: context.identity, operation: .threadSetStatus, transition: input.action, thread: facts), context: context)
+        }
         return ThreadSetStatusOutput(thread: change.thread, previousStatus: change.previousStatus, deduplicated: deduplicated)
     }
 
@@ -151,7 +154,9 @@ public struct BridgeService: Sendable {
         let message = NewMessage(
             threadID: input.threadId, kind: input.kind ?? .note, to: Self.unique(input.to ?? []), replyToSeq: input.replyToSeq,
             body: input.body, payload: input.payload ?? .emptyObject, schemaVersion: schemaVersion)
-        let (posted, deduplicated) = try await store.postMessage(message, context: context, idempotency: idempotency)
+        let mayPostWhileBlocked = configuration.catalog.permissions(of: context.identity.role).postWhenBlocked
+        let (posted, deduplicated) = try await store.postMessage(
+            message, mayPostWhileBlocked: mayPostWhileBlocked, context: context, idempotency: idempotency)
         return MessagePostOutput(message: posted, deduplicated: deduplicated)
     }
 

@@ -86,10 +86,11 @@ struct PostMessageStatement: PostgresPreparedStatement {
 
 extension PostMessageStatement {
     /// The statement that posts `message` (its payload already encoded) as the caller, optionally recording an idempotency key.
-    init(_ message: NewMessage, payloadJSON: String, context: CallContext, idempotency: IdempotencyScope?) {
+    /// `mayPostWhileBlocked` is the caller's catalog permission to post to a blocked thread.
+    init(_ message: NewMessage, payloadJSON: String, mayPostWhileBlocked: Bool, context: CallContext, idempotency: IdempotencyScope?) {
         self.init(
             threadID: message.threadID, workspace: context.identity.workspace,
-            authorMayPostWhileBlocked: context.identity.role.mayPostToBlockedThread, author: context.identity.handle,
+            authorMayPostWhileBlocked: mayPostWhileBlocked, author: context.identity.handle,
             replyToSeq: message.replyToSeq, to: message.to, messageID: UUID(), kind: message.kind.rawValue,
             body: message.body, payloadJSON: payloadJSON,
             schemaVersion: message.schemaVersion, bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID,

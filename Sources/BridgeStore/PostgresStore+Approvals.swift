@@ -167,19 +167,6 @@ extension PostgresStore {
                     details: ["ticket_id": id.uuidString.lowercased()])
     }
 
-    /// The thread's status and the caller's membership, with the thread row locked for the transaction.
-    func lockedThreadFacts(_ id: UUID, on connection: PostgresConnection, identity: Identity) async throws -> ThreadFacts {
-        let rows = try await connection.query("""
-            SELECT t.status, EXISTS (SELECT 1 FROM thread_participants p
-                                      WHERE p.thread_id = t.id AND p.handle = \(identity.handle) AND p.left_at IS NULL)
-              FROM threads t WHERE t.id = \(id) AND t.workspace_id = \(identity.workspace) FOR UPDATE OF t
-            """, logger: logger)
-        for try await (status, isMember) in rows.decode((String, Bool).self) {
-            return ThreadFacts(status: ThreadStatus(rawValue: status) ?? .active, callerIsMember: isMember)
-        }
-        throw BridgeError.threadNotFound(id.uuidString)
-    }
-
     /// Appends a `system` message in the caller's transaction, with the same seq counter and NOTIFY as a post.
     func postSystemMessage(
         threadID: UUID, to: [String], body: String, payload: [String: JSONValue], on connection: PostgresConnection, context: CallContext

@@ -46,18 +46,20 @@ extension PostgresStore {
     }
 
     /// Posts a message: one round trip on the hot path. Returns the message and whether it was a replay.
+    /// `mayPostWhileBlocked` is the caller's permission from the policy catalog (`post_when_blocked`).
     public func postMessage(
-        _ message: NewMessage, context: CallContext, idempotency: IdempotencyScope?
+        _ message: NewMessage, mayPostWhileBlocked: Bool, context: CallContext, idempotency: IdempotencyScope?
     ) async throws(BridgeError) -> (Message, deduplicated: Bool) {
         let payloadJSON = String(decoding: try encodePayload(message.payload), as: UTF8.self)
-        let statement = PostMessageStatement(message, payloadJSON: payloadJSON, context: context, idempotency: idempotency)
+        let statement = PostMessageStatement(
+            message, payloadJSON: payloadJSON, mayPostWhileBlocked: mayPostWhileBlocked, context: context, idempotency: idempotency)
         do throws(BridgeError) {
             let row = try await withConnection { connection -> PostMessageStatement.Row? in
                 for try await row in try await connection.execute(statement, logger: self.logger) { return row }
                 return nil
             }
             guard let row else {
-                throw try await diagnoseRefusedPost(message, context: context)
+                throw try await diagnoseRefusedPost(message, mayPostWhileBlocked: mayPostWhileBlocked, context: context)
             }
             return (statement.message(message, row: row), false)
         } catch let error where error.code == .internal && isIdempotencyConflict(error.underlying) {
@@ -69,7 +71,7 @@ extension PostgresStore {
     }
 
     /// Finds out why the post statement wrote nothing, in the order a user would want to be told.
-    private func diagnoseRefusedPost(_ message: NewMessage, context: CallContext) async throws(BridgeError) -> BridgeError {
+    private func diagnoseRefusedPost(_ message: NewMessage, mayPostWhileBlocked: Bool, context: CallContext) async throws(BridgeError) -> BridgeError {
         let workspace = context.identity.workspace, handle = context.identity.handle
         let row = try await withConnection { connection -> (String, Int64, Bool, [String])? in
             let rows = try await connection.query("""
@@ -89,7 +91,7 @@ extension PostgresStore {
         if status == ThreadStatus.closed.rawValue {
             return BridgeError(.failedPrecondition, .threadClosed, "The thread is closed; nothing more can be posted to it.", details: ["thread_id": message.threadID.uuidString])
         }
-        if status == ThreadStatus.blocked.rawValue && !context.identity.role.mayPostToBlockedThread {
+        if status == ThreadStatus.blocked.rawValue && !mayPostWhileBlocked {
             return BridgeError(.failedPrecondition, .threadBlocked, "The thread is blocked; only operators and approvers may post until it is unblocked.", details: ["thread_id": message.threadID.uuidString])
         }
         if !strangers.isEmpty {

@@ -89,7 +89,8 @@ extension PostgresStore {
     /// Posts inside an open transaction (used for a thread's first message).
     func insertMessage(_ message: NewMessage, on connection: PostgresConnection, context: CallContext) async throws -> Message {
         let payloadJSON = String(decoding: try encodePayload(message.payload), as: UTF8.self)
-        let statement = PostMessageStatement(message, payloadJSON: payloadJSON, context: context, idempotency: nil)
+        // The thread was created active in this transaction, so the blocked-thread permission never applies.
+        let statement = PostMessageStatement(message, payloadJSON: payloadJSON, mayPostWhileBlocked: false, context: context, idempotency: nil)
         for try await row in try await connection.execute(statement, logger: logger) {
             return statement.message(message, row: row)
         }
@@ -104,6 +105,19 @@ extension PostgresStore {
         }
         guard let detail else { throw .threadNotFound(id.uuidString) }
         return detail
+    }
+
+    /// The thread's status and the caller's membership, with the thread row locked for the transaction.
+    func lockedThreadFacts(_ id: UUID, on connection: PostgresConnection, identity: Identity) async throws -> ThreadFacts {
+        let rows = try await connection.query("""
+            SELECT t.status, EXISTS (SELECT 1 FROM thread_participants p
+                                      WHERE p.thread_id = t.id AND p.handle = \(identity.handle) AND p.left_at IS NULL)
+              FROM threads t WHERE t.id = \(id) AND t.workspace_id = \(identity.workspace) FOR UPDATE OF t
+            """, logger: logger)
+        for try await (status, isMember) in rows.decode((String, Bool).self) {
+            return ThreadFacts(status: ThreadStatus(rawValue: status) ?? .active, callerIsMember: isMember)
+        }
+        throw BridgeError.threadNotFound(id.uuidString)
     }
 
     func threadDetail(_ id: UUID, on connection: PostgresConnection, workspace: String, lock: Bool = false) async throws -> ThreadDetail? {
@@ -221,26 +235,18 @@ extension PostgresStore {
         }
     }
 
-    /// Applies a status transition under the thread's row lock.
+    /// Applies a status transition under the thread's row lock. `authorize` (policy) sees the locked thread's
+    /// state and the caller's membership before anything changes.
     public func setThreadStatus(
-        _ id: UUID, transition: ThreadStatus.Transition, reason: String?, requireMembership: Bool,
-        context: CallContext, idempotency: IdempotencyScope?
+        _ id: UUID, transition: ThreadStatus.Transition, reason: String?,
+        context: CallContext, idempotency: IdempotencyScope?,
+        authorize: @escaping @Sendable (ThreadFacts) throws(BridgeError) -> Void
     ) async throws(BridgeError) -> (StatusChange, deduplicated: Bool) {
         let identity = context.identity
         return try await idempotentTransaction(idempotency, context: context) { connection in
-            let rows = try await connection.query("""
-                SELECT t.status, EXISTS (SELECT 1 FROM thread_participants p
-                                          WHERE p.thread_id = t.id AND p.handle = \(identity.handle) AND p.left_at IS NULL)
-                  FROM threads t WHERE t.id = \(id) AND t.workspace_id = \(identity.workspace) FOR UPDATE OF t
-                """, logger: self.logger)
-            var found: (String, Bool)?
-            for try await row in rows.decode((String, Bool).self) { found = row }
-            guard let (statusText, isMember) = found, let status = ThreadStatus(rawValue: statusText) else {
-                throw BridgeError.threadNotFound(id.uuidString)
-            }
-            if requireMembership && !isMember {
-                throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread.", details: ["thread_id": id.uuidString])
-            }
+            let facts = try await self.lockedThreadFacts(id, on: connection, identity: identity)
+            try authorize(facts)
+            let status = facts.status
             let next = try status.applying(transition)
             let outcome: String? = transition == .close ? reason : nil
             try await connection.query("""

@@ -47,7 +47,7 @@ import Testing
                                 _ = try await store.postMessage(
                                     NewMessage(threadID: thread, kind: .note, to: [], replyToSeq: nil, body: "w\(writer) p\(post)",
                                                payload: .emptyObject, schemaVersion: "1.0"),
-                                    context: owner, idempotency: nil)
+                                    mayPostWhileBlocked: false, context: owner, idempotency: nil)
                             } catch {
                                 failures += 1
                                 Issue.record("post failed: \(error)")
@@ -90,12 +90,12 @@ import Testing
             let thread = created.thread.thread.id
             let message = NewMessage(threadID: thread, kind: .note, to: [], replyToSeq: nil, body: "once", payload: .emptyObject, schemaVersion: "1.0")
             let scope = IdempotencyScope(tool: "v1_message_post", key: "k", requestHash: "h1")
-            let (first, firstDup) = try await store.postMessage(message, context: owner, idempotency: scope)
-            let (second, secondDup) = try await store.postMessage(message, context: owner, idempotency: scope)
+            let (first, firstDup) = try await store.postMessage(message, mayPostWhileBlocked: false, context: owner, idempotency: scope)
+            let (second, secondDup) = try await store.postMessage(message, mayPostWhileBlocked: false, context: owner, idempotency: scope)
             #expect(!firstDup && secondDup)
             #expect(first.id == second.id && first.seq == second.seq)
             do {
-                _ = try await store.postMessage(message, context: owner, idempotency: IdempotencyScope(tool: "v1_message_post", key: "k", requestHash: "h2"))
+                _ = try await store.postMessage(message, mayPostWhileBlocked: false, context: owner, idempotency: IdempotencyScope(tool: "v1_message_post", key: "k", requestHash: "h2"))
                 Issue.record("a reused key with another payload must be refused")
             } catch {
                 #expect((error as? BridgeError)?.reason == .idempotencyKeyReused)
