@@ -14,12 +14,12 @@ public final class NotificationHub: Service, Sendable {
     /// A registered interest in activity on some threads (or all of them).
     public struct Waiter: Sendable {
         let id: UInt64
-        let stream: AsyncStream<Void>
+        let signal: WakeSignal
     }
 
     private struct Registration {
         let threads: Set<UUID>?
-        let continuation: AsyncStream<Void>.Continuation
+        let signal: WakeSignal
     }
 
     private struct State {
@@ -50,26 +50,23 @@ public final class NotificationHub: Service, Sendable {
 
     /// Registers interest in `threads` (nil: any thread). Call before querying, then ``wait(_:timeout:)``.
     public func register(threads: Set<UUID>?) -> Waiter {
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let signal = WakeSignal()
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
-            state.registrations[state.nextID] = Registration(threads: threads, continuation: continuation)
+            state.registrations[state.nextID] = Registration(threads: threads, signal: signal)
             if !state.demanded {
                 state.demanded = true
                 state.demandContinuation?.yield()
             }
             return state.nextID
         }
-        return Waiter(id: id, stream: stream)
+        return Waiter(id: id, signal: signal)
     }
 
     /// Waits until activity may have happened for the waiter, or the timeout passes. Returns true when woken.
     public func wait(_ waiter: Waiter, timeout: Duration) async -> Bool {
         await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                var iterator = waiter.stream.makeAsyncIterator()
-                return await iterator.next() != nil
-            }
+            group.addTask { await waiter.signal.wait() }
             group.addTask {
                 try? await Task.sleep(for: timeout)
                 return false
@@ -82,8 +79,7 @@ public final class NotificationHub: Service, Sendable {
 
     /// Removes the waiter.
     public func unregister(_ waiter: Waiter) {
-        let registration = state.withLock { $0.registrations.removeValue(forKey: waiter.id) }
-        registration?.continuation.finish()
+        state.withLock { _ = $0.registrations.removeValue(forKey: waiter.id) }
     }
 
     /// Wakes the waiters interested in `threadID` (all of them when nil).
@@ -91,7 +87,7 @@ public final class NotificationHub: Service, Sendable {
         state.withLock { state in
             for registration in state.registrations.values {
                 if threadID == nil || registration.threads == nil || registration.threads!.contains(threadID!) {
-                    registration.continuation.yield()
+                    registration.signal.fire()
                 }
             }
         }
@@ -133,5 +129,54 @@ public final class NotificationHub: Service, Sendable {
             backoff = min(backoff * 2, .seconds(5))
         }
         state.withLock { $0.listening = false }
+    }
+}
+
+/// A reusable wake-up flag for one waiter: a ``fire()`` with nobody waiting is remembered for the next
+/// ``wait()``, and a cancelled wait leaves the signal usable (unlike an `AsyncStream`, which cancellation ends).
+final class WakeSignal: Sendable {
+    private struct State {
+        var pending = false
+        var waiting: CheckedContinuation<Bool, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Wakes the current wait, or the next one if nobody is waiting.
+    func fire() {
+        let waiting = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard let waiting = state.waiting else {
+                state.pending = true
+                return nil
+            }
+            state.waiting = nil
+            return waiting
+        }
+        waiting?.resume(returning: true)
+    }
+
+    /// Returns true when fired, false when the calling task is cancelled first. One wait at a time.
+    func wait() async -> Bool {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let immediate = state.withLock { state -> Bool? in
+                    if state.pending {
+                        state.pending = false
+                        return true
+                    }
+                    // Cancelled before the continuation was installed: the handler below found nothing to resume.
+                    if Task.isCancelled { return false }
+                    state.waiting = continuation
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            let waiting = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+                defer { state.waiting = nil }
+                return state.waiting
+            }
+            waiting?.resume(returning: false)
+        }
     }
 }

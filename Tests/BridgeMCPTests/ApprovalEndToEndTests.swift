@@ -33,74 +33,75 @@ import Testing
         let worker = try MCPClient(databaseURL: database.url, participant: "worker", role: "executioner")
         let judge = try MCPClient(databaseURL: database.url, participant: "judge", role: "approver")
         let boss = try MCPClient(databaseURL: database.url, participant: "boss", role: "operator")
-        for client in [worker, judge, boss] { _ = try client.initialize() }
-        let created = try worker.call("v1_thread_create", ["title": "deploy", "participants": [["handle": "judge", "role": "approver"]]])
+        for client in [worker, judge, boss] { _ = try await client.initialize() }
+        let created = try await worker.call("v1_thread_create", ["title": "deploy", "participants": [["handle": "judge", "role": "approver"]]])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String)
 
         // Policy decides some classes at once.
-        let read = try worker.call("v1_approval_request", ["thread_id": thread, "action_class": "fs_read", "resource": "/etc/hosts", "summary": "look"])
+        let read = try await worker.call("v1_approval_request", ["thread_id": thread, "action_class": "fs_read", "resource": "/etc/hosts", "summary": "look"])
         try expectConforms("v1_approval_request", read)
         #expect(try ticket(read)["state"] as? String == "approved")
         #expect(try ticket(read)["reason_code"] as? String == "AUTO_APPROVED_POLICY")
-        let secret = try worker.call("v1_approval_request", ["thread_id": thread, "action_class": "secret_access", "resource": "vault", "summary": "peek"])
+        let secret = try await worker.call("v1_approval_request", ["thread_id": thread, "action_class": "secret_access", "resource": "vault", "summary": "peek"])
         #expect(try ticket(secret)["state"] as? String == "denied")
         #expect(try ticket(secret)["reason_code"] as? String == "DENIED_BY_POLICY")
-        #expect(error(try worker.call("v1_approval_request", ["thread_id": thread, "action_class": "teleport", "resource": "x", "summary": "y"]))
+        #expect(error(try await worker.call("v1_approval_request", ["thread_id": thread, "action_class": "teleport", "resource": "x", "summary": "y"]))
                 == "INVALID_ARGUMENT/UNKNOWN_ACTION_CLASS")
 
         // A human decision wakes the requester's long-poll.
         let requestArguments: [String: Any] = ["thread_id": thread, "action_class": "fs_write", "resource": "src/main.swift", "summary": "apply fix", "idempotency_key": "write-1"]
-        let pending = try ticket(try worker.call("v1_approval_request", requestArguments))
+        let pending = try ticket(try await worker.call("v1_approval_request", requestArguments))
         #expect(pending["state"] as? String == "pending")
-        let replay = try worker.call("v1_approval_request", requestArguments)
+        let replay = try await worker.call("v1_approval_request", requestArguments)
         #expect(replay.structured["deduplicated"] as? Bool == true)
         #expect(try ticket(replay)["id"] as? String == pending["id"] as? String)
         let ticketID = try #require(pending["id"] as? String)
-        let waited = Task.detached { () throws -> String? in
-            let result = try worker.call("v1_approval_get", ["ticket_id": ticketID, "wait_seconds": 30])
+        let waited = Task.detached { () async throws -> String? in
+            let result = try await worker.call("v1_approval_get", ["ticket_id": ticketID, "wait_seconds": 30])
             return (result.structured["ticket"] as? [String: Any])?["state"] as? String
         }
         try await Task.sleep(for: .milliseconds(300))
-        let decided = try judge.call("v1_approval_decide", ["ticket_id": ticketID, "decision": "approve", "note": "looks right"])
+        let decided = try await judge.call("v1_approval_decide", ["ticket_id": ticketID, "decision": "approve", "note": "looks right"])
         try expectConforms("v1_approval_decide", decided)
         #expect(try ticket(decided)["decider"] as? String == "judge")
         #expect(try await waited.value == "approved")
-        #expect(error(try judge.call("v1_approval_decide", ["ticket_id": ticketID, "decision": "deny"])) == "FAILED_PRECONDITION/TICKET_ALREADY_DECIDED")
+        #expect(error(try await judge.call("v1_approval_decide", ["ticket_id": ticketID, "decision": "deny"])) == "FAILED_PRECONDITION/TICKET_ALREADY_DECIDED")
 
         // Nobody decides their own ticket; only approver roles decide; only the requester cancels.
-        let own = try ticket(try boss.call("v1_approval_request", ["thread_id": thread, "action_class": "db_write", "resource": "users", "summary": "fix row"]))
-        #expect(error(try boss.call("v1_approval_decide", ["ticket_id": own["id"]!, "decision": "approve"])) == "PERMISSION_DENIED/SELF_APPROVAL_FORBIDDEN")
-        #expect(error(try judge.call("v1_approval_cancel", ["ticket_id": own["id"]!])) == "PERMISSION_DENIED/ROLE_NOT_PERMITTED")
-        let cancelled = try boss.call("v1_approval_cancel", ["ticket_id": own["id"]!, "reason": "not needed"])
+        let own = try ticket(try await boss.call("v1_approval_request", ["thread_id": thread, "action_class": "db_write", "resource": "users", "summary": "fix row"]))
+        #expect(error(try await boss.call("v1_approval_decide", ["ticket_id": own["id"]!, "decision": "approve"])) == "PERMISSION_DENIED/SELF_APPROVAL_FORBIDDEN")
+        #expect(error(try await judge.call("v1_approval_cancel", ["ticket_id": own["id"]!])) == "PERMISSION_DENIED/ROLE_NOT_PERMITTED")
+        let cancelled = try await boss.call("v1_approval_cancel", ["ticket_id": own["id"]!, "reason": "not needed"])
         try expectConforms("v1_approval_cancel", cancelled)
         #expect(try ticket(cancelled)["state"] as? String == "cancelled")
 
-        let listed = try judge.call("v1_approval_list", ["thread_id": thread, "state": "approved"])
+        let listed = try await judge.call("v1_approval_list", ["thread_id": thread, "state": "approved"])
         try expectConforms("v1_approval_list", listed)
         #expect((listed.structured["tickets"] as? [Any])?.count == 2)
-        let messages = try worker.call("v1_message_read", ["thread_id": thread, "limit": 100])
+        let messages = try await worker.call("v1_message_read", ["thread_id": thread, "limit": 100])
         let systemMessages = ((messages.structured["messages"] as? [[String: Any]]) ?? []).filter { $0["kind"] as? String == "system" }
         #expect(systemMessages.count == 6, "one system message per request and per decision or cancellation")
-        for client in [worker, judge, boss] { #expect(client.closeAndWait() == 0) }
+        for client in [worker, judge, boss] { #expect(await client.closeAndWait() == 0) }
     }
 
     @Test func concurrentDecisionsHaveExactlyOneWinner() async throws {
         let database = try await TestDatabase.create()
         let worker = try MCPClient(databaseURL: database.url, participant: "worker", role: "executioner")
-        _ = try worker.initialize()
-        let created = try worker.call("v1_thread_create", ["title": "race"])
+        _ = try await worker.initialize()
+        let created = try await worker.call("v1_thread_create", ["title": "race"])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String)
-        let ticketID = try #require(try ticket(try worker.call("v1_approval_request", [
+        let ticketID = try #require(try ticket(try await worker.call("v1_approval_request", [
             "thread_id": thread, "action_class": "process_run", "resource": "make deploy", "summary": "ship"]))["id"] as? String)
-        let approvers = try (0..<8).map { index in
+        var approvers: [MCPClient] = []
+        for index in 0..<8 {
             let client = try MCPClient(databaseURL: database.url, participant: "judge\(index)", role: "approver")
-            _ = try client.initialize()
-            return client
+            _ = try await client.initialize()
+            approvers.append(client)
         }
         let outcomes = try await withThrowingTaskGroup(of: String?.self) { group in
             for (index, approver) in approvers.enumerated() {
                 group.addTask {
-                    let result = try approver.call("v1_approval_decide", ["ticket_id": ticketID, "decision": index % 2 == 0 ? "approve" : "deny"])
+                    let result = try await approver.call("v1_approval_decide", ["ticket_id": ticketID, "decision": index % 2 == 0 ? "approve" : "deny"])
                     guard result.isError else { return nil }
                     return (result.structured["error"] as? [String: Any])?["reason"] as? String
                 }
@@ -111,7 +112,7 @@ import Testing
         }
         #expect(outcomes.filter { $0 == nil }.count == 1, "exactly one decision wins: \(outcomes)")
         #expect(outcomes.compactMap { $0 }.allSatisfy { $0 == "TICKET_ALREADY_DECIDED" }, "\(outcomes)")
-        for client in approvers + [worker] { #expect(client.closeAndWait() == 0) }
+        for client in approvers + [worker] { #expect(await client.closeAndWait() == 0) }
     }
 
     @Test func aTicketPastItsTTLReadsExpiredAndCannotBeDecided() async throws {
@@ -129,16 +130,16 @@ import Testing
         let environment = ["AGENT_BRIDGE_CATALOG": folder.path]
         let worker = try MCPClient(databaseURL: database.url, participant: "worker", role: "executioner", extraEnvironment: environment)
         let judge = try MCPClient(databaseURL: database.url, participant: "judge", role: "approver", extraEnvironment: environment)
-        _ = try worker.initialize()
-        _ = try judge.initialize()
-        let created = try worker.call("v1_thread_create", ["title": "ttl"])
+        _ = try await worker.initialize()
+        _ = try await judge.initialize()
+        let created = try await worker.call("v1_thread_create", ["title": "ttl"])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String)
-        let opened = try ticket(try worker.call("v1_approval_request", ["thread_id": thread, "action_class": "instant", "resource": "r", "summary": "s"]))
+        let opened = try ticket(try await worker.call("v1_approval_request", ["thread_id": thread, "action_class": "instant", "resource": "r", "summary": "s"]))
         let ticketID = try #require(opened["id"] as? String)
-        let read = try ticket(try judge.call("v1_approval_get", ["ticket_id": ticketID]))
+        let read = try ticket(try await judge.call("v1_approval_get", ["ticket_id": ticketID]))
         #expect(read["state"] as? String == "expired")
         #expect(read["reason_code"] as? String == "TICKET_EXPIRED")
-        #expect(error(try judge.call("v1_approval_decide", ["ticket_id": ticketID, "decision": "approve"])) == "FAILED_PRECONDITION/TICKET_EXPIRED")
-        for client in [worker, judge] { #expect(client.closeAndWait() == 0) }
+        #expect(error(try await judge.call("v1_approval_decide", ["ticket_id": ticketID, "decision": "approve"])) == "FAILED_PRECONDITION/TICKET_EXPIRED")
+        for client in [worker, judge] { #expect(await client.closeAndWait() == 0) }
     }
 }

@@ -2,7 +2,11 @@ import BridgeTestSupport
 import Foundation
 
 /// Speaks MCP to the real `agent-bridge serve` binary over its stdin/stdout, as Codex and Claude Code do.
+///
+/// Pipe reads block, so every exchange runs on this client's own serial queue and is awaited: blocking
+/// Swift's cooperative pool (two threads on a 2-core CI machine) would stall every other test in the process.
 final class MCPClient: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "mcp-client")
     let process = Process()
     private let input = Pipe()
     private let output = Pipe()
@@ -28,12 +32,12 @@ final class MCPClient: @unchecked Sendable {
     }
 
     /// Sends a request and returns its response object.
-    func request(_ method: String, _ params: [String: Any] = [:]) throws -> [String: Any] {
+    private func requestBlocking(_ method: String, _ params: [String: Any]) throws -> [String: Any] {
         let id = nextID
         nextID += 1
         try send(["jsonrpc": "2.0", "id": id, "method": method, "params": params])
         while true {
-            let message = try readMessage()
+            let message = try readMessageBlocking()
             if message["id"] as? Int == id { return message }
         }
     }
@@ -49,7 +53,7 @@ final class MCPClient: @unchecked Sendable {
     }
 
     /// Reads one line of stdout; every line must be a JSON-RPC message.
-    func readMessage() throws -> [String: Any] {
+    private func readMessageBlocking() throws -> [String: Any] {
         while true {
             if let newline = buffer.firstIndex(of: 0x0A) {
                 let line = buffer[buffer.startIndex..<newline]
@@ -66,8 +70,8 @@ final class MCPClient: @unchecked Sendable {
         }
     }
 
-    func initialize() throws -> [String: Any] {
-        let response = try request("initialize", [
+    func initialize() async throws -> [String: Any] {
+        let response = try await request("initialize", [
             "protocolVersion": "2025-11-25", "capabilities": [:], "clientInfo": ["name": "tests", "version": "1"],
         ])
         try send(["jsonrpc": "2.0", "method": "notifications/initialized"])
@@ -75,8 +79,8 @@ final class MCPClient: @unchecked Sendable {
     }
 
     /// Calls a tool and returns (isError, structuredContent, text content).
-    func call(_ tool: String, _ arguments: [String: Any] = [:]) throws -> (isError: Bool, structured: [String: Any], text: String) {
-        let response = try request("tools/call", ["name": tool, "arguments": arguments])
+    func call(_ tool: String, _ arguments: [String: Any] = [:]) async throws -> (isError: Bool, structured: [String: Any], text: String) {
+        let response = try await request("tools/call", ["name": tool, "arguments": arguments])
         guard let result = response["result"] as? [String: Any] else { throw MCPTestError.protocolError("\(response)") }
         let text = ((result["content"] as? [[String: Any]])?.first?["text"] as? String) ?? ""
         return (result["isError"] as? Bool ?? false, result["structuredContent"] as? [String: Any] ?? [:], text)
@@ -87,15 +91,49 @@ final class MCPClient: @unchecked Sendable {
         try? input.fileHandleForWriting.close()
     }
 
-    func closeAndWait() -> Int32 {
+    func closeAndWait() async -> Int32 {
         try? input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        return process.terminationStatus
+        return await onQueue {
+            self.process.waitUntilExit()
+            return self.process.terminationStatus
+        }
+    }
+
+    /// Sends a request and returns its response object.
+    func request(_ method: String, _ params: [String: Any] = [:]) async throws -> [String: Any] {
+        nonisolated(unsafe) let params = params
+        return try await onQueue { try self.requestBlocking(method, params) }
+    }
+
+    /// Reads one line of stdout; every line must be a JSON-RPC message.
+    func readMessage() async throws -> [String: Any] {
+        try await onQueue { try self.readMessageBlocking() }
+    }
+
+    private func onQueue<T>(_ work: @escaping () throws -> T) async throws -> T {
+        nonisolated(unsafe) let work = work
+        let boxed: Result<Unchecked<T>, Error> = await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: Result { Unchecked(value: try work()) }) }
+        }
+        return try boxed.get().value
+    }
+
+    private func onQueue<T>(_ work: @escaping () -> T) async -> T {
+        nonisolated(unsafe) let work = work
+        let boxed: Unchecked<T> = await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: Unchecked(value: work())) }
+        }
+        return boxed.value
     }
 
     deinit {
         if process.isRunning { process.terminate() }
     }
+}
+
+/// Carries a JSON object graph across the queue hop; it is handed over, never shared.
+private struct Unchecked<T>: @unchecked Sendable {
+    let value: T
 }
 
 enum MCPTestError: Error {

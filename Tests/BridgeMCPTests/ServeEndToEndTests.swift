@@ -27,10 +27,10 @@ import Testing
     @Test func initializeListsExactlyThePublishedTools() async throws {
         let database = try await TestDatabase.create()
         let client = try MCPClient(databaseURL: database.url, participant: "alice")
-        let initialized = try client.initialize()
+        let initialized = try await client.initialize()
         let result = try #require(initialized["result"] as? [String: Any])
         #expect(result["protocolVersion"] as? String == "2025-11-25")
-        let tools = try #require((try client.request("tools/list")["result"] as? [String: Any])?["tools"] as? [[String: Any]])
+        let tools = try #require((try await client.request("tools/list")["result"] as? [String: Any])?["tools"] as? [[String: Any]])
         let names = Set(tools.compactMap { $0["name"] as? String })
         #expect(names == Set(BridgeOperation.allCases.map(\.rawValue)))
         for tool in tools {
@@ -38,22 +38,22 @@ import Testing
             let schemaText = String(decoding: try JSONSerialization.data(withJSONObject: tool["inputSchema"]!), as: UTF8.self)
             #expect(!schemaText.contains("$ref"), "schemas served to clients are self-contained")
         }
-        #expect(client.closeAndWait() == 0)
+        #expect(await client.closeAndWait() == 0)
     }
 
     @Test func everyToolsHappyPathConformsToItsSchema() async throws {
         let database = try await TestDatabase.create()
         let alice = try MCPClient(databaseURL: database.url, participant: "alice")
         let bob = try MCPClient(databaseURL: database.url, participant: "bob", role: "reviewer")
-        _ = try alice.initialize()
-        _ = try bob.initialize()
+        _ = try await alice.initialize()
+        _ = try await bob.initialize()
 
-        try expectConforms("v1_whoami", try alice.call("v1_whoami"))
-        try expectConforms("v1_participant_register", try bob.call("v1_participant_register", [
+        try expectConforms("v1_whoami", try await alice.call("v1_whoami"))
+        try expectConforms("v1_participant_register", try await bob.call("v1_participant_register", [
             "display_name": "Bob", "runtime": ["kind": "codex_cli", "managed": true, "session_id": "s-1", "workdir": "/tmp"],
         ]))
-        try expectConforms("v1_participant_heartbeat", try bob.call("v1_participant_heartbeat", ["presence": "idle", "human_input": true]))
-        let created = try alice.call("v1_thread_create", [
+        try expectConforms("v1_participant_heartbeat", try await bob.call("v1_participant_heartbeat", ["presence": "idle", "human_input": true]))
+        let created = try await alice.call("v1_thread_create", [
             "title": "Review the parser", "participants": [["handle": "bob", "role": "reviewer"]],
             "message": ["body": "please review", "kind": "request", "to": ["bob"], "payload": ["fileName": "Parser.swift"]],
         ])
@@ -62,36 +62,36 @@ import Testing
         let firstPayload = (created.structured["message"] as? [String: Any])?["payload"] as? [String: Any]
         #expect(firstPayload?["fileName"] as? String == "Parser.swift", "payload keys are stored as sent")
 
-        try expectConforms("v1_thread_get", try bob.call("v1_thread_get", ["thread_id": thread]))
-        try expectConforms("v1_thread_list", try bob.call("v1_thread_list", ["limit": 10]))
-        let inbox = try bob.call("v1_inbox")
+        try expectConforms("v1_thread_get", try await bob.call("v1_thread_get", ["thread_id": thread]))
+        try expectConforms("v1_thread_list", try await bob.call("v1_thread_list", ["limit": 10]))
+        let inbox = try await bob.call("v1_inbox")
         try expectConforms("v1_inbox", inbox)
         #expect((inbox.structured["messages"] as? [Any])?.count == 1)
 
-        let posted = try bob.call("v1_message_post", ["thread_id": thread, "body": "found a bug", "kind": "finding", "to": ["alice"], "reply_to_seq": 1])
+        let posted = try await bob.call("v1_message_post", ["thread_id": thread, "body": "found a bug", "kind": "finding", "to": ["alice"], "reply_to_seq": 1])
         try expectConforms("v1_message_post", posted)
         #expect((posted.structured["message"] as? [String: Any])?["seq"] as? Int == 2)
 
-        let read = try alice.call("v1_message_read", ["thread_id": thread, "after_seq": 0])
+        let read = try await alice.call("v1_message_read", ["thread_id": thread, "after_seq": 0])
         try expectConforms("v1_message_read", read)
         #expect(((read.structured["messages"] as? [[String: Any]]) ?? []).compactMap { $0["seq"] as? Int } == [1, 2])
-        let acked = try alice.call("v1_message_ack", ["thread_id": thread, "seq": 2])
+        let acked = try await alice.call("v1_message_ack", ["thread_id": thread, "seq": 2])
         try expectConforms("v1_message_ack", acked)
         #expect(acked.structured["unread"] as? Int == 0)
 
         let carol = try MCPClient(databaseURL: database.url, participant: "carol", role: "executioner")
-        _ = try carol.initialize()
-        try expectConforms("v1_thread_join", try carol.call("v1_thread_join", ["thread_id": thread]))
-        try expectConforms("v1_thread_leave", try carol.call("v1_thread_leave", ["thread_id": thread]))
-        try expectConforms("v1_thread_set_status", try bob.call("v1_thread_set_status", ["thread_id": thread, "action": "escalate", "reason": "stuck"]))
-        let blockedPost = try bob.call("v1_message_post", ["thread_id": thread, "body": "more"])
+        _ = try await carol.initialize()
+        try expectConforms("v1_thread_join", try await carol.call("v1_thread_join", ["thread_id": thread]))
+        try expectConforms("v1_thread_leave", try await carol.call("v1_thread_leave", ["thread_id": thread]))
+        try expectConforms("v1_thread_set_status", try await bob.call("v1_thread_set_status", ["thread_id": thread, "action": "escalate", "reason": "stuck"]))
+        let blockedPost = try await bob.call("v1_message_post", ["thread_id": thread, "body": "more"])
         #expect(errorOf(blockedPost.structured)?.reason == "THREAD_BLOCKED")
-        let closed = try alice.call("v1_thread_set_status", ["thread_id": thread, "action": "close", "reason": "fixed in #12"])
+        let closed = try await alice.call("v1_thread_set_status", ["thread_id": thread, "action": "close", "reason": "fixed in #12"])
         try expectConforms("v1_thread_set_status", closed)
-        let afterClose = try alice.call("v1_message_post", ["thread_id": thread, "body": "late"])
+        let afterClose = try await alice.call("v1_message_post", ["thread_id": thread, "body": "late"])
         #expect(errorOf(afterClose.structured)?.code == "FAILED_PRECONDITION")
         #expect(errorOf(afterClose.structured)?.reason == "THREAD_CLOSED")
-        for client in [alice, bob, carol] { #expect(client.closeAndWait() == 0) }
+        for client in [alice, bob, carol] { #expect(await client.closeAndWait() == 0) }
     }
 
     @Test func requestsWrittenBeforeStdinClosesAreAllAnswered() async throws {
@@ -106,42 +106,45 @@ import Testing
         client.closeInput()
         var answered: Set<Int> = []
         for _ in 1...6 {
-            let message = try client.readMessage()
+            let message = try await client.readMessage()
             if let id = message["id"] as? Int { answered.insert(id) }
             #expect(message["error"] == nil)
         }
         #expect(answered == Set(1...6))
-        #expect(client.closeAndWait() == 0)
+        #expect(await client.closeAndWait() == 0)
     }
 
     @Test func longPollReturnsWhenAMessageIsCommitted() async throws {
         let database = try await TestDatabase.create()
         let reader = try MCPClient(databaseURL: database.url, participant: "reader")
         let writer = try MCPClient(databaseURL: database.url, participant: "writer")
-        _ = try reader.initialize()
-        _ = try writer.initialize()
-        let created = try writer.call("v1_thread_create", ["title": "poll", "participants": [["handle": "reader"]]])
+        _ = try await reader.initialize()
+        _ = try await writer.initialize()
+        let created = try await writer.call("v1_thread_create", ["title": "poll", "participants": [["handle": "reader"]]])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String)
-        let waited = Task.detached { () throws -> Int in
-            let result = try reader.call("v1_message_read", ["thread_id": thread, "after_seq": 0, "wait_seconds": 30])
+        let waited = Task.detached { () async throws -> Int in
+            let result = try await reader.call("v1_message_read", ["thread_id": thread, "after_seq": 0, "wait_seconds": 30])
+            #expect(!result.isError, "\(result.text)")
             return ((result.structured["messages"] as? [[String: Any]]) ?? []).count
         }
         try await Task.sleep(for: .milliseconds(500))
-        _ = try writer.call("v1_message_post", ["thread_id": thread, "body": "wake up"])
+        let posted = try await writer.call("v1_message_post", ["thread_id": thread, "body": "wake up"])
+        #expect(!posted.isError, "\(posted.text)")
         // Had the NOTIFY been ignored, the read would have waited the full 30 seconds and come back empty.
         #expect(try await waited.value == 1)
-        #expect(reader.closeAndWait() == 0 && writer.closeAndWait() == 0)
+        #expect(await reader.closeAndWait() == 0)
+        #expect(await writer.closeAndWait() == 0)
     }
 
     @Test func badInputIsRefusedWithAReasonAndWritesNothing() async throws {
         let database = try await TestDatabase.create()
         let client = try MCPClient(databaseURL: database.url, participant: "alice")
-        _ = try client.initialize()
-        let created = try client.call("v1_thread_create", ["title": "errors"])
+        _ = try await client.initialize()
+        let created = try await client.call("v1_thread_create", ["title": "errors"])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String)
-        let escalated = try client.call("v1_thread_create", ["title": "already blocked"])
+        let escalated = try await client.call("v1_thread_create", ["title": "already blocked"])
         let blocked = try #require((escalated.structured["thread"] as? [String: Any])?["id"] as? String)
-        #expect(try client.call("v1_thread_set_status", ["thread_id": blocked, "action": "escalate", "reason": "stuck"]).isError == false)
+        #expect(try await client.call("v1_thread_set_status", ["thread_id": blocked, "action": "escalate", "reason": "stuck"]).isError == false)
         let cases: [(String, [String: Any], String, String)] = [
             ("v1_message_post", ["thread_id": thread, "body": 42], "INVALID_ARGUMENT", "INVALID_FIELD_TYPE"),
             ("v1_message_post", ["thread_id": thread], "INVALID_ARGUMENT", "MISSING_REQUIRED_FIELD"),
@@ -159,57 +162,57 @@ import Testing
             ("v1_thread_set_status", ["thread_id": thread, "action": "reopen"], "INVALID_ARGUMENT", "INVALID_ENUM_VALUE"),
         ]
         for (tool, arguments, code, reason) in cases {
-            let result = try client.call(tool, arguments)
+            let result = try await client.call(tool, arguments)
             #expect(result.isError)
             #expect(errorOf(result.structured)?.code == code, "\(tool) \(arguments.keys.sorted())")
             #expect(errorOf(result.structured)?.reason == reason, "\(tool) \(arguments.keys.sorted())")
             let error = try #require(result.structured["error"] as? [String: Any])
             #expect((error["request_id"] as? String)?.hasPrefix("req_") == true)
         }
-        let read = try client.call("v1_message_read", ["thread_id": thread])
+        let read = try await client.call("v1_message_read", ["thread_id": thread])
         #expect((read.structured["messages"] as? [Any])?.isEmpty == true, "no refused call wrote a message")
-        let unknown = try client.request("tools/call", ["name": "v1_nope", "arguments": [:]])
+        let unknown = try await client.request("tools/call", ["name": "v1_nope", "arguments": [:]])
         #expect((unknown["error"] as? [String: Any])?["code"] as? Int == -32602)
-        #expect(client.closeAndWait() == 0)
+        #expect(await client.closeAndWait() == 0)
     }
 
     @Test func aBurstOfMalformedCallsIsAnsweredAndTheServerKeepsServing() async throws {
         let database = try await TestDatabase.create()
         let client = try MCPClient(databaseURL: database.url, participant: "alice")
-        _ = try client.initialize()
+        _ = try await client.initialize()
         let shapes: [[String: Any]] = [
             ["body": 1], ["thread_id": 7, "body": "x"], ["thread_id": "zz", "body": "x"], [:],
             ["thread_id": UUID().uuidString, "body": "x", "kind": 3], ["thread_id": UUID().uuidString, "body": "x", "to": "bob"],
             ["thread_id": UUID().uuidString, "body": "x", "reply_to_seq": -1], ["thread_id": UUID().uuidString, "body": "x", "payload": [1, 2]],
         ]
         for index in 0..<520 {
-            let result = try client.call("v1_message_post", shapes[index % shapes.count])
+            let result = try await client.call("v1_message_post", shapes[index % shapes.count])
             #expect(result.isError && errorOf(result.structured)?.code == "INVALID_ARGUMENT")
             #expect(errorOf(result.structured)?.reason.isEmpty == false)
         }
-        let created = try client.call("v1_thread_create", ["title": "still alive"])
+        let created = try await client.call("v1_thread_create", ["title": "still alive"])
         #expect(!created.isError)
-        #expect(client.closeAndWait() == 0)
+        #expect(await client.closeAndWait() == 0)
     }
 
     @Test func concurrentServeProcessesKeepSeqsGapless() async throws {
         let database = try await TestDatabase.create()
         let owner = try MCPClient(databaseURL: database.url, participant: "owner")
-        _ = try owner.initialize()
+        _ = try await owner.initialize()
         let writers = 16, posts = 15
-        let created = try owner.call("v1_thread_create", ["title": "hot", "participants": (0..<writers).map { ["handle": "w\($0)"] }])
+        let created = try await owner.call("v1_thread_create", ["title": "hot", "participants": (0..<writers).map { ["handle": "w\($0)"] }])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String)
         let internalErrors = try await withThrowingTaskGroup(of: Int.self) { group in
             for writer in 0..<writers {
                 group.addTask {
                     let client = try MCPClient(databaseURL: database.url, participant: "w\(writer)", role: "executioner")
-                    _ = try client.initialize()
+                    _ = try await client.initialize()
                     var failures = 0
                     for post in 0..<posts {
-                        let result = try client.call("v1_message_post", ["thread_id": thread, "body": "w\(writer)-\(post)"])
+                        let result = try await client.call("v1_message_post", ["thread_id": thread, "body": "w\(writer)-\(post)"])
                         if result.isError { failures += 1 }
                     }
-                    _ = client.closeAndWait()
+                    _ = await client.closeAndWait()
                     return failures
                 }
             }
@@ -219,23 +222,23 @@ import Testing
         var seqs: [Int] = []
         var after = 0
         while true {
-            let page = try owner.call("v1_message_read", ["thread_id": thread, "after_seq": after, "limit": 500])
+            let page = try await owner.call("v1_message_read", ["thread_id": thread, "after_seq": after, "limit": 500])
             let messages = (page.structured["messages"] as? [[String: Any]]) ?? []
             seqs += messages.compactMap { $0["seq"] as? Int }
             after = page.structured["next_after_seq"] as? Int ?? after
             if page.structured["has_more"] as? Bool != true { break }
         }
         #expect(seqs == Array(1...(writers * posts)))
-        #expect(owner.closeAndWait() == 0)
+        #expect(await owner.closeAndWait() == 0)
     }
 
     @Test func withoutAnIdentityEveryCallIsUnauthenticated() async throws {
         let database = try await TestDatabase.create()
         let client = try MCPClient(databaseURL: database.url, participant: nil)
-        _ = try client.initialize()
-        let result = try client.call("v1_whoami")
+        _ = try await client.initialize()
+        let result = try await client.call("v1_whoami")
         #expect(errorOf(result.structured)?.code == "UNAUTHENTICATED")
         #expect(errorOf(result.structured)?.reason == "IDENTITY_MISSING")
-        #expect(client.closeAndWait() == 0)
+        #expect(await client.closeAndWait() == 0)
     }
 }
