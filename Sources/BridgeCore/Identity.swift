@@ -7,14 +7,26 @@ public struct Identity: Sendable, Hashable {
     /// The role the participant acts in.
     public let role: Role
 
-    public init(workspace: String, handle: String, role: Role) {
+    /// Whether this is an agent session or a person at the operator CLI.
+    public let origin: Origin
+
+    /// Where a call comes from, which the audit trail records.
+    public enum Origin: String, Sendable, Hashable {
+        /// An agent session through `serve` (or a test driving the store directly).
+        case participant
+        /// A person at the operator CLI (`inspect-thread`, `escalate-thread`, `approvals approve`, …).
+        case `operator`
+    }
+
+    public init(workspace: String, handle: String, role: Role, origin: Origin = .participant) {
         self.workspace = workspace
         self.handle = handle
         self.role = role
+        self.origin = origin
     }
 
-    /// The audit actor string for this identity.
-    public var auditActor: String { "participant:\(handle)" }
+    /// The audit actor string for this identity: `participant:HANDLE` or `operator:NAME`.
+    public var auditActor: String { "\(origin.rawValue):\(handle)" }
 
     /// Checks that a handle has the shape `[a-z0-9][a-z0-9_.-]{0,63}`.
     public static func isValidHandle(_ handle: String) -> Bool {

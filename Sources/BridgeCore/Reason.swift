@@ -14,12 +14,17 @@ public enum Reason: String, Sendable, CaseIterable, Codable {
     case ackBeyondLastSeq = "ACK_BEYOND_LAST_SEQ"
     // UNAUTHENTICATED
     case identityMissing = "IDENTITY_MISSING"
+    case tokenMissing = "TOKEN_MISSING"
+    case tokenInvalid = "TOKEN_INVALID"
+    case tokenExpired = "TOKEN_EXPIRED"
     // PERMISSION_DENIED
     case notAMember = "NOT_A_MEMBER"
     case roleNotPermitted = "ROLE_NOT_PERMITTED"
     case selfApprovalForbidden = "SELF_APPROVAL_FORBIDDEN"
     case approverRoleRequired = "APPROVER_ROLE_REQUIRED"
     case notTicketRequester = "NOT_TICKET_REQUESTER"
+    case workspaceMismatch = "WORKSPACE_MISMATCH"
+    case identityMismatch = "IDENTITY_MISMATCH"
     // NOT_FOUND
     case threadNotFound = "THREAD_NOT_FOUND"
     case participantNotFound = "PARTICIPANT_NOT_FOUND"
@@ -39,6 +44,7 @@ public enum Reason: String, Sendable, CaseIterable, Codable {
     // UNAVAILABLE
     case databaseUnavailable = "DATABASE_UNAVAILABLE"
     case schemaNotCurrent = "SCHEMA_NOT_CURRENT"
+    case tokenValidationUnavailable = "TOKEN_VALIDATION_UNAVAILABLE"
     // DEADLINE_EXCEEDED
     case databaseTimeout = "DATABASE_TIMEOUT"
     // Ticket decision reasons (an approval ticket's reason_code, not errors)

@@ -11,7 +11,7 @@ import Synchronization
 /// Any failure is an `isError` result with the DESIGN §3 error object; an unknown tool is a JSON-RPC error.
 public final class ToolRouter: Sendable {
     /// Resolves the caller for each call (local flag today, a token later), or throws `UNAUTHENTICATED`.
-    public typealias IdentityProvider = @Sendable () throws(BridgeError) -> Identity
+    public typealias IdentityProvider = @Sendable () async throws(BridgeError) -> Identity
 
     let catalog: ToolCatalog
     let service: BridgeService
@@ -36,9 +36,10 @@ public final class ToolRouter: Sendable {
         let arguments = arguments ?? [:]
         var context: CallContext?
         do throws(BridgeError) {
+            // Who is calling comes first: a caller whose token has expired learns nothing else.
+            let identity = try await identity()
             let schemaVersion = try SchemaVersion.check(arguments["schema_version"].flatMap(\.stringValue))
             try catalog.validate(.object(arguments), for: entry)
-            let identity = try identity()
             let requestContext = CallContext(identity: identity, requestID: requestID)
             context = requestContext
             try await ensureParticipant(requestContext)

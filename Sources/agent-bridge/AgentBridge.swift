@@ -20,7 +20,7 @@ struct AgentBridge: AsyncParsableCommand {
               agent-bridge db status                         # where the embedded database lives
             """,
         version: version,
-        subcommands: [Serve.self, Migrate.self, Database.self, PolicyCommand.self]
+        subcommands: [Serve.self, Migrate.self, Database.self, PolicyCommand.self, TokenCommand.self]
     )
 }
 

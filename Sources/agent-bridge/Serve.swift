@@ -14,8 +14,13 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             stdout carries only JSON-RPC; logs go to stderr as JSON lines. The server exits when stdin closes.
 
-            Identity (local mode): --participant / $AGENT_BRIDGE_PARTICIPANT names the agent, e.g. "reviewer";
-            --role / $AGENT_BRIDGE_ROLE its role (coordinator, executioner, reviewer, approver, operator, observer).
+            Identity, local mode (the default): --participant / $AGENT_BRIDGE_PARTICIPANT names the agent, e.g.
+            "reviewer"; --role / $AGENT_BRIDGE_ROLE its role (coordinator, executioner, reviewer, approver, operator,
+            observer); the workspace is --workspace / $AGENT_BRIDGE_WORKSPACE, else "local".
+
+            Identity, token mode (on when $AGENT_BRIDGE_TOKEN is set, or with --auth token): the token from
+            `agent-bridge token issue` names handle, workspace and role, and is checked on every call against
+            --token-key-file. A --participant or --workspace given as well must match the token.
 
             Example, Codex CLI (~/.codex/config.toml):
               [mcp_servers.bridge]
@@ -30,13 +35,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "This session's participant handle ([a-z0-9][a-z0-9_.-]*). Default: $AGENT_BRIDGE_PARTICIPANT.")
     var participant: String?
 
-    @Option(help: "This session's role. Default: $AGENT_BRIDGE_ROLE, else coordinator.")
+    @Option(help: "This session's role. Default: $AGENT_BRIDGE_ROLE, else coordinator. Ignored in token mode.")
     var role: String?
+
+    @Option(help: "The workspace served. Default: $AGENT_BRIDGE_WORKSPACE, else local (any, in token mode).")
+    var workspace: String?
+
+    @Option(help: "local or token. Default: $AGENT_BRIDGE_AUTH, else token when $AGENT_BRIDGE_TOKEN is set, else local.")
+    var auth: String?
+
+    @OptionGroup var tokenKey: TokenKeyOptions
 
     func run() async throws {
         let logger = database.bootstrapLogging()
         let environment = ProcessInfo.processInfo.environment
-        let identity = try resolveIdentity(environment)
+        let (identity, authMode) = try makeIdentityProvider(environment, logger: logger)
         // A bad catalog stops start-up here, before the client sees a server.
         let policyCatalog = catalog.loadOrExit()
         let setup: DatabaseSetup
@@ -52,15 +65,11 @@ struct Serve: AsyncParsableCommand {
             logger.error("The embedded database could not be started.", metadata: ["event": "db.unavailable", "error": "\(error.message)"])
         }
         let store = PostgresStore(configuration: .init(endpoint: setup.endpoint), logger: logger)
-        let service = BridgeService(configuration: .init(serverVersion: AgentBridge.version, catalog: policyCatalog), store: store, logger: logger)
+        var serviceConfiguration = BridgeService.Configuration(serverVersion: AgentBridge.version, catalog: policyCatalog)
+        serviceConfiguration.authMode = authMode
+        let service = BridgeService(configuration: serviceConfiguration, store: store, logger: logger)
         let catalog = try ToolCatalog.bundled()
-        let router = ToolRouter(catalog: catalog, service: service, identity: { () throws(BridgeError) -> Identity in
-            guard let identity else {
-                throw BridgeError(.unauthenticated, .identityMissing,
-                                  "No participant identity: start serve with --participant HANDLE or set AGENT_BRIDGE_PARTICIPANT.")
-            }
-            return identity
-        }, logger: logger)
+        let router = ToolRouter(catalog: catalog, service: service, identity: identity, logger: logger)
         let mcp = MCPServerService(router: router, version: AgentBridge.version, logger: logger) {
             do throws(BridgeError) {
                 try await setup.prepareSchema(store, logger: logger)
@@ -79,15 +88,53 @@ struct Serve: AsyncParsableCommand {
         try await group.run()
     }
 
-    private func resolveIdentity(_ environment: [String: String]) throws -> Identity? {
-        guard let handle = participant ?? environment["AGENT_BRIDGE_PARTICIPANT"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
-        guard Identity.isValidHandle(handle) else {
+    /// How each call learns who is calling: the fixed local identity, or the token checked anew on every call.
+    private func makeIdentityProvider(_ environment: [String: String], logger: Logger) throws -> (ToolRouter.IdentityProvider, String) {
+        func value(_ flag: String?, _ variable: String) -> String? {
+            flag ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        let handle = value(participant, "AGENT_BRIDGE_PARTICIPANT")
+        if let handle, !Identity.isValidHandle(handle) {
             throw ValidationError("participant \"\(handle)\" is not a valid handle: use 1-64 of a-z, 0-9, '_', '.', '-', starting with a letter or digit.")
         }
-        let roleName = role ?? environment["AGENT_BRIDGE_ROLE"].flatMap({ $0.isEmpty ? nil : $0 }) ?? Role.coordinator.rawValue
-        guard let role = Role(rawValue: roleName) else {
-            throw ValidationError("role \"\(roleName)\" is not one of: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).")
+        let pinnedWorkspace = value(workspace, "AGENT_BRIDGE_WORKSPACE")
+        let token = environment["AGENT_BRIDGE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let mode = value(auth, "AGENT_BRIDGE_AUTH") ?? (token == nil ? "local" : "token")
+
+        switch mode {
+        case "local":
+            let roleName = value(role, "AGENT_BRIDGE_ROLE") ?? Role.coordinator.rawValue
+            guard let role = Role(rawValue: roleName) else {
+                throw ValidationError("role \"\(roleName)\" is not one of: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+            let identity = handle.map { Identity(workspace: pinnedWorkspace ?? "local", handle: $0, role: role) }
+            return ({ () async throws(BridgeError) -> Identity in
+                guard let identity else {
+                    throw BridgeError(.unauthenticated, .identityMissing,
+                                      "No participant identity: start serve with --participant HANDLE or set AGENT_BRIDGE_PARTICIPANT.")
+                }
+                return identity
+            }, mode)
+        case "token":
+            let authority = TokenAuthority(keyFile: tokenKey.resolvedPath)
+            if token == nil {
+                logger.warning("Token mode without AGENT_BRIDGE_TOKEN: every call will be refused.", metadata: ["event": "auth.token_missing"])
+            }
+            return ({ () async throws(BridgeError) -> Identity in
+                guard let token else {
+                    throw BridgeError(.unauthenticated, .tokenMissing, "Token mode is on but no token was given: set AGENT_BRIDGE_TOKEN (agent-bridge token issue).")
+                }
+                let claims = try await authority.verify(token)
+                if let pinnedWorkspace, claims.workspace != pinnedWorkspace {
+                    throw BridgeError(.permissionDenied, .workspaceMismatch, "The token is for another workspace than the one this server serves.")
+                }
+                if let handle, claims.handle != handle {
+                    throw BridgeError(.permissionDenied, .identityMismatch, "The token names another participant than the one this server was started for.")
+                }
+                return Identity(workspace: claims.workspace, handle: claims.handle, role: claims.role)
+            }, mode)
+        default:
+            throw ValidationError("auth \"\(mode)\" is not local or token.")
         }
-        return Identity(workspace: environment["AGENT_BRIDGE_WORKSPACE"].flatMap({ $0.isEmpty ? nil : $0 }) ?? "local", handle: handle, role: role)
     }
 }

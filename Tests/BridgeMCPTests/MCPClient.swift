@@ -141,3 +141,47 @@ enum MCPTestError: Error {
     case notJSONRPC(String)
     case protocolError(String)
 }
+
+/// Runs the `agent-bridge` binary once (a CLI command, not `serve`) off the cooperative pool.
+struct CommandRun: Sendable {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+
+    static func agentBridge(_ arguments: [String], environment extra: [String: String] = [:]) async throws -> CommandRun {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do {
+                    let process = Process()
+                    process.executableURL = TestDatabase.executableURL
+                    process.arguments = arguments
+                    var environment = ProcessInfo.processInfo.environment
+                    environment["AGENT_BRIDGE_LOG_LEVEL"] = "warning"
+                    environment.merge(extra) { $1 }
+                    process.environment = environment
+                    let output = Pipe(), errors = Pipe()
+                    process.standardOutput = output
+                    process.standardError = errors
+                    process.standardInput = FileHandle.nullDevice
+                    try process.run()
+                    // Drain both pipes before waiting, so a chatty command cannot block on a full pipe.
+                    let stderrBox = Unchecked(value: NSMutableData())
+                    let drained = DispatchSemaphore(value: 0)
+                    DispatchQueue.global().async {
+                        stderrBox.value.append(errors.fileHandleForReading.readDataToEndOfFile())
+                        drained.signal()
+                    }
+                    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+                    drained.wait()
+                    let stderrData = stderrBox.value as Data
+                    process.waitUntilExit()
+                    continuation.resume(returning: CommandRun(
+                        status: process.terminationStatus, stdout: String(decoding: outputData, as: UTF8.self),
+                        stderr: String(decoding: stderrData, as: UTF8.self)))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+}
