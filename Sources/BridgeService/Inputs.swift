@@ -66,6 +66,12 @@ public struct ThreadSetStatusInput: Decodable, Sendable {
     public var action: ThreadStatus.Transition
     public var reason: String?
     enum CodingKeys: String, CodingKey { case threadId = "thread_id", action, reason }
+
+    public init(threadId: UUID, action: ThreadStatus.Transition, reason: String?) {
+        self.threadId = threadId
+        self.action = action
+        self.reason = reason
+    }
 }
 
 public struct MessagePostInput: Decodable, Sendable {

@@ -257,6 +257,13 @@ extension PostgresStore {
             try await Self.audit(connection, context: context, action: "thread.\(transition.rawValue)", target: "thread:\(id.uuidString.lowercased())",
                                  before: ["status": .string(status.rawValue)], after: ["status": .string(next.rawValue)],
                                  reason: reason, logger: self.logger)
+            // Members learn of the change where they already look: the thread itself.
+            let verb = switch transition { case .escalate: "escalated (now blocked)"; case .unblock: "unblocked (now active)"; case .close: "closed" }
+            try await self.postSystemMessage(
+                threadID: id, to: [], body: "Thread \(verb) by \(identity.auditActor)\(reason.map { ": \($0)" } ?? ".")",
+                payload: ["event": .string("thread.\(transition.rawValue)"), "status": .string(next.rawValue),
+                          "previous_status": .string(status.rawValue), "actor": .string(identity.auditActor)],
+                on: connection, context: context)
             let detail = try await self.threadDetail(id, on: connection, workspace: identity.workspace)
             return StatusChange(thread: detail!, previousStatus: status)
         }

@@ -18,9 +18,14 @@ struct AgentBridge: AsyncParsableCommand {
             Quick start:
               agent-bridge serve --participant reviewer      # an MCP stdio server for one agent session
               agent-bridge db status                         # where the embedded database lives
+              agent-bridge inspect-thread --thread-id ID     # what is going on in a thread
+              agent-bridge approvals list --state pending    # tickets waiting for a human
             """,
         version: version,
-        subcommands: [Serve.self, Migrate.self, Database.self, PolicyCommand.self, TokenCommand.self]
+        subcommands: [
+            Serve.self, InspectThread.self, EscalateThread.self, UnblockThread.self, OverrideCloseThread.self, Approvals.self,
+            TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self,
+        ]
     )
 }
 
@@ -35,8 +40,9 @@ struct DatabaseOptions: ParsableArguments {
     var logLevel: String?
 
     /// Sends all logging to stderr as JSON lines.
-    func bootstrapLogging() -> Logger {
-        let level = Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["AGENT_BRIDGE_LOG_LEVEL"] ?? "info") ?? .info
+    /// Operator commands pass `.warning`, so a person sees results rather than routine log lines.
+    func bootstrapLogging(defaultLevel: Logger.Level = .info) -> Logger {
+        let level = Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["AGENT_BRIDGE_LOG_LEVEL"] ?? defaultLevel.rawValue) ?? defaultLevel
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
         return Logger(label: "agent-bridge")
     }

@@ -1,0 +1,136 @@
+import BridgeCore
+import Foundation
+import PostgresNIO
+
+/// Everything an operator needs to understand one thread, read in one snapshot.
+public struct ThreadInspection: Sendable, Codable {
+    public var thread: ThreadSummary
+    /// Current and former members with their cursors; `left_at` is set for those who left.
+    public var participants: [InspectedMember]
+    /// The newest messages, oldest first.
+    public var recentMessages: [Message]
+    /// The thread's approval tickets, newest first, states as readers see them (expired when past TTL).
+    public var tickets: [ApprovalTicket]
+    /// The newest audit events about the thread or its tickets, oldest first.
+    public var audit: [AuditEvent]
+
+    enum CodingKeys: String, CodingKey {
+        case thread, participants, tickets, audit
+        case recentMessages = "recent_messages"
+    }
+}
+
+/// A thread member as the operator sees it: cursor, unread count, presence and whether they left.
+public struct InspectedMember: Sendable, Codable {
+    public var handle: String
+    public var role: Role
+    public var cursorSeq: Int64
+    public var unread: Int64
+    public var joinedAt: Date
+    public var leftAt: Date?
+    public var presence: Presence?
+    public var lastSeenAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case handle, role, unread, presence
+        case cursorSeq = "cursor_seq"
+        case joinedAt = "joined_at"
+        case leftAt = "left_at"
+        case lastSeenAt = "last_seen_at"
+    }
+}
+
+/// One row of the audit trail.
+public struct AuditEvent: Sendable, Codable {
+    public var id: Int64
+    public var at: Date
+    /// `participant:HANDLE`, `operator:NAME` or `system`.
+    public var actor: String
+    public var action: String
+    public var target: String
+    public var reason: String?
+    public var requestId: String?
+    public var before: JSONValue?
+    public var after: JSONValue?
+
+    enum CodingKeys: String, CodingKey {
+        case id, at, actor, action, target, reason, before, after
+        case requestId = "request_id"
+    }
+}
+
+extension PostgresStore {
+    /// Reads a thread's full picture for `inspect-thread`, in one repeatable-read snapshot.
+    public func inspectThread(_ id: UUID, messageLimit: Int, auditLimit: Int, context: CallContext) async throws(BridgeError) -> ThreadInspection {
+        let workspace = context.identity.workspace
+        let inspection = try await withConnection { connection -> ThreadInspection? in
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: self.logger)
+            do {
+                let inspection = try await self.readInspection(
+                    id, messageLimit: messageLimit, auditLimit: auditLimit, workspace: workspace, on: connection)
+                try await connection.query("COMMIT", logger: self.logger)
+                return inspection
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                throw error
+            }
+        }
+        guard let inspection else { throw .threadNotFound(id.uuidString) }
+        return inspection
+    }
+
+    private func readInspection(
+        _ id: UUID, messageLimit: Int, auditLimit: Int, workspace: String, on connection: PostgresConnection
+    ) async throws -> ThreadInspection? {
+        guard let detail = try await threadDetail(id, on: connection, workspace: workspace) else { return nil }
+        let lastSeq = detail.thread.lastSeq
+
+        var members: [InspectedMember] = []
+        let memberRows = try await connection.query("""
+            SELECT tp.handle, tp.role, tp.cursor_seq, tp.joined_at, tp.left_at, p.presence, p.last_seen_at
+              FROM thread_participants tp
+              LEFT JOIN participants p ON p.workspace_id = tp.workspace_id AND p.handle = tp.handle
+             WHERE tp.thread_id = \(id)
+             ORDER BY tp.left_at IS NOT NULL, tp.joined_at, tp.handle
+            """, logger: logger)
+        for try await (handle, role, cursor, joined, left, presence, seen) in memberRows.decode((String, String, Int64, Date, Date?, String?, Date?).self) {
+            members.append(InspectedMember(
+                handle: handle, role: Role(rawValue: role) ?? .observer, cursorSeq: cursor, unread: max(0, lastSeq - cursor),
+                joinedAt: joined, leftAt: left, presence: presence.flatMap(Presence.init(rawValue:)), lastSeenAt: seen))
+        }
+
+        var messages: [Message] = []
+        let messageRows = try await connection.query("""
+            SELECT \(unescaped: Self.messageColumns) FROM messages m
+             WHERE m.thread_id = \(id) AND m.seq > \(lastSeq - Int64(messageLimit)) ORDER BY m.seq
+            """, logger: logger)
+        for try await columns in messageRows.decode(MessageColumns.self) { messages.append(try Self.message(from: columns)) }
+
+        var tickets: [ApprovalTicket] = []
+        let ticketRows = try await connection.query("""
+            SELECT \(unescaped: Self.ticketColumns) FROM approval_tickets a
+             WHERE a.thread_id = \(id) AND a.workspace_id = \(workspace) ORDER BY a.created_at DESC, a.id
+            """, logger: logger)
+        for try await columns in ticketRows.decode(TicketColumns.self) { tickets.append(Self.ticket(from: columns)) }
+
+        let threadTarget = "thread:\(id.uuidString.lowercased())"
+        let ticketTargets = tickets.map { "ticket:\($0.id.uuidString.lowercased())" }
+        var audit: [AuditEvent] = []
+        let auditRows = try await connection.query("""
+            SELECT id, created_at, actor, action, target, reason, request_id, before::text, after::text FROM (
+                SELECT * FROM audit_events
+                 WHERE workspace_id = \(workspace) AND (target = \(threadTarget) OR target = ANY(\(ticketTargets)))
+                 ORDER BY id DESC LIMIT \(auditLimit)) recent
+             ORDER BY id
+            """, logger: logger)
+        let decoder = WireCoding.makeDecoder()
+        for try await (eventID, at, actor, action, target, reason, requestID, before, after)
+            in auditRows.decode((Int64, Date, String, String, String, String?, String?, String?, String?).self) {
+            audit.append(AuditEvent(
+                id: eventID, at: at, actor: actor, action: action, target: target, reason: reason, requestId: requestID,
+                before: try before.map { try decoder.decode(JSONValue.self, from: Data($0.utf8)) },
+                after: try after.map { try decoder.decode(JSONValue.self, from: Data($0.utf8)) }))
+        }
+        return ThreadInspection(thread: detail.thread, participants: members, recentMessages: messages, tickets: tickets, audit: audit)
+    }
+}
