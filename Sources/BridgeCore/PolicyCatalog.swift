@@ -92,4 +92,7 @@ public struct PolicyCatalog: Sendable {
 extension Duration {
     /// Whole seconds, rounded down: the unit the wire and SQL intervals use.
     public var wholeSeconds: Int64 { components.seconds }
+
+    /// Seconds with their fraction.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

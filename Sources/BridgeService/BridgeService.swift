@@ -156,7 +156,8 @@ public struct BridgeService: Sendable {
             body: input.body, payload: input.payload ?? .emptyObject, schemaVersion: schemaVersion)
         let mayPostWhileBlocked = configuration.catalog.permissions(of: context.identity.role).postWhenBlocked
         let (posted, deduplicated) = try await store.postMessage(
-            message, mayPostWhileBlocked: mayPostWhileBlocked, context: context, idempotency: idempotency)
+            message, mayPostWhileBlocked: mayPostWhileBlocked, rateLimit: configuration.catalog.postRateLimit,
+            context: context, idempotency: idempotency)
         return MessagePostOutput(message: posted, deduplicated: deduplicated)
     }
 

@@ -6,14 +6,24 @@ import PostgresNIO
 /// one round trip. The thread row's lock is held only for this statement.
 ///
 /// No row comes back when the thread is missing, closed, blocked for this author, the author is not a
-/// member, a recipient is not a member, or `reply_to_seq` is beyond the last seq; the caller diagnoses which.
+/// member, a recipient is not a member, `reply_to_seq` is beyond the last seq, or the author's post
+/// allowance (the catalog's rate limit, a token bucket on the participant row) is spent; the caller
+/// diagnoses which.
 struct PostMessageStatement: PostgresPreparedStatement {
-    static let name = "agent_bridge_post_message_v1"
+    static let name = "agent_bridge_post_message_v2"
+    /// The allowance left now: the stored one refilled for the time since, capped at the bucket size ($16).
+    static let allowanceNow = "LEAST($16, COALESCE(post_allowance, $16) + $17 * EXTRACT(EPOCH FROM now() - COALESCE(post_allowance_at, now())))"
     static let sql = """
-        WITH t AS (
+        WITH r AS (
+            UPDATE participants SET post_allowance = \(allowanceNow) - 1, post_allowance_at = now()
+             WHERE $16 IS NOT NULL AND workspace_id = $2 AND handle = $4 AND \(allowanceNow) >= 1
+            RETURNING 1
+        ), t AS (
             UPDATE threads SET last_seq = last_seq + 1, updated_at = now()
              WHERE id = $1 AND workspace_id = $2
                AND (status = 'active' OR (status = 'blocked' AND $3))
+               AND ($16 IS NULL OR EXISTS (SELECT 1 FROM r)
+                    OR NOT EXISTS (SELECT 1 FROM participants WHERE workspace_id = $2 AND handle = $4))
                AND EXISTS (SELECT 1 FROM thread_participants p
                             WHERE p.thread_id = $1 AND p.handle = $4 AND p.left_at IS NULL)
                AND ($5::bigint IS NULL OR $5 <= last_seq)
@@ -40,6 +50,7 @@ struct PostMessageStatement: PostgresPreparedStatement {
         """
     static let bindingDataTypes: [PostgresDataType] = [
         .uuid, .text, .bool, .text, .int8, .textArray, .uuid, .text, .text, .text, .text, .text, .text, .text, .text,
+        .float8, .float8,
     ]
     typealias Row = (Int64, Date)
 
@@ -58,9 +69,11 @@ struct PostMessageStatement: PostgresPreparedStatement {
     var requestID: String
     var idempotencyKey: String?
     var requestHash: String?
+    /// The bucket size (the catalog's count) and refill per second (count / window); nil: no limit.
+    var rateLimit: (capacity: Double, perSecond: Double)?
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 15)
+        var bindings = PostgresBindings(capacity: 17)
         bindings.append(threadID)
         bindings.append(workspace)
         bindings.append(authorMayPostWhileBlocked)
@@ -76,6 +89,13 @@ struct PostMessageStatement: PostgresPreparedStatement {
         bindings.append(requestID)
         if let idempotencyKey { bindings.append(idempotencyKey) } else { bindings.appendNull() }
         if let requestHash { bindings.append(requestHash) } else { bindings.appendNull() }
+        if let rateLimit {
+            bindings.append(rateLimit.capacity)
+            bindings.append(rateLimit.perSecond)
+        } else {
+            bindings.appendNull()
+            bindings.appendNull()
+        }
         return bindings
     }
 
@@ -87,14 +107,18 @@ struct PostMessageStatement: PostgresPreparedStatement {
 extension PostMessageStatement {
     /// The statement that posts `message` (its payload already encoded) as the caller, optionally recording an idempotency key.
     /// `mayPostWhileBlocked` is the caller's catalog permission to post to a blocked thread.
-    init(_ message: NewMessage, payloadJSON: String, mayPostWhileBlocked: Bool, context: CallContext, idempotency: IdempotencyScope?) {
+    init(
+        _ message: NewMessage, payloadJSON: String, mayPostWhileBlocked: Bool, rateLimit: PolicyCatalog.RateLimit?,
+        context: CallContext, idempotency: IdempotencyScope?
+    ) {
         self.init(
             threadID: message.threadID, workspace: context.identity.workspace,
             authorMayPostWhileBlocked: mayPostWhileBlocked, author: context.identity.handle,
             replyToSeq: message.replyToSeq, to: message.to, messageID: UUID(), kind: message.kind.rawValue,
             body: message.body, payloadJSON: payloadJSON,
             schemaVersion: message.schemaVersion, bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID,
-            idempotencyKey: idempotency?.key, requestHash: idempotency?.requestHash)
+            idempotencyKey: idempotency?.key, requestHash: idempotency?.requestHash,
+            rateLimit: rateLimit.map { (Double($0.count), Double($0.count) / max($0.window.seconds, 0.001)) })
     }
 
     /// The stored message this statement wrote, given the row it returned.

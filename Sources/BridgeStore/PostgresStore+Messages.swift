@@ -47,19 +47,22 @@ extension PostgresStore {
 
     /// Posts a message: one round trip on the hot path. Returns the message and whether it was a replay.
     /// `mayPostWhileBlocked` is the caller's permission from the policy catalog (`post_when_blocked`).
+    /// `rateLimit` is the catalog's per-participant post limit (nil: none).
     public func postMessage(
-        _ message: NewMessage, mayPostWhileBlocked: Bool, context: CallContext, idempotency: IdempotencyScope?
+        _ message: NewMessage, mayPostWhileBlocked: Bool, rateLimit: PolicyCatalog.RateLimit? = nil,
+        context: CallContext, idempotency: IdempotencyScope?
     ) async throws(BridgeError) -> (Message, deduplicated: Bool) {
         let payloadJSON = String(decoding: try encodePayload(message.payload), as: UTF8.self)
         let statement = PostMessageStatement(
-            message, payloadJSON: payloadJSON, mayPostWhileBlocked: mayPostWhileBlocked, context: context, idempotency: idempotency)
+            message, payloadJSON: payloadJSON, mayPostWhileBlocked: mayPostWhileBlocked, rateLimit: rateLimit,
+            context: context, idempotency: idempotency)
         do throws(BridgeError) {
             let row = try await withConnection { connection -> PostMessageStatement.Row? in
                 for try await row in try await connection.execute(statement, logger: self.logger) { return row }
                 return nil
             }
             guard let row else {
-                throw try await diagnoseRefusedPost(message, mayPostWhileBlocked: mayPostWhileBlocked, context: context)
+                throw try await diagnoseRefusedPost(message, mayPostWhileBlocked: mayPostWhileBlocked, statement: statement, context: context)
             }
             return (statement.message(message, row: row), false)
         } catch let error where error.code == .internal && isIdempotencyConflict(error.underlying) {
@@ -71,20 +74,26 @@ extension PostgresStore {
     }
 
     /// Finds out why the post statement wrote nothing, in the order a user would want to be told.
-    private func diagnoseRefusedPost(_ message: NewMessage, mayPostWhileBlocked: Bool, context: CallContext) async throws(BridgeError) -> BridgeError {
+    private func diagnoseRefusedPost(
+        _ message: NewMessage, mayPostWhileBlocked: Bool, statement: PostMessageStatement, context: CallContext
+    ) async throws(BridgeError) -> BridgeError {
         let workspace = context.identity.workspace, handle = context.identity.handle
-        let row = try await withConnection { connection -> (String, Int64, Bool, [String])? in
+        let capacity = statement.rateLimit?.capacity, perSecond = statement.rateLimit?.perSecond
+        let row = try await withConnection { connection -> (String, Int64, Bool, [String], Double?)? in
             let rows = try await connection.query("""
                 SELECT t.status, t.last_seq,
                        EXISTS (SELECT 1 FROM thread_participants p WHERE p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL),
                        ARRAY (SELECT unnest(\(message.to)::text[])
-                              EXCEPT SELECT p.handle FROM thread_participants p WHERE p.thread_id = t.id AND p.left_at IS NULL)
+                              EXCEPT SELECT p.handle FROM thread_participants p WHERE p.thread_id = t.id AND p.left_at IS NULL),
+                       (SELECT LEAST(\(capacity)::float8, COALESCE(post_allowance, \(capacity)::float8)
+                                     + \(perSecond)::float8 * EXTRACT(EPOCH FROM now() - COALESCE(post_allowance_at, now())))::float8
+                          FROM participants WHERE workspace_id = \(workspace) AND handle = \(handle))
                   FROM threads t WHERE t.id = \(message.threadID) AND t.workspace_id = \(workspace)
                 """, logger: self.logger)
-            for try await row in rows.decode((String, Int64, Bool, [String]).self) { return row }
+            for try await row in rows.decode((String, Int64, Bool, [String], Double?).self) { return row }
             return nil
         }
-        guard let (status, lastSeq, isMember, strangers) = row else { return .threadNotFound(message.threadID.uuidString) }
+        guard let (status, lastSeq, isMember, strangers, allowance) = row else { return .threadNotFound(message.threadID.uuidString) }
         if !isMember {
             return BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": message.threadID.uuidString])
         }
@@ -99,6 +108,12 @@ extension PostgresStore {
         }
         if let reply = message.replyToSeq, reply > lastSeq {
             return BridgeError(.invalidArgument, .replyToUnknownSeq, "reply_to_seq \(reply) is beyond the thread's last seq \(lastSeq).", details: ["field": "reply_to_seq"])
+        }
+        if let allowance, let perSecond, allowance < 1 {
+            let wait = max(0.001, (1 - allowance) / max(perSecond, 1e-9))
+            return BridgeError(.resourceExhausted, .rateLimited,
+                               "You are posting faster than the rate limit allows; retry in \(String(format: "%.1f", wait)) s.",
+                               details: ["retry_after_seconds": String(format: "%.3f", wait)])
         }
         return BridgeError(.aborted, .transactionConflict, "The thread changed while posting; retry.")
     }

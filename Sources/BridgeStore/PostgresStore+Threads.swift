@@ -90,7 +90,7 @@ extension PostgresStore {
     func insertMessage(_ message: NewMessage, on connection: PostgresConnection, context: CallContext) async throws -> Message {
         let payloadJSON = String(decoding: try encodePayload(message.payload), as: UTF8.self)
         // The thread was created active in this transaction, so the blocked-thread permission never applies.
-        let statement = PostMessageStatement(message, payloadJSON: payloadJSON, mayPostWhileBlocked: false, context: context, idempotency: nil)
+        let statement = PostMessageStatement(message, payloadJSON: payloadJSON, mayPostWhileBlocked: false, rateLimit: nil, context: context, idempotency: nil)
         for try await row in try await connection.execute(statement, logger: logger) {
             return statement.message(message, row: row)
         }

@@ -184,4 +184,21 @@ func repositoryCatalogTexts() throws -> [String: String] {
         #expect(Set(listed.keys) == Set(Reason.allCases.map(\.rawValue)))
         #expect(listed.values.allSatisfy { !$0.isEmpty })
     }
+
+    /// The other half: a reason no code path produces is a dead entry. Every case must be used somewhere in
+    /// the sources besides its declaration (as `.caseName` in Swift or as its literal in SQL).
+    @Test func everyListedReasonIsEmittedSomewhere() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var sources = ""
+        let enumerator = try #require(FileManager.default.enumerator(atPath: root.appendingPathComponent("Sources").path))
+        while let path = enumerator.nextObject() as? String {
+            guard path.hasSuffix(".swift") || path.hasSuffix(".sql"), !path.hasSuffix("BridgeCore/Reason.swift") else { continue }
+            sources += try String(contentsOf: root.appendingPathComponent("Sources/\(path)"), encoding: .utf8)
+        }
+        for reason in Reason.allCases {
+            let name = String(describing: reason)
+            let used = sources.contains(".\(name)") || sources.contains("'\(reason.rawValue)'")
+            #expect(used, "\(reason.rawValue) is in the catalog but nothing emits it")
+        }
+    }
 }
