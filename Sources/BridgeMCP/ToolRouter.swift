@@ -164,6 +164,10 @@ public final class ToolRouter: Sendable {
         if error.code == .internal {
             metadata["error"] = "\(error.underlying.map { String(reflecting: $0) } ?? error.message)"
             logger.error("Tool call failed.", metadata: metadata)
+        } else if error.code == .unavailable {
+            // The operator needs the cause (which file, which connection); the client got only the reason.
+            metadata["error"] = "\(error.underlying.map { String(describing: $0) } ?? error.message)"
+            logger.warning("Tool call refused: a dependency is unavailable.", metadata: metadata)
         } else {
             logger.info("Tool call refused.", metadata: metadata)
         }

@@ -30,11 +30,12 @@ struct TokenCommand: AsyncParsableCommand {
         commandName: "token",
         abstract: "Issue tokens for serve's token mode, and create signing keys.",
         discussion: """
-            A token is a JWT (HS256 or EdDSA) with sub (the handle), ws (the workspace), role, iat, exp and
-            aud=agent-bridge. Give it to an agent session as AGENT_BRIDGE_TOKEN; serve then checks it on every call.
+            A token is a JWT (HS256 or EdDSA) with sub (the handle), ws (the workspace), role, iat, exp and \
+            aud=agent-bridge. Give it to an agent session as AGENT_BRIDGE_TOKEN; serve then checks it on \
+            every call.
 
             Example:
-              agent-bridge token keygen                                  # once: creates token.key (HS256)
+              agent-bridge token keygen
               agent-bridge token issue --participant reviewer --role reviewer --ttl 12h
             """,
         subcommands: [Issue.self, Keygen.self])
