@@ -38,7 +38,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "This session's role. Default: $AGENT_BRIDGE_ROLE, else coordinator. Ignored in token mode.")
     var role: String?
 
-    @Option(help: "The workspace served. Default: $AGENT_BRIDGE_WORKSPACE, else local (any, in token mode).")
+    @Option(help: "The one workspace this server serves; tokens for another are refused. Default: $AGENT_BRIDGE_WORKSPACE, else local.")
     var workspace: String?
 
     @Option(help: "local or token. Default: $AGENT_BRIDGE_AUTH, else token when $AGENT_BRIDGE_TOKEN is set, else local.")
@@ -97,7 +97,8 @@ struct Serve: AsyncParsableCommand {
         if let handle, !Identity.isValidHandle(handle) {
             throw ValidationError("participant \"\(handle)\" is not a valid handle: use 1-64 of a-z, 0-9, '_', '.', '-', starting with a letter or digit.")
         }
-        let pinnedWorkspace = value(workspace, "AGENT_BRIDGE_WORKSPACE")
+        // A deployment serves exactly one workspace (DESIGN §2).
+        let servedWorkspace = value(workspace, "AGENT_BRIDGE_WORKSPACE") ?? "local"
         let token = environment["AGENT_BRIDGE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         let mode = value(auth, "AGENT_BRIDGE_AUTH") ?? (token == nil ? "local" : "token")
 
@@ -107,7 +108,7 @@ struct Serve: AsyncParsableCommand {
             guard let role = Role(rawValue: roleName) else {
                 throw ValidationError("role \"\(roleName)\" is not one of: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
-            let identity = handle.map { Identity(workspace: pinnedWorkspace ?? "local", handle: $0, role: role) }
+            let identity = handle.map { Identity(workspace: servedWorkspace, handle: $0, role: role) }
             return ({ () async throws(BridgeError) -> Identity in
                 guard let identity else {
                     throw BridgeError(.unauthenticated, .identityMissing,
@@ -125,7 +126,7 @@ struct Serve: AsyncParsableCommand {
                     throw BridgeError(.unauthenticated, .tokenMissing, "Token mode is on but no token was given: set AGENT_BRIDGE_TOKEN (agent-bridge token issue).")
                 }
                 let claims = try await authority.verify(token)
-                if let pinnedWorkspace, claims.workspace != pinnedWorkspace {
+                if claims.workspace != servedWorkspace {
                     throw BridgeError(.permissionDenied, .workspaceMismatch, "The token is for another workspace than the one this server serves.")
                 }
                 if let handle, claims.handle != handle {

@@ -45,8 +45,9 @@ import Testing
         return ["sub": handle, "ws": workspace, "role": "coordinator", "iat": now, "exp": now + Int(expiresIn), "aud": "agent-bridge"]
     }
 
-    func serve(_ database: TestDatabase, token: String?, keyFile: String, extra: [String: String] = [:]) async throws -> MCPClient {
-        var environment = ["AGENT_BRIDGE_TOKEN_KEY_FILE": keyFile, "AGENT_BRIDGE_AUTH": "token"]
+    /// A token-mode `serve` for the deployment of `workspace`.
+    func serve(_ database: TestDatabase, token: String?, keyFile: String, workspace: String = "alpha", extra: [String: String] = [:]) async throws -> MCPClient {
+        var environment = ["AGENT_BRIDGE_TOKEN_KEY_FILE": keyFile, "AGENT_BRIDGE_AUTH": "token", "AGENT_BRIDGE_WORKSPACE": workspace]
         if let token { environment["AGENT_BRIDGE_TOKEN"] = token }
         environment.merge(extra) { $1 }
         let client = try MCPClient(databaseURL: database.url, participant: nil, extraEnvironment: environment)
@@ -182,7 +183,7 @@ import Testing
         defer { keys.remove() }
         // The same handle in two workspaces: two different participants who share nothing.
         let alpha = try await serve(database, token: try await keys.issue("alice", workspace: "alpha"), keyFile: keys.keyFile)
-        let beta = try await serve(database, token: try await keys.issue("alice", workspace: "beta"), keyFile: keys.keyFile)
+        let beta = try await serve(database, token: try await keys.issue("alice", workspace: "beta"), keyFile: keys.keyFile, workspace: "beta")
 
         let secretTitle = "alpha-secret-plans"
         let created = try await alpha.call("v1_thread_create", ["title": secretTitle])
@@ -212,9 +213,8 @@ import Testing
             }
         }
 
-        // A server pinned to a workspace refuses a token for another one, and a token naming another participant.
-        let pinned = try await serve(database, token: try await keys.issue("bob", workspace: "beta"), keyFile: keys.keyFile,
-                                     extra: ["AGENT_BRIDGE_WORKSPACE": "alpha"])
+        // A deployment refuses a token for another workspace, and a token naming another participant than it was started for.
+        let pinned = try await serve(database, token: try await keys.issue("bob", workspace: "beta"), keyFile: keys.keyFile, workspace: "alpha")
         let mismatch = try await pinned.call("v1_thread_get", ["thread_id": thread])
         expectRefused(mismatch, code: "PERMISSION_DENIED", reason: "WORKSPACE_MISMATCH")
         #expect(!mismatch.text.contains("alpha-secret"))
