@@ -18,6 +18,7 @@ public final class ToolRouter: Sendable {
     let identity: IdentityProvider
     let logger: Logger
     private let ensuredParticipants = Mutex<Set<Identity>>([])
+    private let lastSeenWritten = Mutex<[Identity: ContinuousClock.Instant]>([:])
 
     public init(catalog: ToolCatalog, service: BridgeService, identity: @escaping IdentityProvider, logger: Logger) {
         self.catalog = catalog
@@ -97,11 +98,22 @@ public final class ToolRouter: Sendable {
         return IdempotencyScope(tool: operation.rawValue, key: key, requestHash: ContentHash.sha256Hex(canonical))
     }
 
-    /// Registers the caller's participant row once per process (again after a failure).
+    /// Registers the caller's participant row once per process (again after a failure), and keeps its
+    /// `last_seen_at` fresh — at most one write a second, so the hot path does not pay for it on every call.
     private func ensureParticipant(_ context: CallContext) async throws(BridgeError) {
-        if ensuredParticipants.withLock({ $0.contains(context.identity) }) { return }
-        try await service.store.ensureParticipant(context: context)
-        ensuredParticipants.withLock { _ = $0.insert(context.identity) }
+        if !ensuredParticipants.withLock({ $0.contains(context.identity) }) {
+            try await service.store.ensureParticipant(context: context)
+            ensuredParticipants.withLock { _ = $0.insert(context.identity) }
+        }
+        let now = ContinuousClock.now
+        let due = lastSeenWritten.withLock { written -> Bool in
+            guard let last = written[context.identity], last.duration(to: now) < .seconds(1) else {
+                written[context.identity] = now
+                return true
+            }
+            return false
+        }
+        if due { try await service.store.markSeen(context: context) }
     }
 
     // MARK: - Results

@@ -67,6 +67,20 @@ extension PostgresStore {
         }
     }
 
+    /// Records that the caller was just seen (any authenticated call counts), creating its row if it is missing.
+    public func markSeen(context: CallContext) async throws(BridgeError) {
+        let identity = context.identity
+        let updated = try await withConnection { connection -> Bool in
+            let rows = try await connection.query("""
+                UPDATE participants SET last_seen_at = now() WHERE workspace_id = \(identity.workspace) AND handle = \(identity.handle)
+                RETURNING 1
+                """, logger: self.logger)
+            for try await _ in rows { return true }
+            return false
+        }
+        if !updated { try await ensureParticipant(context: context) }
+    }
+
     /// The caller's own participant row.
     public func participant(handle: String, context: CallContext) async throws(BridgeError) -> Participant {
         let workspace = context.identity.workspace

@@ -43,6 +43,17 @@ import Testing
         #expect(((inspected["recent_messages"] as? [[String: Any]]) ?? []).count >= 1)
         #expect(((inspected["tickets"] as? [[String: Any]]) ?? []).first?["state"] as? String == "pending")
         #expect(!((inspected["audit"] as? [[String: Any]]) ?? []).isEmpty)
+        func lastSeen(_ inspection: [String: Any], _ handle: String) -> String? {
+            ((inspection["participants"] as? [[String: Any]]) ?? []).first { $0["handle"] as? String == handle }?["last_seen_at"] as? String
+        }
+        #expect(lastSeen(inspected, "alice") != nil, "alice has called")
+        #expect(lastSeen(inspected, "bob") == nil, "bob was added to the thread but has never called")
+        let bob = try MCPClient(databaseURL: database.url, participant: "bob", role: "executioner")
+        _ = try await bob.initialize()
+        #expect(try await bob.call("v1_inbox").isError == false)
+        #expect(lastSeen(try json(try await cli(database, ["inspect-thread", "--thread-id", thread, "--json"])), "bob") != nil,
+                "any call by a participant marks it seen, the supervisor's ack signal")
+        #expect(await bob.closeAndWait() == 0)
 
         // Escalate and unblock; each is audited as the operator and told to the thread.
         let escalated = try await cli(database, ["escalate-thread", "--thread-id", thread, "--reason", "needs a human", "--operator", "dana"])
