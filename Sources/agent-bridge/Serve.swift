@@ -20,7 +20,8 @@ struct Serve: AsyncParsableCommand {
 
             Identity, token mode (on when $AGENT_BRIDGE_TOKEN is set, or with --auth token): the token from
             `agent-bridge token issue` names handle, workspace and role, and is checked on every call against
-            --token-key-file. A --participant or --workspace given as well must match the token.
+            --token-key-file. The token's workspace must be the one served (--workspace, default "local"),
+            and a --participant given as well must be the token's.
 
             Example, Codex CLI (~/.codex/config.toml):
               [mcp_servers.bridge]
