@@ -49,8 +49,33 @@ struct DatabaseOptions: ParsableArguments {
 
     /// The URL named by flag or environment; nil means the embedded cluster.
     var explicitURL: String? {
-        databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        databaseURL ?? environmentValue("DATABASE_URL")
     }
+}
+
+/// An environment variable's value; unset and empty both read as nil.
+func environmentValue(_ name: String, in environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    environment[name].flatMap { $0.isEmpty ? nil : $0 }
+}
+
+/// The workspace a command acts in: the flag, else `$AGENT_BRIDGE_WORKSPACE`, else `local`.
+func resolveWorkspace(_ flag: String?, in environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    flag ?? environmentValue("AGENT_BRIDGE_WORKSPACE", in: environment) ?? "local"
+}
+
+/// Checks a participant handle given on the command line.
+func validateHandle(_ handle: String) throws {
+    guard Identity.isValidHandle(handle) else {
+        throw ValidationError("participant \"\(handle)\" is not a valid handle: use 1-64 of a-z, 0-9, '_', '.', '-', starting with a letter or digit.")
+    }
+}
+
+/// Parses a role given on the command line.
+func parseRole(_ name: String) throws -> Role {
+    guard let role = Role(rawValue: name) else {
+        throw ValidationError("role \"\(name)\" is not one of: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).")
+    }
+    return role
 }
 
 /// Prints one line to stderr and exits non-zero: for operator-facing failures.

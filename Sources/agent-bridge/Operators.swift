@@ -22,8 +22,7 @@ struct OperatorOptions: ParsableArguments {
         guard !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || "_.-@".contains($0) }) else {
             throw ValidationError("operator \"\(name)\" is not a usable name: use up to 64 letters, digits, '_', '.', '-', '@'.")
         }
-        let workspace = workspace ?? ProcessInfo.processInfo.environment["AGENT_BRIDGE_WORKSPACE"].flatMap { $0.isEmpty ? nil : $0 } ?? "local"
-        return Identity(workspace: workspace, handle: name, role: .operator, origin: .operator)
+        return Identity(workspace: resolveWorkspace(workspace), handle: name, role: .operator, origin: .operator)
     }
 
     private static func osUser() -> String {

@@ -11,7 +11,7 @@ struct CatalogOptions: ParsableArguments {
     var directory: String?
 
     var resolvedDirectory: String? {
-        directory ?? ProcessInfo.processInfo.environment["AGENT_BRIDGE_CATALOG"].flatMap { $0.isEmpty ? nil : $0 }
+        directory ?? environmentValue("AGENT_BRIDGE_CATALOG")
     }
 
     /// Loads the catalog or stops the process with the file, line and problem.

@@ -92,23 +92,18 @@ struct Serve: AsyncParsableCommand {
     /// How each call learns who is calling: the fixed local identity, or the token checked anew on every call.
     private func makeIdentityProvider(_ environment: [String: String], logger: Logger) throws -> (ToolRouter.IdentityProvider, String) {
         func value(_ flag: String?, _ variable: String) -> String? {
-            flag ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+            flag ?? environmentValue(variable, in: environment)
         }
         let handle = value(participant, "AGENT_BRIDGE_PARTICIPANT")
-        if let handle, !Identity.isValidHandle(handle) {
-            throw ValidationError("participant \"\(handle)\" is not a valid handle: use 1-64 of a-z, 0-9, '_', '.', '-', starting with a letter or digit.")
-        }
+        if let handle { try validateHandle(handle) }
         // A deployment serves exactly one workspace (DESIGN §2).
-        let servedWorkspace = value(workspace, "AGENT_BRIDGE_WORKSPACE") ?? "local"
-        let token = environment["AGENT_BRIDGE_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let servedWorkspace = resolveWorkspace(workspace, in: environment)
+        let token = environmentValue("AGENT_BRIDGE_TOKEN", in: environment)
         let mode = value(auth, "AGENT_BRIDGE_AUTH") ?? (token == nil ? "local" : "token")
 
         switch mode {
         case "local":
-            let roleName = value(role, "AGENT_BRIDGE_ROLE") ?? Role.coordinator.rawValue
-            guard let role = Role(rawValue: roleName) else {
-                throw ValidationError("role \"\(roleName)\" is not one of: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).")
-            }
+            let role = try parseRole(value(role, "AGENT_BRIDGE_ROLE") ?? Role.coordinator.rawValue)
             let identity = handle.map { Identity(workspace: servedWorkspace, handle: $0, role: role) }
             return ({ () async throws(BridgeError) -> Identity in
                 guard let identity else {

@@ -13,14 +13,12 @@ struct TokenKeyOptions: ParsableArguments {
 
     /// The key file named by flag or environment, else `<state folder>/token.key`.
     var resolvedPath: String {
-        if let tokenKeyFile { return tokenKeyFile }
-        if let path = ProcessInfo.processInfo.environment["AGENT_BRIDGE_TOKEN_KEY_FILE"], !path.isEmpty { return path }
-        return "\(EmbeddedCluster.Configuration.fromEnvironment().stateDirectory)/token.key"
+        explicitPath ?? "\(EmbeddedCluster.Configuration.fromEnvironment().stateDirectory)/token.key"
     }
 
-    /// Whether the path came from the user rather than the default.
-    var isExplicit: Bool {
-        tokenKeyFile != nil || !(ProcessInfo.processInfo.environment["AGENT_BRIDGE_TOKEN_KEY_FILE"] ?? "").isEmpty
+    /// The path the user named by flag or environment; nil means the default.
+    var explicitPath: String? {
+        tokenKeyFile ?? environmentValue("AGENT_BRIDGE_TOKEN_KEY_FILE")
     }
 }
 
@@ -60,12 +58,8 @@ struct TokenCommand: AsyncParsableCommand {
         @OptionGroup var key: TokenKeyOptions
 
         func validate() throws {
-            guard Identity.isValidHandle(participant) else {
-                throw ValidationError("participant \"\(participant)\" is not a valid handle: use 1-64 of a-z, 0-9, '_', '.', '-', starting with a letter or digit.")
-            }
-            guard Role(rawValue: role) != nil else {
-                throw ValidationError("role \"\(role)\" is not one of: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).")
-            }
+            try validateHandle(participant)
+            _ = try parseRole(role)
             guard let duration = CatalogParser.parseDuration(ttl), duration > .zero else {
                 throw ValidationError("ttl \"\(ttl)\" is not a positive duration like 90s, 30m, 12h or 7d.")
             }
@@ -74,7 +68,7 @@ struct TokenCommand: AsyncParsableCommand {
         func run() async throws {
             let path = key.resolvedPath
             if !FileManager.default.fileExists(atPath: path) {
-                guard !key.isExplicit else { exitWithError("no key at \(path); create one with: agent-bridge token keygen --token-key-file \(path)") }
+                guard key.explicitPath == nil else { exitWithError("no key at \(path); create one with: agent-bridge token keygen --token-key-file \(path)") }
                 do {
                     try TokenAuthority.generateKeyFile(at: path, algorithm: .hs256)
                 } catch {
@@ -82,10 +76,10 @@ struct TokenCommand: AsyncParsableCommand {
                 }
                 FileHandle.standardError.write(Data("agent-bridge: created an HS256 signing key at \(path)\n".utf8))
             }
-            let workspace = workspace ?? ProcessInfo.processInfo.environment["AGENT_BRIDGE_WORKSPACE"].flatMap { $0.isEmpty ? nil : $0 } ?? "local"
+            let role = try parseRole(role)
             do {
                 let token = try await TokenAuthority(keyFile: path).issue(
-                    handle: participant, role: Role(rawValue: role)!, workspace: workspace, ttl: CatalogParser.parseDuration(ttl) ?? .zero)
+                    handle: participant, role: role, workspace: resolveWorkspace(workspace), ttl: CatalogParser.parseDuration(ttl) ?? .zero)
                 print(token)
             } catch {
                 exitWithError("\(error.message) (key file: \(path))")
