@@ -45,11 +45,10 @@ public final class TokenAuthority: Sendable {
             throw BridgeError(.failedPrecondition, .tokenValidationUnavailable,
                               "\(keyFile) holds a public key, which can only verify; issue tokens with the private key.")
         }
-        let seconds = Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
         let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let payload = Payload(
             sub: SubjectClaim(value: handle), ws: workspace, role: role.rawValue,
-            iat: IssuedAtClaim(value: issuedAt), exp: ExpirationClaim(value: issuedAt.addingTimeInterval(seconds.rounded(.up))),
+            iat: IssuedAtClaim(value: issuedAt), exp: ExpirationClaim(value: issuedAt.addingTimeInterval(ttl.seconds.rounded(.up))),
             aud: AudienceClaim(value: [Self.audience]))
         do {
             return try await key.collection.sign(payload)

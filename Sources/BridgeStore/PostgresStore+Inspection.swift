@@ -82,8 +82,9 @@ extension PostgresStore {
     private func readInspection(
         _ id: UUID, messageLimit: Int, auditLimit: Int, workspace: String, on connection: PostgresConnection
     ) async throws -> ThreadInspection? {
-        guard let detail = try await threadDetail(id, on: connection, workspace: workspace) else { return nil }
-        let lastSeq = detail.thread.lastSeq
+        // Members are read below with their history and presence; threadDetail's current-member list would be a second query.
+        guard let thread = try await threadSummary(id, on: connection, workspace: workspace) else { return nil }
+        let lastSeq = thread.lastSeq
 
         var members: [InspectedMember] = []
         let memberRows = try await connection.query("""
@@ -131,6 +132,6 @@ extension PostgresStore {
                 before: try before.map { try decoder.decode(JSONValue.self, from: Data($0.utf8)) },
                 after: try after.map { try decoder.decode(JSONValue.self, from: Data($0.utf8)) }))
         }
-        return ThreadInspection(thread: detail.thread, participants: members, recentMessages: messages, tickets: tickets, audit: audit)
+        return ThreadInspection(thread: thread, participants: members, recentMessages: messages, tickets: tickets, audit: audit)
     }
 }

@@ -120,13 +120,8 @@ extension PostgresStore {
         throw BridgeError.threadNotFound(id.uuidString)
     }
 
-    func threadDetail(_ id: UUID, on connection: PostgresConnection, workspace: String, lock: Bool = false) async throws -> ThreadDetail? {
-        let rows = try await connection.query("""
-            SELECT \(unescaped: Self.threadColumns) FROM threads t WHERE t.id = \(id) AND t.workspace_id = \(workspace)
-            """, logger: logger)
-        var summary: ThreadSummary?
-        for try await columns in rows.decode(ThreadColumns.self) { summary = Self.thread(from: columns) }
-        guard let summary else { return nil }
+    func threadDetail(_ id: UUID, on connection: PostgresConnection, workspace: String) async throws -> ThreadDetail? {
+        guard let summary = try await threadSummary(id, on: connection, workspace: workspace) else { return nil }
         let memberRows = try await connection.query("""
             SELECT handle, role, cursor_seq, joined_at FROM thread_participants
              WHERE thread_id = \(id) AND left_at IS NULL ORDER BY joined_at, handle
@@ -137,6 +132,16 @@ extension PostgresStore {
                                         unread: max(0, summary.lastSeq - cursor), joinedAt: joined))
         }
         return ThreadDetail(thread: summary, participants: members)
+    }
+
+    /// The thread row alone, within the workspace.
+    func threadSummary(_ id: UUID, on connection: PostgresConnection, workspace: String) async throws -> ThreadSummary? {
+        let rows = try await connection.query("""
+            SELECT \(unescaped: Self.threadColumns) FROM threads t WHERE t.id = \(id) AND t.workspace_id = \(workspace)
+            """, logger: logger)
+        var summary: ThreadSummary?
+        for try await columns in rows.decode(ThreadColumns.self) { summary = Self.thread(from: columns) }
+        return summary
     }
 
     /// A page of threads, newest first, and the token of the next page.
