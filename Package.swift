@@ -63,6 +63,17 @@ let package = Package(
             ],
             resources: [.copy("schemas")]
         ),
+        .target(
+            name: "BridgeSupervisor",
+            dependencies: [
+                "BridgeCore",
+                "BridgeStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         .executableTarget(
             name: "agent-bridge",
             dependencies: [
@@ -70,6 +81,7 @@ let package = Package(
                 "BridgeStore",
                 "BridgeService",
                 "BridgeMCP",
+                "BridgeSupervisor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -92,6 +104,15 @@ let package = Package(
         .testTarget(
             name: "BridgeStoreTests",
             dependencies: ["BridgeCore", "BridgeStore", "BridgeTestSupport"]
+        ),
+        .testTarget(
+            name: "BridgeSupervisorTests",
+            dependencies: [
+                "BridgeCore", "BridgeStore", "BridgeService", "BridgeSupervisor", "BridgeTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "BridgeMCPTests",

@@ -21,12 +21,13 @@ public struct CatalogError: Error, Sendable, CustomStringConvertible {
 /// Parses the catalog's YAML texts (the caller reads the files). Strict: unknown keys, wrong types,
 /// unknown tools, roles or transitions and unparsable durations are errors naming file and line.
 public enum CatalogParser {
-    /// The files a catalog folder holds, by name.
-    public static let fileNames = ["policy.yaml", "roles.yaml", "approvals.yaml"]
+    /// The files a catalog folder holds, by name. `runtimes.yaml` may be left out: the built-in one applies.
+    public static let fileNames = ["policy.yaml", "roles.yaml", "approvals.yaml", "runtimes.yaml"]
+    static let requiredFileNames = ["policy.yaml", "roles.yaml", "approvals.yaml"]
 
-    /// Parses the three catalog files, given as file name → text.
+    /// Parses the catalog files, given as file name → text.
     public static func parse(_ texts: [String: String]) throws(CatalogError) -> PolicyCatalog {
-        for name in fileNames where texts[name] == nil {
+        for name in requiredFileNames where texts[name] == nil {
             throw CatalogError(file: name, line: nil, problem: "the file is missing from the catalog folder")
         }
         let policy = try document("policy.yaml", texts["policy.yaml"]!)
@@ -40,7 +41,8 @@ public enum CatalogParser {
         if let node = try policy.optional("timings") {
             try node.keys(["poll_interval", "trigger_ack_timeout", "trigger_retries_before_fallback", "human_quiet_window",
                            "deferred_recheck_interval", "max_defer_window", "no_progress_auto_block_turns",
-                           "repeated_finding_auto_block_cycles", "resume_attempts_before_spawn", "stale_session_cutoff"])
+                           "repeated_finding_auto_block_cycles", "resume_attempts_before_spawn", "stale_session_cutoff",
+                           "heartbeat_fresh_window", "trigger_debounce", "max_concurrent_wakes"])
             timings.pollInterval = try node.duration("poll_interval") ?? timings.pollInterval
             timings.triggerAckTimeout = try node.duration("trigger_ack_timeout") ?? timings.triggerAckTimeout
             timings.triggerRetriesBeforeFallback = try node.count("trigger_retries_before_fallback") ?? timings.triggerRetriesBeforeFallback
@@ -51,6 +53,15 @@ public enum CatalogParser {
             timings.repeatedFindingAutoBlockCycles = try node.count("repeated_finding_auto_block_cycles") ?? timings.repeatedFindingAutoBlockCycles
             timings.resumeAttemptsBeforeSpawn = try node.count("resume_attempts_before_spawn") ?? timings.resumeAttemptsBeforeSpawn
             timings.staleSessionCutoff = try node.duration("stale_session_cutoff") ?? timings.staleSessionCutoff
+            timings.heartbeatFreshWindow = try node.duration("heartbeat_fresh_window") ?? timings.heartbeatFreshWindow
+            timings.triggerDebounce = try node.duration("trigger_debounce") ?? timings.triggerDebounce
+            timings.maxConcurrentWakes = try node.count("max_concurrent_wakes") ?? timings.maxConcurrentWakes
+            if timings.pollInterval < .milliseconds(100) {
+                throw try node.required("poll_interval").error("poll_interval must be at least 100ms")
+            }
+            if timings.maxConcurrentWakes < 1 {
+                throw try node.required("max_concurrent_wakes").error("max_concurrent_wakes must be at least 1")
+            }
         }
         if let node = try policy.optional("limits") {
             try node.keys(["max_body_bytes", "max_payload_bytes", "max_wait_seconds", "max_read_limit"])
@@ -113,7 +124,60 @@ public enum CatalogParser {
                 decision: decision, approverRoles: approverRoles,
                 ttl: try node.duration("ttl") ?? .seconds(1800), escalateAfter: try node.duration("escalate_after"))
         }
-        return PolicyCatalog(timings: timings, limits: limits, postRateLimit: rateLimit, roles: permissions, actionClasses: actionClasses)
+        let runtimes = try texts["runtimes.yaml"].map { text throws(CatalogError) in try parseRuntimes(document("runtimes.yaml", text)) }
+        return PolicyCatalog(timings: timings, limits: limits, postRateLimit: rateLimit, roles: permissions, actionClasses: actionClasses,
+                             runtimes: runtimes ?? RuntimeCatalog(runtimes: [:]))
+    }
+
+    /// `runtimes.yaml`: per managed runtime kind, argv templates for resume and spawn, where a spawn names
+    /// its new session, and a timeout.
+    static func parseRuntimes(_ document: CatalogNode) throws(CatalogError) -> RuntimeCatalog {
+        try document.keys(["runtimes"])
+        var runtimes: [RuntimeKind: RuntimeCatalog.Runtime] = [:]
+        for (name, node) in try document.required("runtimes").mapping() {
+            guard let kind = RuntimeKind(rawValue: name), kind != .human, kind != .none else {
+                throw node.error("unknown runtime '\(name)'; runtimes are codex_cli, claude_code, command")
+            }
+            try node.keys(["resume", "spawn", "session_id", "timeout"])
+            func template(_ key: String, allowSession: Bool) throws(CatalogError) -> [String]? {
+                guard let list = try node.optional(key) else { return nil }
+                let arguments = try list.strings()
+                guard let first = arguments.first, !first.value.isEmpty else { throw list.error("\(key) needs at least the program to run") }
+                for argument in arguments {
+                    guard let names = RuntimeCatalog.placeholderNames(in: argument.value) else {
+                        throw argument.node.error("unbalanced braces in '\(argument.value)'")
+                    }
+                    for placeholder in names {
+                        guard RuntimeCatalog.placeholders.contains(placeholder) else {
+                            throw argument.node.error("unknown placeholder {\(placeholder)}; use \(RuntimeCatalog.placeholders.map { "{\($0)}" }.joined(separator: ", "))")
+                        }
+                        if placeholder == "session_id" && !allowSession {
+                            throw argument.node.error("{session_id} is only known when resuming")
+                        }
+                    }
+                }
+                if RuntimeCatalog.placeholderNames(in: first.value)?.isEmpty == false {
+                    throw first.node.error("the program must be a fixed name or path, not a placeholder")
+                }
+                return arguments.map(\.value)
+            }
+            let resume = try template("resume", allowSession: true)
+            guard let spawn = try template("spawn", allowSession: false) else { throw node.error("missing required key 'spawn'") }
+            var source: RuntimeCatalog.SessionIDSource?
+            if let sessionNode = try node.optional("session_id") {
+                try sessionNode.keys(["json_event", "json_field", "field"])
+                if let event = try sessionNode.optional("json_event") {
+                    source = .jsonEvent(type: try event.string(), field: try sessionNode.required("field").string())
+                } else if let field = try sessionNode.optional("json_field") {
+                    source = .jsonField(try field.string())
+                } else {
+                    throw sessionNode.error("session_id needs json_event (with field) or json_field")
+                }
+            }
+            runtimes[kind] = RuntimeCatalog.Runtime(resume: resume, spawn: spawn, sessionID: source,
+                                                    timeout: try node.duration("timeout") ?? .seconds(1800))
+        }
+        return RuntimeCatalog(runtimes: runtimes)
     }
 
     /// Parses `500ms`, `8s`, `5m`, `12h`, `1d`.

@@ -16,6 +16,8 @@ public struct Identity: Sendable, Hashable {
         case participant
         /// A person at the operator CLI (`inspect-thread`, `escalate-thread`, `approvals approve`, …).
         case `operator`
+        /// The supervisor process (wakes, loop guards, ticket expiry); the handle is the supervisor's id.
+        case supervisor
     }
 
     public init(workspace: String, handle: String, role: Role, origin: Origin = .participant) {
@@ -25,7 +27,7 @@ public struct Identity: Sendable, Hashable {
         self.origin = origin
     }
 
-    /// The audit actor string for this identity: `participant:HANDLE` or `operator:NAME`.
+    /// The audit actor string for this identity: `participant:HANDLE`, `operator:NAME` or `supervisor:ID`.
     public var auditActor: String { "\(origin.rawValue):\(handle)" }
 
     /// Checks that a handle has the shape `[a-z0-9][a-z0-9_.-]{0,63}`.

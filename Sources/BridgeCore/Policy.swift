@@ -18,11 +18,13 @@ public enum BridgeOperation: String, Sendable, CaseIterable {
     case approvalDecide = "v1_approval_decide"
     case approvalList = "v1_approval_list"
     case approvalCancel = "v1_approval_cancel"
+    case wakeTrigger = "v1_wake_trigger"
+    case wakeStatus = "v1_wake_status"
 
     /// Whether the operation changes stored state (and so takes an idempotency key and writes an audit event).
     public var isMutating: Bool {
         switch self {
-        case .whoami, .threadGet, .threadList, .messageRead, .inbox, .approvalGet, .approvalList: false
+        case .whoami, .threadGet, .threadList, .messageRead, .inbox, .approvalGet, .approvalList, .wakeStatus: false
         default: true
         }
     }
@@ -100,10 +102,10 @@ public struct CatalogPolicy: Policy {
 
     /// Operations that act inside a thread and so need membership (unless the role bypasses it).
     static let membershipOperations: Set<BridgeOperation> = [
-        .threadSetStatus, .threadLeave, .messagePost, .messageRead, .messageAck, .approvalRequest,
+        .threadSetStatus, .threadLeave, .messagePost, .messageRead, .messageAck, .approvalRequest, .wakeTrigger,
     ]
     /// Operations that would change a closed thread.
-    static let closedThreadOperations: Set<BridgeOperation> = [.threadJoin, .messagePost, .approvalRequest]
+    static let closedThreadOperations: Set<BridgeOperation> = [.threadJoin, .messagePost, .approvalRequest, .wakeTrigger]
 
     public func decide(_ request: PolicyRequest) -> PolicyDecision {
         let role = request.identity.role

@@ -15,6 +15,12 @@ public struct PolicyCatalog: Sendable {
         public var repeatedFindingAutoBlockCycles = 3
         public var resumeAttemptsBeforeSpawn = 2
         public var staleSessionCutoff: Duration = .seconds(12 * 3600)
+        /// A target that heartbeated or called within this window, with presence `active`, is already awake.
+        public var heartbeatFreshWindow: Duration = .seconds(30)
+        /// How long the supervisor gathers a burst of post notifications before it acts on them.
+        public var triggerDebounce: Duration = .milliseconds(20)
+        /// The most wake processes one supervisor runs at once.
+        public var maxConcurrentWakes = 8
 
         public init() {}
     }
@@ -74,13 +80,17 @@ public struct PolicyCatalog: Sendable {
     public var postRateLimit: RateLimit?
     public var roles: [Role: RolePermissions]
     public var actionClasses: [String: ApprovalRule]
+    /// How the supervisor resumes and spawns each managed runtime.
+    public var runtimes: RuntimeCatalog
 
-    public init(timings: Timings, limits: Limits, postRateLimit: RateLimit?, roles: [Role: RolePermissions], actionClasses: [String: ApprovalRule]) {
+    public init(timings: Timings, limits: Limits, postRateLimit: RateLimit?, roles: [Role: RolePermissions], actionClasses: [String: ApprovalRule],
+                runtimes: RuntimeCatalog = RuntimeCatalog(runtimes: [:])) {
         self.timings = timings
         self.limits = limits
         self.postRateLimit = postRateLimit
         self.roles = roles
         self.actionClasses = actionClasses
+        self.runtimes = runtimes
     }
 
     /// The permissions of a role; a role the catalog does not list may do nothing.

@@ -53,6 +53,18 @@ public enum Reason: String, Sendable, CaseIterable, Codable {
     case approvedByApprover = "APPROVED_BY_APPROVER"
     case deniedByApprover = "DENIED_BY_APPROVER"
     case cancelledByRequester = "CANCELLED_BY_REQUESTER"
+    // Wake request and loop-guard reasons (a wake request's or a block's reason, not errors)
+    case participantActive = "PARTICIPANT_ACTIVE"
+    case wakeAcknowledged = "WAKE_ACKNOWLEDGED"
+    case unmanagedRuntimeTarget = "UNMANAGED_RUNTIME_TARGET"
+    case humanInputCollision = "HUMAN_INPUT_COLLISION"
+    case deferWindowExceeded = "DEFER_WINDOW_EXCEEDED"
+    case wakeCommandFailed = "WAKE_COMMAND_FAILED"
+    case wakeNotAcknowledged = "WAKE_NOT_ACKNOWLEDGED"
+    case wakeRetriesExhausted = "WAKE_RETRIES_EXHAUSTED"
+    case noProgressLimit = "NO_PROGRESS_LIMIT"
+    case repeatedFinding = "REPEATED_FINDING"
+    case approvalEscalated = "APPROVAL_ESCALATED"
     // INTERNAL
     case internalError = "INTERNAL_ERROR"
 }

@@ -82,6 +82,8 @@ public final class ToolRouter: Sendable {
         case .approvalDecide: return try await service.decideApproval(input(ApprovalDecideInput.self), context: context, idempotency: idempotency)
         case .approvalList: return try await service.listApprovals(input(ApprovalListInput.self), context: context)
         case .approvalCancel: return try await service.cancelApproval(input(ApprovalCancelInput.self), context: context, idempotency: idempotency)
+        case .wakeTrigger: return try await service.triggerWake(input(WakeTriggerInput.self), context: context, idempotency: idempotency)
+        case .wakeStatus: return try await service.wakeStatus(input(WakeStatusInput.self), context: context)
         }
     }
 

@@ -16,7 +16,11 @@ public enum CatalogLoader {
         }
         var texts: [String: String] = [:]
         for name in CatalogParser.fileNames {
-            let path = "\(folder)/\(name)"
+            var path = "\(folder)/\(name)"
+            // A catalog folder written before runtimes.yaml existed gets the built-in runtimes.
+            if name == "runtimes.yaml", !FileManager.default.fileExists(atPath: path), let bundled = bundledDirectory {
+                path = "\(bundled)/\(name)"
+            }
             guard FileManager.default.fileExists(atPath: path) else { continue }
             do {
                 texts[name] = try String(contentsOfFile: path, encoding: .utf8)

@@ -151,3 +151,16 @@ public struct ApprovalCancelInput: Decodable, Sendable {
     public var reason: String?
     enum CodingKeys: String, CodingKey { case ticketId = "ticket_id", reason }
 }
+
+public struct WakeTriggerInput: Decodable, Sendable {
+    public var threadId: UUID
+    public var participant: String
+    enum CodingKeys: String, CodingKey { case threadId = "thread_id", participant }
+}
+
+public struct WakeStatusInput: Decodable, Sendable {
+    public var participant: String?
+    public var threadId: UUID?
+    public var limit: Int?
+    enum CodingKeys: String, CodingKey { case participant, threadId = "thread_id", limit }
+}

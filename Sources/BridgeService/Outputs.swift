@@ -123,3 +123,13 @@ public struct ApprovalGetOutput: Encodable, Sendable {
 public struct ApprovalListOutput: Encodable, Sendable {
     public var tickets: [ApprovalTicket]
 }
+
+public struct WakeTriggerOutput: Encodable, Sendable {
+    public var wake: WakeRequest
+    public var created: Bool
+    public var deduplicated: Bool
+}
+
+public struct WakeStatusOutput: Encodable, Sendable {
+    public var wakes: [WakeRequest]
+}

@@ -123,4 +123,22 @@ public struct DatabaseEndpoint: Sendable, Hashable {
         configuration.options.keepAliveBehavior = .init(frequency: .seconds(30))
         return configuration
     }
+
+    /// A configuration for one dedicated connection outside the pool (the supervisor's leader lock and listener).
+    public func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        switch address {
+        case .tcp(let host, let port):
+            let tlsConfiguration: PostgresConnection.Configuration.TLS = switch tls {
+            case .disable: .disable
+            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+            configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tlsConfiguration)
+        case .unixSocket(let path):
+            configuration = .init(unixSocketPath: path, username: username, password: password, database: database)
+        }
+        configuration.options.connectTimeout = .seconds(3)
+        return configuration
+    }
 }

@@ -65,16 +65,7 @@ public final class NotificationHub: Service, Sendable {
 
     /// Waits until activity may have happened for the waiter, or the timeout passes. Returns true when woken.
     public func wait(_ waiter: Waiter, timeout: Duration) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await waiter.signal.wait() }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
+        await waiter.signal.wait(timeout: timeout)
     }
 
     /// Removes the waiter.
@@ -134,7 +125,7 @@ public final class NotificationHub: Service, Sendable {
 
 /// A reusable wake-up flag for one waiter: a ``fire()`` with nobody waiting is remembered for the next
 /// ``wait()``, and a cancelled wait leaves the signal usable (unlike an `AsyncStream`, which cancellation ends).
-final class WakeSignal: Sendable {
+public final class WakeSignal: Sendable {
     private struct State {
         var pending = false
         var waiting: CheckedContinuation<Bool, Never>?
@@ -142,8 +133,10 @@ final class WakeSignal: Sendable {
 
     private let state = Mutex(State())
 
+    public init() {}
+
     /// Wakes the current wait, or the next one if nobody is waiting.
-    func fire() {
+    public func fire() {
         let waiting = state.withLock { state -> CheckedContinuation<Bool, Never>? in
             guard let waiting = state.waiting else {
                 state.pending = true
@@ -155,8 +148,22 @@ final class WakeSignal: Sendable {
         waiting?.resume(returning: true)
     }
 
+    /// Waits until fired (true) or until `timeout` passes (false).
+    public func wait(timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.wait() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
     /// Returns true when fired, false when the calling task is cancelled first. One wait at a time.
-    func wait() async -> Bool {
+    public func wait() async -> Bool {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let immediate = state.withLock { state -> Bool? in

@@ -17,13 +17,14 @@ struct AgentBridge: AsyncParsableCommand {
 
             Quick start:
               agent-bridge serve --participant reviewer      # an MCP stdio server for one agent session
+              agent-bridge supervise                         # wake dormant agents when work arrives for them
               agent-bridge db status                         # where the embedded database lives
               agent-bridge inspect-thread --thread-id ID     # what is going on in a thread
               agent-bridge approvals list --state pending    # tickets waiting for a human
             """,
         version: version,
         subcommands: [
-            Serve.self, InspectThread.self, EscalateThread.self, UnblockThread.self, OverrideCloseThread.self, Approvals.self,
+            Serve.self, Supervise.self, InspectThread.self, EscalateThread.self, UnblockThread.self, OverrideCloseThread.self, Approvals.self,
             TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self,
         ]
     )

@@ -1,0 +1,139 @@
+import Foundation
+
+/// How the supervisor starts each managed runtime: `catalog/runtimes.yaml` (DESIGN §5).
+///
+/// Each runtime has argv templates, never a shell line: a placeholder fills part of one argument and can
+/// never split it or start another command, whatever a handle, session id or prompt contains.
+public struct RuntimeCatalog: Sendable, Hashable {
+    /// The commands of one runtime kind.
+    public struct Runtime: Sendable, Hashable {
+        /// Resumes the recorded session; nil: this runtime cannot resume, so every wake spawns.
+        public var resume: [String]?
+        /// Starts a fresh session.
+        public var spawn: [String]
+        /// Where a spawn's output names the new session.
+        public var sessionID: SessionIDSource?
+        /// The longest a wake process may run before it is stopped.
+        public var timeout: Duration
+
+        public init(resume: [String]?, spawn: [String], sessionID: SessionIDSource?, timeout: Duration) {
+            self.resume = resume
+            self.spawn = spawn
+            self.sessionID = sessionID
+            self.timeout = timeout
+        }
+    }
+
+    /// Where to find a new session id in a process's stdout.
+    public enum SessionIDSource: Sendable, Hashable {
+        /// JSON lines: the first event whose `type` is `event` carries the id in `field` (Codex: `thread.started`, `thread_id`).
+        case jsonEvent(type: String, field: String)
+        /// A JSON object (the whole output, or any line of it) carries the id in `field` (Claude Code: `session_id`).
+        case jsonField(String)
+
+        /// The session id in `output`, if it is there.
+        public func find(in output: String) -> String? {
+            var candidates = output.split(whereSeparator: \.isNewline).map(String.init)
+            candidates.append(output)
+            for text in candidates {
+                guard let data = text.data(using: .utf8),
+                      let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { continue }
+                switch self {
+                case .jsonEvent(let type, let field):
+                    if object["type"] as? String == type, let id = object[field] as? String, !id.isEmpty { return id }
+                case .jsonField(let field):
+                    if let id = object[field] as? String, !id.isEmpty { return id }
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The values a template may use, as `{name}`.
+    public struct Values: Sendable, Hashable {
+        public var handle: String
+        public var threadID: String
+        public var seq: Int64
+        public var sessionID: String?
+        public var prompt: String
+        public var workdir: String
+        public var requestID: String
+
+        public init(handle: String, threadID: String, seq: Int64, sessionID: String?, prompt: String, workdir: String, requestID: String) {
+            self.handle = handle
+            self.threadID = threadID
+            self.seq = seq
+            self.sessionID = sessionID
+            self.prompt = prompt
+            self.workdir = workdir
+            self.requestID = requestID
+        }
+
+        func value(of name: String) -> String? {
+            switch name {
+            case "handle": handle
+            case "thread_id": threadID
+            case "seq": String(seq)
+            case "session_id": sessionID
+            case "prompt": prompt
+            case "workdir": workdir
+            case "request_id": requestID
+            default: nil
+            }
+        }
+    }
+
+    /// The placeholders templates may use.
+    public static let placeholders = ["handle", "thread_id", "seq", "session_id", "prompt", "workdir", "request_id"]
+
+    public var runtimes: [RuntimeKind: Runtime]
+
+    public init(runtimes: [RuntimeKind: Runtime]) {
+        self.runtimes = runtimes
+    }
+
+    /// The placeholder names in one template argument, in order; nil when a brace is unbalanced.
+    public static func placeholderNames(in argument: String) -> [String]? {
+        var names: [String] = []
+        var current: String?
+        for character in argument {
+            switch character {
+            case "{":
+                if current != nil { return nil }
+                current = ""
+            case "}":
+                guard let name = current else { return nil }
+                names.append(name)
+                current = nil
+            default:
+                current?.append(character)
+            }
+        }
+        return current == nil ? names : nil
+    }
+
+    /// Fills a template's placeholders; each template argument stays exactly one argument.
+    public static func expand(_ template: [String], with values: Values) -> [String] {
+        template.map { argument in
+            var result = ""
+            var rest = Substring(argument)
+            while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+                result += rest[..<open]
+                let name = String(rest[rest.index(after: open)..<close])
+                result += values.value(of: name) ?? ""
+                rest = rest[rest.index(after: close)...]
+            }
+            return result + rest
+        }
+    }
+
+    /// The prompt a woken agent gets: which thread and seq to read, and with which tools.
+    public static func wakePrompt(handle: String, threadID: String, seq: Int64, cursor: Int64) -> String {
+        """
+        agent-bridge: new messages for you (\(handle)) in thread \(threadID), up to seq \(seq). \
+        Read them with the v1_message_read tool (thread_id "\(threadID)", after_seq \(cursor)), act on them, \
+        answer with v1_message_post, then call v1_message_ack with seq \(seq). \
+        v1_inbox lists anything else unread for you.
+        """
+    }
+}

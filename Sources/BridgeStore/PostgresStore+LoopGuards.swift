@@ -1,0 +1,157 @@
+import BridgeCore
+import Foundation
+import PostgresNIO
+
+/// A thread a loop guard blocked.
+public struct LoopGuardBlock: Sendable, Hashable {
+    public var threadID: UUID
+    public var trip: LoopGuard.Trip
+}
+
+extension PostgresStore {
+    /// Runs the loop guards over every active thread's messages since the guards last looked, blocking the
+    /// threads that trip one: status `blocked` with the reason, a `system` message, and an audit event
+    /// `thread.escalate` (it counts as an escalation). Returns the threads blocked.
+    public func runLoopGuards(_ loopGuard: LoopGuard, context: CallContext) async throws(BridgeError) -> [LoopGuardBlock] {
+        let workspace = context.identity.workspace
+        let due = try await withConnection { connection -> [UUID] in
+            let rows = try await connection.query("""
+                SELECT id FROM threads WHERE workspace_id = \(workspace) AND status = 'active' AND last_seq > guard_checked_seq
+                 ORDER BY updated_at LIMIT 500
+                """, logger: self.logger)
+            var ids: [UUID] = []
+            for try await id in rows.decode(UUID.self) { ids.append(id) }
+            return ids
+        }
+        var blocked: [LoopGuardBlock] = []
+        for threadID in due {
+            if let trip = try await checkLoopGuards(threadID, loopGuard: loopGuard, context: context) {
+                blocked.append(LoopGuardBlock(threadID: threadID, trip: trip))
+            }
+        }
+        return blocked
+    }
+
+    /// One thread under its row lock: count the new messages, block it if a guard trips.
+    private func checkLoopGuards(_ threadID: UUID, loopGuard: LoopGuard, context: CallContext) async throws(BridgeError) -> LoopGuard.Trip? {
+        try await withTransaction { connection -> LoopGuard.Trip? in
+            let threadRows = try await connection.query("""
+                SELECT status, last_seq, guard_checked_seq, guard_baseline_seq, no_progress_turns FROM threads
+                 WHERE id = \(threadID) FOR UPDATE
+                """, logger: self.logger)
+            var thread: (String, Int64, Int64, Int64, Int)?
+            for try await row in threadRows.decode((String, Int64, Int64, Int64, Int).self) { thread = row }
+            guard let (status, lastSeq, checkedSeq, baselineSeq, turnsBefore) = thread, status == "active", lastSeq > checkedSeq else { return nil }
+
+            let messageRows = try await connection.query("""
+                SELECT m.kind, m.body_hash, coalesce(m.payload->>'event', '') LIKE 'thread.%',
+                       coalesce(p.runtime_kind = 'human' OR p.role = 'operator', false)
+                  FROM messages m
+                  LEFT JOIN participants p ON p.workspace_id = m.workspace_id AND p.handle = m.author
+                 WHERE m.thread_id = \(threadID) AND m.seq > \(checkedSeq) ORDER BY m.seq
+                """, logger: self.logger)
+            var observations: [LoopGuard.Observation] = []
+            for try await (kind, hash, isStatusChange, byHuman) in messageRows.decode((String, String, Bool, Bool).self) {
+                observations.append(LoopGuard.Observation(
+                    kind: MessageKind(rawValue: kind) ?? .note, byHuman: byHuman,
+                    isStatusChange: kind == MessageKind.system.rawValue && isStatusChange, bodyHash: hash))
+            }
+            let newFindings = Array(Set(observations.filter { $0.kind == .finding }.map(\.bodyHash)))
+            var findingCycles: [String: Int] = [:]
+            if !newFindings.isEmpty {
+                let countRows = try await connection.query("""
+                    SELECT body_hash, count(*)::int FROM messages
+                     WHERE thread_id = \(threadID) AND kind = 'finding' AND seq > \(baselineSeq) AND body_hash = ANY (\(newFindings))
+                     GROUP BY body_hash
+                    """, logger: self.logger)
+                for try await (hash, count) in countRows.decode((String, Int).self) { findingCycles[hash] = count }
+            }
+            let turns = loopGuard.noProgressTurns(after: observations, startingAt: turnsBefore)
+            guard let trip = loopGuard.trip(turns: turns, findingCycles: findingCycles) else {
+                try await connection.query("""
+                    UPDATE threads SET no_progress_turns = \(turns), guard_checked_seq = \(lastSeq) WHERE id = \(threadID)
+                    """, logger: self.logger)
+                return nil
+            }
+
+            let reason = trip.reason.rawValue
+            let detail: String
+            var payload: [String: JSONValue] = ["event": .string("thread.escalate"), "status": .string("blocked"),
+                                                "previous_status": .string("active"), "reason": .string(reason),
+                                                "actor": .string(context.identity.auditActor)]
+            switch trip {
+            case .noProgress(let count):
+                detail = "\(count) agent turns without progress (no result or status message, human message or status change)"
+                payload["turns"] = .number(Double(count))
+            case .repeatedFinding(let hash, let cycles):
+                detail = "the same finding was reported \(cycles) times"
+                payload["body_hash"] = .string(hash)
+                payload["cycles"] = .number(Double(cycles))
+            }
+            try await connection.query("""
+                UPDATE threads SET status = 'blocked', status_reason = \(reason), no_progress_turns = 0,
+                       repeated_finding_cycles = \(findingCycles.values.max() ?? 0), updated_at = now()
+                 WHERE id = \(threadID)
+                """, logger: self.logger)
+            try await Self.audit(connection, context: context, action: "thread.escalate", target: "thread:\(threadID.uuidString.lowercased())",
+                                 before: ["status": .string("active")], after: ["status": .string("blocked")], reason: reason, logger: self.logger)
+            try await self.postSystemMessage(
+                threadID: threadID, to: [],
+                body: "Thread blocked by the loop guard \(reason): \(detail). An operator or approver can unblock it (agent-bridge unblock-thread).",
+                payload: payload, on: connection, context: context)
+            // The guards start afresh after the block: its own message, and everything before it, is counted.
+            try await connection.query("""
+                UPDATE threads SET guard_checked_seq = last_seq, guard_baseline_seq = last_seq WHERE id = \(threadID)
+                """, logger: self.logger)
+            return trip
+        }
+    }
+
+    // MARK: - Approval tickets
+
+    /// Escalates pending tickets past their `escalate_at` and expires those past `expires_at` (fail closed),
+    /// each with a `system` message in the ticket's thread and an audit event.
+    public func sweepApprovals(now: Date, context: CallContext) async throws(BridgeError) -> (escalated: Int, expired: Int) {
+        let workspace = context.identity.workspace
+        return try await withTransaction { connection in
+            let escalatedRows = try await connection.query("""
+                UPDATE approval_tickets SET escalated_at = \(now)
+                 WHERE workspace_id = \(workspace) AND state = 'pending' AND escalated_at IS NULL
+                   AND escalate_at <= \(now) AND expires_at > \(now)
+                RETURNING id, thread_id, action_class, resource, requester
+                """, logger: self.logger)
+            var escalated: [(UUID, UUID, String, String, String)] = []
+            for try await row in escalatedRows.decode((UUID, UUID, String, String, String).self) { escalated.append(row) }
+            for (id, threadID, actionClass, resource, requester) in escalated {
+                let ticket = id.uuidString.lowercased()
+                try await Self.audit(connection, context: context, action: "approval.escalated", target: "ticket:\(ticket)",
+                                     after: ["thread_id": .string(threadID.uuidString.lowercased())],
+                                     reason: Reason.approvalEscalated.rawValue, logger: self.logger)
+                try await self.postSystemMessage(
+                    threadID: threadID, to: [],
+                    body: "Approval ticket \(ticket) [\(actionClass)] \(resource) from \(requester) is still waiting for a decision; escalated.",
+                    payload: ["event": .string("approval.escalated"), "ticket_id": .string(ticket), "state": .string("pending")],
+                    on: connection, context: context)
+            }
+            let expiredRows = try await connection.query("""
+                UPDATE approval_tickets SET state = 'expired', decider = 'policy', reason_code = 'TICKET_EXPIRED', decided_at = expires_at
+                 WHERE workspace_id = \(workspace) AND state = 'pending' AND expires_at <= \(now)
+                RETURNING id, thread_id, action_class, resource, requester
+                """, logger: self.logger)
+            var expired: [(UUID, UUID, String, String, String)] = []
+            for try await row in expiredRows.decode((UUID, UUID, String, String, String).self) { expired.append(row) }
+            for (id, threadID, actionClass, resource, requester) in expired {
+                let ticket = id.uuidString.lowercased()
+                try await Self.audit(connection, context: context, action: "approval.expired", target: "ticket:\(ticket)",
+                                     before: ["state": .string("pending")], after: ["state": .string("expired")],
+                                     reason: Reason.ticketExpired.rawValue, logger: self.logger)
+                try await self.postSystemMessage(
+                    threadID: threadID, to: [requester],
+                    body: "Approval ticket \(ticket) [\(actionClass)] \(resource) expired without a decision; the action is not approved.",
+                    payload: ["event": .string("approval.expired"), "ticket_id": .string(ticket), "state": .string("expired")],
+                    on: connection, context: context)
+            }
+            return (escalated.count, expired.count)
+        }
+    }
+}
