@@ -13,9 +13,11 @@ public struct ThreadInspection: Sendable, Codable {
     public var tickets: [ApprovalTicket]
     /// The newest audit events about the thread or its tickets, oldest first.
     public var audit: [AuditEvent]
+    /// The supervisor's newest wake requests for the thread, each with its attempts and their output tails.
+    public var wakes: [WakeRequest] = []
 
     enum CodingKeys: String, CodingKey {
-        case thread, participants, tickets, audit
+        case thread, participants, tickets, audit, wakes
         case recentMessages = "recent_messages"
     }
 }
@@ -75,7 +77,8 @@ extension PostgresStore {
                 throw error
             }
         }
-        guard let inspection else { throw .threadNotFound(id.uuidString) }
+        guard var inspection else { throw .threadNotFound(id.uuidString) }
+        inspection.wakes = try await wakeRequests(target: nil, threadID: id, limit: 20, workspace: workspace)
         return inspection
     }
 

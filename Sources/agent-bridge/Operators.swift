@@ -90,7 +90,7 @@ func printJSON(_ value: some Encodable) throws {
 struct InspectThread: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect-thread",
-        abstract: "Show a thread: status, participants and cursors, recent messages, approval tickets, audit tail.",
+        abstract: "Show a thread: status, participants and cursors, recent messages, approval tickets, wake requests, audit tail.",
         discussion: """
             Example:
               agent-bridge inspect-thread --thread-id 3f2a8c1e-5b7d-4e9a-a1c2-0d4e6f8b9a10
@@ -165,6 +165,16 @@ struct InspectThread: AsyncParsableCommand {
                         ticket.requester, ticket.decider ?? "-", Display.date(ticket.createdAt), Display.date(ticket.expiresAt))
         }
         lines.append(inspection.tickets.isEmpty ? "  (none)" : tickets.render())
+
+        lines.append("")
+        lines.append("Wake requests (newest \(inspection.wakes.count))")
+        var wakes = TextTable("ID", "TARGET", "STATE", "REASON", "SEQ", "ATTEMPTS", "BY", "CREATED")
+        for wake in inspection.wakes {
+            let attempts = wake.attempts.map { "\($0.action.rawValue):\($0.outcome.rawValue)\($0.exitCode.map { "(\($0))" } ?? "")" }
+            wakes.add(Display.id(wake.id), wake.target, wake.state.rawValue, wake.reason ?? "-", "\(wake.triggerSeq)",
+                      attempts.isEmpty ? "-" : attempts.joined(separator: " "), wake.requestedBy, Display.date(wake.createdAt))
+        }
+        lines.append(inspection.wakes.isEmpty ? "  (none)" : wakes.render())
 
         lines.append("")
         lines.append("Audit (newest \(inspection.audit.count))")
