@@ -157,8 +157,18 @@ extension Supervisor {
             return
         }
         if report.isIdle {
+            // One line a minute says the loop is alive without filling the log every poll_interval.
+            let idleTicks = idleLog.withLock { idle -> Int? in
+                idle.count += 1
+                let now = ContinuousClock.now
+                if let last = idle.lastLogged, last.duration(to: now) < .seconds(60) { return nil }
+                defer { idle = (now, 0) }
+                return idle.count
+            }
+            guard let idleTicks else { return }
             metadata["event"] = "tick.idle"
-            logger.debug("Tick found nothing to do.", metadata: metadata)
+            metadata["idle_ticks"] = "\(idleTicks)"
+            logger.info("Ticks found nothing to do.", metadata: metadata)
             return
         }
         metadata["event"] = "tick.completed"

@@ -66,6 +66,8 @@ public final class Supervisor: Service, Sendable {
     let launchContinuation: AsyncStream<Launch>.Continuation
     let tickCounter = Atomic<Int>(0)
     let completedTicks = Atomic<Int>(0)
+    /// When `tick.idle` was last logged, and the idle ticks since.
+    let idleLog = Mutex<(lastLogged: ContinuousClock.Instant?, count: Int)>((nil, 0))
 
     public init(configuration: Configuration, store: PostgresStore, logger: Logger) {
         self.configuration = configuration
