@@ -11,20 +11,21 @@ struct Supervise: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the supervisor: wake dormant agents when work arrives, stop looping threads, expire approval tickets.",
         discussion: """
-            The supervisor wakes a participant whose runtime is managed when a message is directed to it and it is
-            not active: it resumes the recorded session (codex exec … resume, claude -p --resume) or spawns a new
-            one, using the argv templates in the catalog's runtimes.yaml. It reacts to each post at once (LISTEN),
-            and also ticks every poll_interval, finding due work from the tables alone, so nothing depends on a
+            The supervisor wakes a participant whose runtime is managed when a message is directed to it and it is \
+            not active: it resumes the recorded session (codex exec … resume, claude -p --resume) or spawns a new \
+            one, using the argv templates in the catalog's runtimes.yaml. It reacts to each post at once (LISTEN), \
+            and also ticks every poll_interval, finding due work from the tables alone, so nothing depends on a \
             notification arriving.
 
             Register an agent for waking from its MCP session:
               v1_participant_register {"runtime": {"kind": "codex_cli", "managed": true,
-                                       "session_id": "<codex session id>", "workdir": "/path/to/repo"}}
+                "session_id": "<codex session id>", "workdir": "/path/to/repo"}}
 
-            Run several supervisors for one database if you like: one leads (a PostgreSQL advisory lock), the others
-            stand by and take over within 2 × poll_interval when it dies. Timings are in the catalog's policy.yaml.
-            Logs are JSON lines on stderr (tick.completed, tick.failed, wake.*, loop_guard.tripped, supervisor.leader).
-            Stop it with Ctrl-C or SIGTERM; wake processes still running are stopped.
+            Run several supervisors on one database for failover: one leads (a PostgreSQL advisory lock), the \
+            others stand by and take over within 2 × poll_interval when it dies. Timings are in the catalog's \
+            policy.yaml. Logs are JSON lines on stderr (tick.completed, tick.idle, tick.failed, wake.*, \
+            loop_guard.tripped, supervisor.leader). Stop it with Ctrl-C or SIGTERM; wake processes still running \
+            are stopped.
             """)
 
     @OptionGroup var database: DatabaseOptions
