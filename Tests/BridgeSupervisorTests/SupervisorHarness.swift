@@ -46,12 +46,15 @@ final class SupervisorHarness: Sendable {
 
     /// Runs `body` against a leading supervisor; stops everything afterwards.
     static func run(
-        timings adjust: (inout PolicyCatalog.Timings) -> Void = { _ in }, listen: Bool = false, clock: ManualWallClock = ManualWallClock(),
+        timings adjust: (inout PolicyCatalog.Timings) -> Void = { _ in }, listen: Bool = false,
         fake: [String: String] = [:], _ body: @Sendable (SupervisorHarness) async throws -> Void
     ) async throws {
         let logger = makeLogger()
         let database = try await TestDatabase.create(logger: logger)
         let store = database.store(logger: logger, maximumConnections: 8)
+        // Set once the database is up (creating the first one can take seconds), so the virtual clock starts
+        // where the database's clock is: human input and heartbeats are stamped by the database.
+        let clock = ManualWallClock()
         var timings = testTimings()
         adjust(&timings)
         let catalog = try CatalogLoader.load(directory: nil)

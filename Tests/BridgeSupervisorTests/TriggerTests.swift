@@ -9,7 +9,7 @@ import Testing
 @Suite struct TriggerTests {
     @Test func aPostWakesTheTargetThroughTheListenerLongBeforeAPollTick() async throws {
         // Polling is an hour apart and the first tick ran at start-up: only the listener can start this wake.
-        try await SupervisorHarness.run(listen: true, clock: ManualWallClock()) { h in
+        try await SupervisorHarness.run(listen: true) { h in
             try await h.register("exec", kind: .codexCLI, sessionID: "sess-exec")
             let thread = try await h.thread(by: "rev", members: ["exec"])
             try await h.post("please review", in: thread, from: "rev", to: ["exec"])
@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test func withoutAListenerPollingAloneWakesTheTarget() async throws {
-        try await SupervisorHarness.run(timings: { $0.pollInterval = .milliseconds(300) }, listen: false, clock: ManualWallClock()) { h in
+        try await SupervisorHarness.run(timings: { $0.pollInterval = .milliseconds(300) }, listen: false) { h in
             #expect(!h.supervisor.isListening)
             try await h.register("exec", kind: .codexCLI, sessionID: "sess-exec")
             let thread = try await h.thread(by: "rev", members: ["exec"])
@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test func aDroppedListenerReconnectsAndCatchesUp() async throws {
-        try await SupervisorHarness.run(listen: true, clock: ManualWallClock()) { h in
+        try await SupervisorHarness.run(listen: true) { h in
             try await h.register("exec", kind: .codexCLI, sessionID: "sess-exec")
             let thread = try await h.thread(by: "rev", members: ["exec"])
             let pid = try #require(h.supervisor.lockBackendPID)
