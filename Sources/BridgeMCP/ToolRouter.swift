@@ -162,7 +162,7 @@ public final class ToolRouter: Sendable {
 
     private func log(_ entry: ToolCatalog.Entry, context: CallContext?, requestID: String? = nil, started: ContinuousClock.Instant, error: BridgeError?) {
         let elapsed = started.duration(to: .now)
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let milliseconds = elapsed.seconds * 1000
         var metadata: Logger.Metadata = [
             "event": "tool.call", "tool": "\(entry.tool.name)",
             "request_id": "\(context?.requestID ?? requestID ?? "")",

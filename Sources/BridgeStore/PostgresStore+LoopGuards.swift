@@ -120,8 +120,7 @@ extension PostgresStore {
                    AND escalate_at <= \(now) AND expires_at > \(now)
                 RETURNING id, thread_id, action_class, resource, requester
                 """, logger: self.logger)
-            var escalated: [(UUID, UUID, String, String, String)] = []
-            for try await row in escalatedRows.decode((UUID, UUID, String, String, String).self) { escalated.append(row) }
+            let escalated = try await Self.sweptTickets(escalatedRows)
             for (id, threadID, actionClass, resource, requester) in escalated {
                 let ticket = id.uuidString.lowercased()
                 try await Self.audit(connection, context: context, action: "approval.escalated", target: "ticket:\(ticket)",
@@ -138,8 +137,7 @@ extension PostgresStore {
                  WHERE workspace_id = \(workspace) AND state = 'pending' AND expires_at <= \(now)
                 RETURNING id, thread_id, action_class, resource, requester
                 """, logger: self.logger)
-            var expired: [(UUID, UUID, String, String, String)] = []
-            for try await row in expiredRows.decode((UUID, UUID, String, String, String).self) { expired.append(row) }
+            let expired = try await Self.sweptTickets(expiredRows)
             for (id, threadID, actionClass, resource, requester) in expired {
                 let ticket = id.uuidString.lowercased()
                 try await Self.audit(connection, context: context, action: "approval.expired", target: "ticket:\(ticket)",
@@ -153,5 +151,12 @@ extension PostgresStore {
             }
             return (escalated.count, expired.count)
         }
+    }
+
+    /// The rows a sweep's `UPDATE … RETURNING id, thread_id, action_class, resource, requester` changed.
+    private static func sweptTickets(_ rows: PostgresRowSequence) async throws -> [(UUID, UUID, String, String, String)] {
+        var tickets: [(UUID, UUID, String, String, String)] = []
+        for try await row in rows.decode((UUID, UUID, String, String, String).self) { tickets.append(row) }
+        return tickets
     }
 }

@@ -148,7 +148,7 @@ extension Supervisor {
     }
 
     private func log(_ report: TickReport, number: Int, trigger: String, elapsed: Duration) {
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let milliseconds = elapsed.seconds * 1000
         var metadata: Logger.Metadata = ["tick": "\(number)", "trigger": "\(trigger)", "duration_ms": "\(String(format: "%.2f", milliseconds))"]
         if let failure = report.failure {
             metadata["event"] = "tick.failed"

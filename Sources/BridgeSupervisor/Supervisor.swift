@@ -151,7 +151,7 @@ public final class Supervisor: Service, Sendable {
             "event": "wake.process_ended", "wake_id": "\(launch.claimed.requestID.uuidString.lowercased())",
             "participant": "\(launch.target)", "attempt": "\(launch.claimed.attempt)", "action": "\(launch.claimed.action.rawValue)",
             "outcome": "\(result.outcome.rawValue)", "exit_code": "\(result.exitCode.map(String.init) ?? "-")",
-            "duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+            "duration_ms": "\(Int(elapsed.seconds * 1000))",
         ])
         // Recording must not be lost to a brief outage: retry a few times before giving up on it.
         for attempt in 1...5 {

@@ -59,7 +59,7 @@ struct Supervise: AsyncParsableCommand {
         let supervisor = Supervisor(configuration: configuration, store: store, logger: logger)
         logger.notice("Supervisor starting.", metadata: [
             "event": "supervisor.started", "workspace": "\(configuration.workspace)", "supervisor": "\(configuration.supervisorID)",
-            "poll_interval_ms": "\(configuration.timings.pollInterval.components.seconds * 1000 + configuration.timings.pollInterval.components.attoseconds / 1_000_000_000_000_000)",
+            "poll_interval_ms": "\(Int(configuration.timings.pollInterval.seconds * 1000))",
             "listen": "\(configuration.listen)", "database": "\(setup.endpoint.redacted)",
         ])
         let prepared = PreparedService(supervisor) {
