@@ -9,9 +9,6 @@ import Testing
 /// the other takes over, and no wake is performed twice. Agents speak MCP to `serve`; the woken ones are the
 /// fake Codex of the supervisor tests.
 @Suite struct SuperviseEndToEndTests {
-    static let fixturesBin = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("BridgeSupervisorTests/Fixtures/bin").path
-
     /// A copy of the bundled catalog polling every 500 ms (so a standby takes over within a second).
     static func fastCatalog() throws -> String {
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -55,16 +52,6 @@ import Testing
         var leads: Bool { events().contains { $0["event"] as? String == "supervisor.leader" } }
     }
 
-    func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("Timed out waiting until \(what).")
-        throw MCPTestError.closed
-    }
-
     @Test func twoSupervisorsOneLeadsTheOtherTakesOverAndNoWakeRunsTwice() async throws {
         let logger = Logger(label: "supervise-e2e")
         let database = try await TestDatabase.create(logger: logger)
@@ -77,7 +64,7 @@ import Testing
         }
         let environment = [
             "DATABASE_URL": database.url, "AGENT_BRIDGE_CATALOG": catalog, "AGENT_BRIDGE_LOG_LEVEL": "info",
-            "PATH": "\(Self.fixturesBin):\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")",
+            "PATH": "\(TestDatabase.fakeRuntimesDirectory):\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")",
             "FAKE_RUNTIME_DIR": directory, "AGENT_BRIDGE_BIN": TestDatabase.executableURL.path, "AGENT_BRIDGE_DB_TIMEOUT_MS": "30000",
         ]
 

@@ -25,9 +25,6 @@ final class SupervisorHarness: Sendable {
         return logger
     }
 
-    /// The fake runtimes in the source tree.
-    static let fixturesBin = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/bin").path
-
     /// Test timings: polling effectively off (ticks come from the test, runner exits and, when on, the listener).
     static func testTimings() -> PolicyCatalog.Timings {
         var timings = PolicyCatalog.Timings()
@@ -66,7 +63,7 @@ final class SupervisorHarness: Sendable {
         configuration.clock = clock
         configuration.defaultWorkdir = runtimeDirectory
         configuration.wakeEnvironment = [
-            "PATH": "\(fixturesBin):\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")",
+            "PATH": "\(TestDatabase.fakeRuntimesDirectory):\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")",
             "FAKE_RUNTIME_DIR": runtimeDirectory,
             "AGENT_BRIDGE_BIN": TestDatabase.executableURL.path,
             "DATABASE_URL": database.url,
@@ -162,15 +159,9 @@ final class SupervisorHarness: Sendable {
         }
     }
 
-    /// Waits for a condition on state, checking every 50 ms, failing after `timeout`.
+    /// Waits for a condition on state (see BridgeTestSupport's `waitUntil`).
     func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("Timed out waiting until \(what).")
-        throw HarnessError.timedOut(what)
+        try await BridgeTestSupport.waitUntil(what, timeout: timeout, condition)
     }
 
     /// Waits until `target`'s latest wake request is in `state`.
@@ -180,9 +171,5 @@ final class SupervisorHarness: Sendable {
             try await self.wakes(of: target).first?.state == state
         }
         return try await latestWake(of: target)
-    }
-
-    enum HarnessError: Error {
-        case timedOut(String)
     }
 }
