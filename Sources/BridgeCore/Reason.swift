@@ -47,6 +47,7 @@ public enum Reason: String, Sendable, CaseIterable, Codable {
     case tokenValidationUnavailable = "TOKEN_VALIDATION_UNAVAILABLE"
     // DEADLINE_EXCEEDED
     case databaseTimeout = "DATABASE_TIMEOUT"
+    case lockTimeout = "LOCK_TIMEOUT"
     // Ticket decision reasons (an approval ticket's reason_code, not errors)
     case autoApprovedPolicy = "AUTO_APPROVED_POLICY"
     case deniedByPolicy = "DENIED_BY_POLICY"

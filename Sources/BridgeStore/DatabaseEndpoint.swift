@@ -103,6 +103,9 @@ public struct DatabaseEndpoint: Sendable, Hashable {
         }
     }
 
+    /// How long a pooled session waits for a lock before the server gives up (`lock_timeout`).
+    public static let lockTimeoutMilliseconds = 2000
+
     /// The postgres-nio client configuration for this endpoint.
     public func clientConfiguration(maximumConnections: Int) -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
@@ -121,6 +124,9 @@ public struct DatabaseEndpoint: Sendable, Hashable {
         configuration.options.minimumConnections = 0
         configuration.options.connectTimeout = .seconds(3)
         configuration.options.keepAliveBehavior = .init(frequency: .seconds(30))
+        // A row or table lock held elsewhere (a stuck session, a long migration) fails a call with
+        // LOCK_TIMEOUT well inside the operation timeout, instead of every caller queueing behind it.
+        configuration.options.additionalStartupParameters = [("lock_timeout", "\(Self.lockTimeoutMilliseconds)ms")]
         return configuration
     }
 

@@ -34,6 +34,8 @@ enum StoreErrorMapping {
         switch sqlState {
         case "40001", "40P01":
             return BridgeError(.aborted, .transactionConflict, "The write conflicted with another; retry.", underlying: error)
+        case "55P03":
+            return BridgeError(.unavailable, .lockTimeout, "The data is locked by another session; retry shortly.", underlying: error)
         case "57014":
             return BridgeError(.deadlineExceeded, .databaseTimeout, "The database operation timed out.", underlying: error)
         case "42P01", "42703", "3F000":
