@@ -74,6 +74,20 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(
+            name: "BridgeDrills",
+            dependencies: [
+                "BridgeCore",
+                "BridgeStore",
+                "BridgeService",
+                "BridgeMCP",
+                "BridgeSupervisor",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .executableTarget(
             name: "agent-bridge",
             dependencies: [
@@ -82,6 +96,7 @@ let package = Package(
                 "BridgeService",
                 "BridgeMCP",
                 "BridgeSupervisor",
+                "BridgeDrills",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -25,7 +25,7 @@ struct AgentBridge: AsyncParsableCommand {
         version: version,
         subcommands: [
             Serve.self, Supervise.self, InspectThread.self, EscalateThread.self, UnblockThread.self, OverrideCloseThread.self, Approvals.self,
-            TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self,
+            TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self, Drill.self,
         ]
     )
 }
