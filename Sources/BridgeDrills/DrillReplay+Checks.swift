@@ -44,7 +44,7 @@ extension DrillReplay {
 
     private func checkEndState() async throws(DrillError) {
         for (handle, expected) in (scenario.expect.wakes ?? [:]).sorted(by: { $0.key < $1.key }) {
-            let states = try await query("SELECT state FROM wake_requests WHERE target = '\(handle)' ORDER BY created_at, id").compactMap { $0.first ?? nil }
+            let states = try await query("SELECT state FROM wake_requests w WHERE target = '\(handle)' ORDER BY \(Self.wakeOrder)").compactMap { $0.first ?? nil }
             checks.append(.init(kind: "end", description: "\(handle)'s wakes end \(expected.joined(separator: ", "))",
                                 passed: states == expected, detail: states == expected ? "" : "they ended \(states.isEmpty ? "(none)" : states.joined(separator: ", "))"))
         }
@@ -95,11 +95,15 @@ extension DrillReplay {
         }
         let attempts = try await query("""
             SELECT w.target, a.attempt::text, a.action, a.outcome FROM wake_attempts a JOIN wake_requests w ON w.id = a.request_id
-             ORDER BY w.created_at, w.id, a.attempt
+             ORDER BY \(Self.wakeOrder), a.attempt
             """)
         lines += attempts.map { "attempt \($0[1] ?? "") of \($0[0] ?? ""): \($0[2] ?? "") → \($0[3] ?? "")" }
         return lines
     }
+
+    /// Wake requests (`w`) in the order they were made. Their `created_at` comes from the clock of whoever made
+    /// them (the supervisor's virtual one, or the database's for `v1_wake_trigger`), so the audit trail orders them.
+    static let wakeOrder = "(SELECT min(e.id) FROM audit_events e WHERE e.action = 'wake.request' AND e.after->>'wake_id' = w.id::text), w.id"
 
     /// Rows of text cells (NULL as nil); the drill's own database is trusted input.
     func query(_ sql: String) async throws(DrillError) -> [[String?]] {
