@@ -130,6 +130,11 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(
+            name: "BridgeDrillsTests",
+            dependencies: ["BridgeCore", "BridgeStore", "BridgeService", "BridgeDrills", "BridgeTestSupport",
+                           .product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
+        .testTarget(
             name: "BridgeMCPTests",
             dependencies: [
                 "BridgeCore", "BridgeStore", "BridgeService", "BridgeMCP", "BridgeTestSupport",

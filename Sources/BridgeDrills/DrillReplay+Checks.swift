@@ -38,8 +38,10 @@ extension DrillReplay {
                                 detail: "got \(step.outcome), expected \(step.expected ?? "OK")"))
         }
         try await checkEndState()
-        return DrillReport(name: scenario.name, runbook: scenario.runbook, summary: scenario.summary, steps: self.steps,
-                           checks: checks, decisions: try await decisions(), virtualDuration: Duration.text(elapsed))
+        var report = DrillReport(name: scenario.name, runbook: scenario.runbook, summary: scenario.summary, steps: self.steps,
+                                 checks: checks, decisions: try await decisions(), virtualDuration: Duration.text(elapsed))
+        report.threadIDs = threadIDs
+        return report
     }
 
     private func checkEndState() async throws(DrillError) {

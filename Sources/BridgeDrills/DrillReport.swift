@@ -28,6 +28,10 @@ public struct DrillReport: Sendable, Codable {
     public var decisions: [String]
     public var virtualDuration: String
     public var realDuration: Duration = .zero
+    /// The scenario's thread names and the ids they got.
+    public var threadIDs: [String: UUID] = [:]
+    /// Where the drill's database still is, when it was kept.
+    public var keptDatabaseURL: String?
 
     enum CodingKeys: String, CodingKey {
         case name, runbook, summary, steps, checks, decisions, virtualDuration = "virtual_duration", passed
@@ -91,6 +95,7 @@ public struct DrillReport: Sendable, Codable {
             lines.append(contentsOf: decisions.map { "    \($0)" })
         }
         let seconds = String(format: "%.1f", Double(realDuration.components.seconds) + Double(realDuration.components.attoseconds) / 1e18)
+        if let keptDatabaseURL { lines.append("  database kept: \(keptDatabaseURL)") }
         lines.append("")
         lines.append(passed
             ? "PASS \(name): \(checks.count) checks, \(virtualDuration) of incident replayed in \(seconds) s"

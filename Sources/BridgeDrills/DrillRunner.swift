@@ -28,6 +28,8 @@ public struct DrillRunner: Sendable {
         public var settleAfterLastStep: Duration = .seconds(30)
         /// Forward every captured log line to this logger too (`--verbose`).
         public var forwardLogs: Logger?
+        /// Leave the database in place afterwards (its URL is in the report), to inspect it or record from it.
+        public var keepDatabase = false
         /// Reads metrics and readiness the way `/metrics` and `/ready` do.
         public var probes: DrillProbes
 
@@ -74,8 +76,12 @@ public struct DrillRunner: Sendable {
             await database.dispose(logger: logger)
             throw error
         }
-        await database.dispose(logger: logger)
         var finished = report
+        if configuration.keepDatabase && database.cluster == nil {
+            finished.keptDatabaseURL = database.endpoint.url
+        } else {
+            await database.dispose(logger: logger)
+        }
         finished.realDuration = started.duration(to: .now)
         return finished
     }

@@ -141,6 +141,13 @@ public struct DrillScenario: Codable, Sendable, Hashable {
         }
 
         enum CodingKeys: String, CodingKey { case signals, wakes, threads, toleratedReasons = "tolerated_reasons" }
+
+        public init(signals: [String]?, wakes: [String: [String]]?, threads: [String: ThreadEnd]?, toleratedReasons: [String]?) {
+            self.signals = signals
+            self.wakes = wakes
+            self.threads = threads
+            self.toleratedReasons = toleratedReasons
+        }
     }
 }
 

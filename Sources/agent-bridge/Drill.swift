@@ -54,6 +54,9 @@ struct Drill: AsyncParsableCommand {
         @Flag(help: "Also write every log line of the replay to stderr.")
         var verbose = false
 
+        @Flag(help: "Keep the scratch database afterwards and print its URL (drop it yourself).")
+        var keep = false
+
         func validate() throws {
             if !list && (name == nil) == !all { throw ValidationError("Name one drill, or pass --all (or --list).") }
         }
@@ -104,6 +107,7 @@ struct Drill: AsyncParsableCommand {
                 var configuration = DrillRunner.Configuration(
                     server: setup.endpoint, catalog: policyCatalog, runbooksDirectory: runbooks.resolved, probes: .standard)
                 if verbose { configuration.forwardLogs = logger }
+                configuration.keepDatabase = keep
                 return DrillRunner(configuration: configuration, logger: logger)
             } catch {
                 throw DrillError("the database for scratch copies is not available: \(error.message)")
