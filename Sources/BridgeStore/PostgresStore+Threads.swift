@@ -181,7 +181,10 @@ extension PostgresStore {
             throw BridgeError.invalidArgument(.invalidFieldValue, "page_token is not one this server issued.", field: "page_token")
         }
         let parts = text.split(separator: "/")
-        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else {
+        // Only times a thread could have been created in (years 1 to 9999): a crafted far-off instant would
+        // overflow PostgresNIO's timestamp encoding, which traps and takes the whole process down.
+        guard parts.count == 2, let micros = Int64(parts[0]), (-62_135_596_800_000_000...253_402_300_799_999_999).contains(micros),
+              let id = UUID(uuidString: String(parts[1])) else {
             throw BridgeError.invalidArgument(.invalidFieldValue, "page_token is not one this server issued.", field: "page_token")
         }
         return (Date(timeIntervalSince1970: Double(micros) / 1_000_000), id)

@@ -38,6 +38,9 @@ enum StoreErrorMapping {
             return BridgeError(.unavailable, .lockTimeout, "The data is locked by another session; retry shortly.", underlying: error)
         case "57014":
             return BridgeError(.deadlineExceeded, .databaseTimeout, "The database operation timed out.", underlying: error)
+        case "22021", "22P05":
+            // Text (22021) or JSON (22P05) holding U+0000, which PostgreSQL cannot store: the caller's input, not a fault.
+            return BridgeError(.invalidArgument, .invalidFieldValue, "Text may not contain the NUL character (U+0000).", underlying: error)
         case "42P01", "42703", "3F000":
             return BridgeError(.unavailable, .schemaNotCurrent, "The database schema is not current; run agent-bridge migrate.", underlying: error)
         case let state where state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53") || state == "3D000" || state == "28000" || state == "28P01":

@@ -13,7 +13,11 @@ final class MCPClient: @unchecked Sendable {
     private var buffer = Data()
     private var nextID = 1
 
-    init(databaseURL: String?, participant: String?, role: String = "coordinator", extraEnvironment: [String: String] = [:]) throws {
+    /// - Parameter stderrLog: a file that receives the server's log lines; without it they are discarded.
+    init(
+        databaseURL: String?, participant: String?, role: String = "coordinator", extraEnvironment: [String: String] = [:],
+        stderrLog: URL? = nil
+    ) throws {
         process.executableURL = TestDatabase.executableURL
         process.arguments = ["serve"]
         var environment = ProcessInfo.processInfo.environment
@@ -27,7 +31,12 @@ final class MCPClient: @unchecked Sendable {
         process.environment = environment
         process.standardInput = input
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        if let stderrLog {
+            _ = FileManager.default.createFile(atPath: stderrLog.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: stderrLog)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
     }
 
