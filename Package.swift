@@ -74,6 +74,17 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        .target(
+            name: "BridgeBench",
+            dependencies: [
+                "BridgeCore",
+                "BridgeStore",
+                "BridgeService",
+                "BridgeSupervisor",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "agent-bridge",
             dependencies: [
@@ -82,6 +93,7 @@ let package = Package(
                 "BridgeService",
                 "BridgeMCP",
                 "BridgeSupervisor",
+                "BridgeBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -113,6 +125,14 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "BridgeBenchTests",
+            dependencies: [
+                "BridgeBench", "BridgeStore", "BridgeTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "BridgeMCPTests",
