@@ -71,7 +71,9 @@ extension BenchSession {
     func measureReadLatency() async throws -> LatencySummary {
         let fixture = try fixture
         let reader = fixture.writers[0]
-        var lastSeq: Int64 = 0
+        // An untimed first read finds where the latest page starts.
+        var lastSeq = try await readerService.read(
+            try Self.readInput(thread: fixture.hotThread, afterSeq: 0, limit: 1, waitSeconds: 0), context: context(reader)).lastSeq
         var latencies: [Duration] = []
         for _ in 0..<configuration.latencySamples {
             try Task.checkCancellation()

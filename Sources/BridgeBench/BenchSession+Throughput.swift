@@ -16,13 +16,30 @@ extension BenchSession {
     struct StepResult: Sendable {
         var posts: Int
         var errors: Int
-        var postsPerSecond: Double
+        var seconds: Double
+        var postsPerSecond: Double { seconds > 0 ? Double(posts) / seconds : 0 }
+
+        static func + (left: StepResult, right: StepResult) -> StepResult {
+            StepResult(posts: left.posts + right.posts, errors: left.errors + right.errors, seconds: left.seconds + right.seconds)
+        }
     }
 
-    /// Posts/s with `writers` concurrent writers, each a distinct participant, for the step duration.
+    /// The service and the raw statement at the same concurrency, each for the step duration, run in halves
+    /// in the order service, raw, raw, service, so a drift over the step (the tables grow, autovacuum starts)
+    /// weighs on both alike.
+    func measureThroughputPair(writers: Int, layout: Layout) async throws -> (ours: StepResult, raw: StepResult) {
+        let half = configuration.stepDuration / 2
+        let ours1 = try await measureThroughput(writers: writers, layout: layout, raw: false, duration: half)
+        let raw1 = try await measureThroughput(writers: writers, layout: layout, raw: true, duration: half)
+        let raw2 = try await measureThroughput(writers: writers, layout: layout, raw: true, duration: half)
+        let ours2 = try await measureThroughput(writers: writers, layout: layout, raw: false, duration: half)
+        return (ours1 + ours2, raw1 + raw2)
+    }
+
+    /// Posts/s with `writers` concurrent writers, each a distinct participant, for `duration`.
     /// Each writer posts once before the clock starts, so connections and prepared statements exist.
     /// `raw` sends the store's post statement straight over PostgresNIO instead of calling the service.
-    func measureThroughput(writers: Int, layout: Layout, raw: Bool) async throws -> StepResult {
+    func measureThroughput(writers: Int, layout: Layout, raw: Bool, duration: Duration) async throws -> StepResult {
         let fixture = try fixture
         let threads = layout == .hot ? [fixture.hotThread] : fixture.spreadThreads
         let inputs = try threads.map { try Self.postInput(thread: $0, body: "throughput sample") }
@@ -62,7 +79,7 @@ extension BenchSession {
         try Task.checkCancellation()
 
         let start = ContinuousClock.now
-        let deadline = start + configuration.stepDuration
+        let deadline = start + duration
         let outcomes = try await withThrowingTaskGroup(of: (posts: Int, failures: [String: Int], end: ContinuousClock.Instant).self) { group in
             for writer in 0..<writers {
                 group.addTask {
@@ -91,6 +108,6 @@ extension BenchSession {
         let errors = failures.values.reduce(0, +)
         tally.add(step: step, kind: kind, calls: posts + errors, failures: failures)
         let elapsed = start.duration(to: outcomes.map(\.end).max() ?? start).milliseconds / 1000
-        return StepResult(posts: posts, errors: errors, postsPerSecond: elapsed > 0 ? Double(posts) / elapsed : 0)
+        return StepResult(posts: posts, errors: errors, seconds: elapsed)
     }
 }

@@ -43,7 +43,10 @@ extension BenchSession {
             workspace: workspace, supervisorID: "bench", timings: configuration.catalog.timings,
             runtimes: RuntimeCatalog(runtimes: [.command: .init(resume: nil, spawn: [truePath], sessionID: nil, timeout: .seconds(10))]))
         supervisorConfiguration.defaultWorkdir = workdir
-        let supervisor = Supervisor(configuration: supervisorConfiguration, store: supervisorStore, logger: logger)
+        // Its ticks in flight when the step ends fail as the pool stops; that is not worth a warning here.
+        var supervisorLogger = logger
+        supervisorLogger.logLevel = max(logger.logLevel, .error)
+        let supervisor = Supervisor(configuration: supervisorConfiguration, store: supervisorStore, logger: supervisorLogger)
 
         return try await withThrowingTaskGroup(of: Void.self) { services in
             services.addTask { await supervisorStore.client.run() }

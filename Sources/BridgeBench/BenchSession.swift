@@ -54,7 +54,7 @@ final class BenchSession: Sendable {
     }
 
     /// The steps a run reports progress for.
-    var totalSteps: Int { configuration.writerCounts.count * 4 + 6 }
+    var totalSteps: Int { configuration.writerCounts.count * 2 + 6 }
 
     /// Reports that the next step starts.
     func begin(_ label: String) {
@@ -116,11 +116,15 @@ final class BenchSession: Sendable {
         fixtureBox.withLock { $0 = fixture }
     }
 
-    /// The server's version, for the machine line.
-    func serverVersion() async throws -> String {
-        let rows = try await writerStore.client.query("SHOW server_version", logger: logger)
-        for try await version in rows.decode(String.self) { return version }
-        return "unknown"
+    /// The server's version and the settings that bound commit rates, for the machine line.
+    func serverFacts() async throws -> (version: String, settings: String) {
+        let rows = try await writerStore.client.query("""
+            SELECT current_setting('server_version'),
+                   'fsync=' || current_setting('fsync') || ', synchronous_commit=' || current_setting('synchronous_commit')
+                   || ', shared_buffers=' || current_setting('shared_buffers')
+            """, logger: logger)
+        for try await facts in rows.decode((String, String).self) { return facts }
+        return ("unknown", "unknown")
     }
 
     // MARK: - Inputs, decoded as the MCP layer decodes tool arguments

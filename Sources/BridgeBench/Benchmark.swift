@@ -14,7 +14,7 @@ public struct Benchmark: Sendable {
     public struct Configuration: Sendable {
         /// The CI size: short steps, few samples.
         public var quick: Bool
-        /// How long each posts/s step runs.
+        /// How long the service, and then the raw statement, post in each posts/s step (each in two halves).
         public var stepDuration: Duration
         /// Post-to-visible and read-latency samples.
         public var latencySamples: Int
@@ -92,7 +92,8 @@ public struct Benchmark: Sendable {
         return try await session.withRunningStores {
             session.begin("setting up participants and threads")
             try await session.setUp()
-            let machine = MachineInfo.current(postgresVersion: try await session.serverVersion(), database: databaseDescription)
+            let server = try await session.serverFacts()
+            let machine = MachineInfo.current(postgresVersion: server.version, postgresSettings: server.settings, database: databaseDescription)
 
             session.begin("post-to-visible latency, \(configuration.latencySamples) samples")
             let postToVisible = try await session.measurePostToVisible()
@@ -101,10 +102,8 @@ public struct Benchmark: Sendable {
             for layout in [BenchSession.Layout.hot, .spread] {
                 for writers in configuration.writerCounts {
                     let place = layout == .hot ? "one hot thread" : "\(configuration.spreadThreads) threads"
-                    session.begin("posts/s, \(writers) writer\(writers == 1 ? "" : "s"), \(place), service")
-                    let ours = try await session.measureThroughput(writers: writers, layout: layout, raw: false)
-                    session.begin("posts/s, \(writers) writer\(writers == 1 ? "" : "s"), \(place), raw PostgreSQL")
-                    let raw = try await session.measureThroughput(writers: writers, layout: layout, raw: true)
+                    session.begin("posts/s, \(writers) writer\(writers == 1 ? "" : "s"), \(place), service and raw PostgreSQL")
+                    let (ours, raw) = try await session.measureThroughputPair(writers: writers, layout: layout)
                     throughput.append(.init(
                         writers: writers, layout: layout.rawValue, oursPostsPerSecond: ours.postsPerSecond,
                         rawPostsPerSecond: raw.postsPerSecond, ratio: raw.postsPerSecond > 0 ? ours.postsPerSecond / raw.postsPerSecond : 0,

@@ -10,11 +10,13 @@ public struct MachineInfo: Codable, Sendable {
     public var buildConfiguration: String
     /// The server's `server_version`.
     public var postgresVersion: String
+    /// The server settings that bound commit rates: `fsync`, `synchronous_commit`, `shared_buffers`.
+    public var postgresSettings: String
     /// The database server measured against, without credentials.
     public var database: String
 
     /// This machine's facts; the database ones come from the caller.
-    static func current(postgresVersion: String, database: String) -> MachineInfo {
+    static func current(postgresVersion: String, postgresSettings: String, database: String) -> MachineInfo {
         #if DEBUG
         let build = "debug"
         #else
@@ -22,7 +24,8 @@ public struct MachineInfo: Codable, Sendable {
         #endif
         return MachineInfo(
             cores: ProcessInfo.processInfo.activeProcessorCount, memoryBytes: ProcessInfo.processInfo.physicalMemory,
-            os: osDescription(), buildConfiguration: build, postgresVersion: postgresVersion, database: database)
+            os: osDescription(), buildConfiguration: build, postgresVersion: postgresVersion,
+            postgresSettings: postgresSettings, database: database)
     }
 
     /// One line for people: `2 cores, 7.8 GiB, Ubuntu 24.04 (Linux 6.8.0), release build, PostgreSQL 16.4`.

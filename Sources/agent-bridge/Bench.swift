@@ -18,8 +18,9 @@ struct Bench: AsyncParsableCommand {
               post-to-visible     a writer posts through the service; a reader on its own connections long-polls
                                   read (wait_seconds, as v1_message_read does); time until the reader has the seq
               posts/s             1, 8 and 32 concurrent writers (distinct participants), all on one hot thread,
-                                  then spread over 64 threads; each step twice: through the service, and as the
-                                  same post statement sent straight over PostgresNIO ("raw"); ours ÷ raw is the ratio
+                                  then spread over 64 threads; each step both through the service and as the same
+                                  post statement sent straight over PostgresNIO ("raw"), in halves ordered service,
+                                  raw, raw, service so drift weighs on both; ours ÷ raw is the ratio
               read latency        non-waiting reads of the latest 50 messages of the hot thread
               wake trigger        an in-process supervisor (leader lock, LISTEN) wakes dormant managed
                                   participants whose runtime is /bin/true; time from the post until the wake
@@ -45,10 +46,10 @@ struct Bench: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var catalog: CatalogOptions
 
-    @Flag(help: "CI size: 1 s per posts/s step, 40 latency samples, 8 wake samples, 3 serve starts.")
+    @Flag(help: "CI size: 1 s per side of each posts/s step, 40 latency samples, 8 wake samples, 3 serve starts.")
     var quick = false
 
-    @Option(help: ArgumentHelp("Seconds each posts/s step runs. Default: 3, or 1 with --quick.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds the service, and then the raw statement, post in each posts/s step. Default: 3, or 1 with --quick.", valueName: "seconds"))
     var duration: Double?
 
     @Option(help: ArgumentHelp("Latency samples (post-to-visible, read); wake samples are a fifth, serve starts a twentieth (at least 3). Default: 200, or 40 with --quick.", valueName: "n"))
@@ -130,7 +131,7 @@ struct Bench: AsyncParsableCommand {
     static func render(_ report: BenchReport) -> String {
         func ms(_ value: Double) -> String { String(format: "%.1f", value) }
         var lines = ["agent-bridge bench — \(report.machine.summary)",
-                     "database: \(report.machine.database); \(String(format: "%.0f", report.elapsedSeconds)) s\(report.settings.quick ? ", quick" : "")", ""]
+                     "database: \(report.machine.database) (\(report.machine.postgresSettings)); \(String(format: "%.0f", report.elapsedSeconds)) s\(report.settings.quick ? ", quick" : "")", ""]
 
         var latency = TextTable("latency (ms)", "samples", "p50", "p95", "p99", "max")
         func add(_ name: String, _ summary: LatencySummary) {
