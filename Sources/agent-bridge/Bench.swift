@@ -154,7 +154,7 @@ struct Bench: AsyncParsableCommand {
         lines.append(throughput.render())
         lines.append("")
 
-        var levels = TextTable("service level (DESIGN §10)", "measured", "target", "")
+        var levels = TextTable("service level (DESIGN §10)", "measured", "target", "result")
         for level in report.serviceLevels {
             levels.add(level.sli, level.measured, level.target, level.pass ? "pass" : "MISS")
         }
