@@ -129,3 +129,10 @@ extension PostMessageStatement {
             schemaVersion: message.schemaVersion, bodyHash: bodyHash, createdAt: row.1)
     }
 }
+
+extension PostgresStore {
+    /// The SQL of the post transaction (seq advance, insert, audit, idempotency record, NOTIFY), for
+    /// `agent-bridge bench`'s raw-PostgreSQL baseline, which sends the same statement with no layer above
+    /// the driver. Its 17 parameters are those of the store's own prepared statement.
+    public static var postMessageSQL: String { PostMessageStatement.sql }
+}

@@ -65,6 +65,8 @@ extension PostgresStore {
                     return nil
                 }
                 defer { group.cancelAll() }
+                // Give the pool's run loop a moment to start, so the first lease does not warn that it has not.
+                try await Task.sleep(for: .milliseconds(20))
                 return try await body()
             }
         } catch let error as BridgeError {

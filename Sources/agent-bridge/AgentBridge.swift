@@ -21,11 +21,16 @@ struct AgentBridge: AsyncParsableCommand {
               agent-bridge db status                         # where the embedded database lives
               agent-bridge inspect-thread --thread-id ID     # what is going on in a thread
               agent-bridge approvals list --state pending    # tickets waiting for a human
+              agent-bridge bench --quick                     # measure the service levels on this machine
             """,
         version: version,
         subcommands: [
             Serve.self, Supervise.self, InspectThread.self, EscalateThread.self, UnblockThread.self, OverrideCloseThread.self, Approvals.self,
+<<<<<<< HEAD
             TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self, Drill.self,
+=======
+            TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self, Bench.self,
+>>>>>>> bench
         ]
     )
 }

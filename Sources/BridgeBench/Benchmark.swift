@@ -1,0 +1,172 @@
+import BridgeCore
+import BridgeStore
+import Foundation
+import Logging
+
+/// `agent-bridge bench`: measures the service levels of DESIGN §10 on a scratch database next to the
+/// one given, and drops it afterwards (also when the run fails or is cancelled).
+///
+/// Steps: post-to-visible latency; posts/s through the service and as the raw statement, at each writer
+/// count, on one hot thread and spread over many; read latency; message-to-wake-trigger latency with an
+/// in-process supervisor; `serve` start to `initialize` reply; and a gapless-seq check over every thread.
+public struct Benchmark: Sendable {
+    /// Sizes and inputs of a run.
+    public struct Configuration: Sendable {
+        /// The CI size: short steps, few samples.
+        public var quick: Bool
+        /// How long the service, and then the raw statement, post in each posts/s step (each in two halves).
+        public var stepDuration: Duration
+        /// Post-to-visible and read-latency samples.
+        public var latencySamples: Int
+        /// Message-to-wake-trigger samples, each with its own target and thread.
+        public var wakeSamples: Int
+        /// `serve` processes started.
+        public var serveSamples: Int
+        public var writerCounts = [1, 8, 32]
+        /// Threads of the `spread` layout.
+        public var spreadThreads = 64
+        /// Roles, timings and limits; its post rate limit is switched off, so the bench measures the
+        /// database and not the throttle.
+        public var catalog: PolicyCatalog
+        /// The `agent-bridge` binary whose `serve` is timed.
+        public var executablePath: String
+        /// Called as each step starts.
+        public var progress: @Sendable (Progress) -> Void = { _ in }
+
+        public init(quick: Bool, catalog: PolicyCatalog, executablePath: String) {
+            self.quick = quick
+            stepDuration = quick ? .seconds(1) : .seconds(3)
+            latencySamples = quick ? 40 : 200
+            wakeSamples = quick ? 8 : 40
+            serveSamples = quick ? 3 : 10
+            var catalog = catalog
+            catalog.postRateLimit = nil
+            self.catalog = catalog
+            self.executablePath = executablePath
+        }
+
+        /// Sets every sample count from one number: latency samples `n`, wake samples `n/5`, serve samples `n/20` (at least 3 each).
+        public mutating func scaleSamples(to samples: Int) {
+            latencySamples = max(samples, 1)
+            wakeSamples = max(samples / 5, 3)
+            serveSamples = max(samples / 20, 3)
+        }
+    }
+
+    /// A step starting: `step` of `total`.
+    public struct Progress: Sendable {
+        public var step: Int
+        public var total: Int
+        public var label: String
+    }
+
+    public let configuration: Configuration
+    let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Creates a scratch database on `base`'s server, measures, drops the database, and returns the report.
+    /// Throws when the scratch database cannot be made or a step cannot run at all (errors of single calls
+    /// are counted in the report instead), and `CancellationError` when cancelled.
+    public func run(on base: DatabaseEndpoint, databaseDescription: String) async throws -> BenchReport {
+        let scratch = try await ScratchDatabase.create(on: base, purpose: "bench", logger: logger)
+        let outcome: Result<BenchReport, any Error>
+        do {
+            outcome = .success(try await measure(scratch.endpoint, databaseDescription: databaseDescription))
+        } catch {
+            outcome = .failure(error)
+        }
+        // Dropped from a task of its own: a cancelled task could not start the pool that drops it.
+        let logger = logger
+        await Task { await scratch.drop(logger: logger) }.value
+        return try outcome.get()
+    }
+
+    private func measure(_ endpoint: DatabaseEndpoint, databaseDescription: String) async throws -> BenchReport {
+        let startedAt = Date()
+        let clock = ContinuousClock.now
+        let session = BenchSession(configuration: configuration, endpoint: endpoint, logger: logger)
+        return try await session.withRunningStores {
+            session.begin("setting up participants and threads")
+            try await session.setUp()
+            let server = try await session.serverFacts()
+            let machine = MachineInfo.current(postgresVersion: server.version, postgresSettings: server.settings, database: databaseDescription)
+
+            session.begin("post-to-visible latency, \(configuration.latencySamples) samples")
+            let postToVisible = try await session.measurePostToVisible()
+
+            var throughput: [BenchReport.ThroughputResult] = []
+            for layout in [BenchSession.Layout.hot, .spread] {
+                for writers in configuration.writerCounts {
+                    let place = layout == .hot ? "one hot thread" : "\(configuration.spreadThreads) threads"
+                    session.begin("posts/s, \(writers) writer\(writers == 1 ? "" : "s"), \(place), service and raw PostgreSQL")
+                    let (ours, raw) = try await session.measureThroughputPair(writers: writers, layout: layout)
+                    throughput.append(.init(
+                        writers: writers, layout: layout.rawValue, oursPostsPerSecond: ours.postsPerSecond,
+                        rawPostsPerSecond: raw.postsPerSecond, ratio: raw.postsPerSecond > 0 ? ours.postsPerSecond / raw.postsPerSecond : 0,
+                        oursPosts: ours.posts, rawPosts: raw.posts, oursErrors: ours.errors, rawErrors: raw.errors))
+                }
+            }
+
+            session.begin("read latency, \(configuration.latencySamples) samples")
+            let readLatency = try await session.measureReadLatency()
+
+            session.begin("message-to-wake-trigger latency, \(configuration.wakeSamples) samples")
+            let wake = try await session.measureWakeTrigger()
+
+            session.begin("serve start to initialize reply, \(configuration.serveSamples) processes")
+            let serve = try await session.measureServeInitialize()
+
+            session.begin("gapless-seq check")
+            let gapless = try await session.checkGaplessSeqs()
+
+            var report = BenchReport(
+                startedAt: startedAt, elapsedSeconds: clock.duration(to: .now).milliseconds / 1000,
+                settings: .init(
+                    quick: configuration.quick, stepSeconds: configuration.stepDuration.milliseconds / 1000,
+                    latencySamples: configuration.latencySamples, wakeSamples: configuration.wakeSamples,
+                    serveSamples: configuration.serveSamples, writerCounts: configuration.writerCounts,
+                    spreadThreads: configuration.spreadThreads),
+                machine: machine, postToVisible: postToVisible, wakeTrigger: wake, readLatency: readLatency,
+                throughput: throughput, serveInitialize: serve, errors: session.tally.counts, gaplessSeq: gapless, serviceLevels: [])
+            report.serviceLevels = Self.serviceLevels(report, tally: session.tally)
+            return report
+        }
+    }
+
+    /// Each DESIGN §10 target next to what was measured.
+    static func serviceLevels(_ report: BenchReport, tally: ErrorTally) -> [BenchReport.ServiceLevel] {
+        func milliseconds(_ value: Double) -> String { String(format: "%.1f ms", value) }
+        func rate(_ kind: ErrorTally.Kind) -> (text: String, pass: Bool) {
+            let calls = tally.calls(kind), failures = tally.failures(kind)
+            let percent = calls > 0 ? 100 * Double(calls - failures) / Double(calls) : 0
+            return (String(format: "%.3f%% of %d", percent, calls), calls > 0 && failures == 0)
+        }
+        let post = rate(.post), read = rate(.read)
+        let internalErrors = report.errors.byStep.values.compactMap { $0[BridgeError.Code.internal.rawValue] }.reduce(0, +)
+        var levels: [BenchReport.ServiceLevel] = [
+            .init(sli: "post success", measured: "\(post.text), \(internalErrors) internal", target: "100%, 0 internal errors",
+                  pass: post.pass && internalErrors == 0),
+            .init(sli: "read success", measured: read.text, target: "100%", pass: read.pass),
+            .init(sli: "p95 post-to-visible (long-poll reader)", measured: milliseconds(report.postToVisible.p95Ms), target: "≤ 25 ms",
+                  pass: report.postToVisible.samples > 0 && report.postToVisible.p95Ms <= 25),
+            .init(sli: "p95 message-to-wake-trigger", measured: milliseconds(report.wakeTrigger.clientObserved.p95Ms), target: "≤ 250 ms",
+                  pass: report.wakeTrigger.clientObserved.samples > 0 && report.wakeTrigger.clientObserved.p95Ms <= 250),
+        ]
+        let most = report.throughput.map(\.writers).max()
+        for step in report.throughput where step.writers == most {
+            levels.append(.init(
+                sli: "posts/s, \(step.writers) writers, \(step.layout)",
+                measured: String(format: "%.0f%% of raw (%.0f / %.0f)", step.ratio * 100, step.oursPostsPerSecond, step.rawPostsPerSecond),
+                target: "≥ 50% of raw PostgreSQL", pass: step.ratio >= 0.5))
+        }
+        levels.append(.init(sli: "p95 serve start to initialize reply", measured: milliseconds(report.serveInitialize.p95Ms), target: "≤ 150 ms",
+                            pass: report.serveInitialize.samples > 0 && report.serveInitialize.p95Ms <= 150))
+        levels.append(.init(sli: "gapless seqs", measured: "\(report.gaplessSeq.violatingThreads) of \(report.gaplessSeq.threads) threads with a gap",
+                            target: "none", pass: report.gaplessSeq.pass))
+        return levels
+    }
+}

@@ -1,0 +1,185 @@
+import ArgumentParser
+import BridgeBench
+import BridgeCore
+import BridgeStore
+import Foundation
+import Logging
+
+/// `agent-bridge bench`: the SLI benchmark of DESIGN §10. Wiring and presentation; the work is in BridgeBench.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the service levels (DESIGN §10) on this machine against a scratch database.",
+        discussion: """
+            The bench creates a throw-away database (agent_bridge_scratch_bench_…) on the server of the embedded
+            cluster, or of --database-url / $DATABASE_URL, and drops it at the end, also after a failure or Ctrl-C.
+            Your own databases are not touched. The post rate limit of the catalog is switched off for the run.
+
+            What it measures, in order:
+              post-to-visible     a writer posts through the service; a reader on its own connections long-polls
+                                  read (wait_seconds, as v1_message_read does); time until the reader has the seq
+              posts/s             1, 8 and 32 concurrent writers (distinct participants), all on one hot thread,
+                                  then spread over 64 threads; each step both through the service and as the same
+                                  post statement sent straight over PostgresNIO ("raw"), in halves ordered service,
+                                  raw, raw, service so drift weighs on both; ours ÷ raw is the ratio
+              read latency        non-waiting reads of the latest 50 messages of the hot thread
+              wake trigger        an in-process supervisor (leader lock, LISTEN) wakes dormant managed
+                                  participants whose runtime is /bin/true; time from the post until the wake
+                                  attempt is recorded
+              serve start         a fresh `agent-bridge serve` process: time from spawn to its initialize reply
+              gapless seqs        every thread's seqs are 1..n with no gap or duplicate
+
+            Output: a table on stdout (or the JSON with --json), the JSON report in --output, and a one-line
+            progress indicator on stderr. Each DESIGN §10 target is shown next to its figure with pass or MISS.
+            A full run takes about a minute; --quick (CI size) about 15-20 seconds. Timings of a debug build are
+            not representative: measure with `swift build -c release`.
+
+            Exit status: 0 when every call succeeded and seqs are gapless (missed timing targets do not fail
+            the run, as they depend on the machine); 2 when there were errors or a seq gap; 1 when the bench
+            could not run.
+
+            Examples:
+              agent-bridge bench --quick
+              agent-bridge bench --duration 5 --samples 500 --output /tmp/bench.json
+              agent-bridge bench --database-url postgres://me@db.internal/agent_bridge --json > report.json
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var catalog: CatalogOptions
+
+    @Flag(help: "CI size: 1 s per side of each posts/s step, 40 latency samples, 8 wake samples, 3 serve starts.")
+    var quick = false
+
+    @Option(help: ArgumentHelp("Seconds the service, and then the raw statement, post in each posts/s step. Default: 3, or 1 with --quick.", valueName: "seconds"))
+    var duration: Double?
+
+    @Option(help: ArgumentHelp("Latency samples (post-to-visible, read); wake samples are a fifth, serve starts a twentieth (at least 3). Default: 200, or 40 with --quick.", valueName: "n"))
+    var samples: Int?
+
+    @Option(help: ArgumentHelp("Where the JSON report is written.", valueName: "path"))
+    var output = "bench-report.json"
+
+    @Flag(help: "Print the JSON report on stdout instead of the table.")
+    var json = false
+
+    func validate() throws {
+        if let duration, !(duration > 0 && duration <= 600) { throw ValidationError("--duration must be between 0 and 600 seconds.") }
+        if let samples, !(1...100_000).contains(samples) { throw ValidationError("--samples must be between 1 and 100000.") }
+    }
+
+    func run() async throws {
+        let logger = database.bootstrapLogging(defaultLevel: .warning)
+        var configuration = Benchmark.Configuration(quick: quick, catalog: catalog.loadOrExit(), executablePath: Self.executablePath())
+        if let duration { configuration.stepDuration = .milliseconds(Int64(duration * 1000)) }
+        if let samples { configuration.scaleSamples(to: samples) }
+        let progress = ProgressLine()
+        configuration.progress = { progress.show("[\($0.step)/\($0.total)] \($0.label)…") }
+
+        let setup: DatabaseSetup
+        do {
+            setup = try DatabaseSetup(options: database, logger: logger)
+            // Not just "if needed": a stale pid file after a reboot looks like a running cluster.
+            try await setup.cluster?.ensureRunning()
+        } catch {
+            exitWithError(error.message, code: 1)
+        }
+        let description = setup.cluster == nil ? setup.endpoint.redacted : "embedded cluster (\(setup.endpoint.redacted))"
+        let benchmark = Benchmark(configuration: configuration, logger: logger)
+        // Ctrl-C and SIGTERM cancel the run, which then drops its scratch database before exiting.
+        let run = Task { try await benchmark.run(on: setup.endpoint, databaseDescription: description) }
+        let signals = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler { run.cancel() }
+            source.resume()
+            return source
+        }
+        defer { signals.forEach { $0.cancel() } }
+
+        let report: BenchReport
+        do {
+            report = try await run.value
+            progress.finish()
+        } catch is CancellationError {
+            progress.finish()
+            exitWithError("interrupted; the scratch database was dropped.", code: 130)
+        } catch {
+            progress.finish()
+            exitWithError("the bench could not run: \((error as? BridgeError)?.message ?? String(describing: error))", code: 1)
+        }
+
+        let data = try report.json()
+        do {
+            try data.write(to: URL(fileURLWithPath: output))
+        } catch {
+            exitWithError("cannot write the report to \(output): \(error.localizedDescription)")
+        }
+        if json {
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        } else {
+            print(Self.render(report))
+            print("\nReport: \(output)")
+        }
+        if report.errors.total > 0 || !report.gaplessSeq.pass { throw ExitCode(2) }
+    }
+
+    /// This binary, for timing its `serve`.
+    static func executablePath() -> String {
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+    }
+
+    static func render(_ report: BenchReport) -> String {
+        func ms(_ value: Double) -> String { String(format: "%.1f", value) }
+        var lines = ["agent-bridge bench — \(report.machine.summary)",
+                     "database: \(report.machine.database) (\(report.machine.postgresSettings)); \(String(format: "%.0f", report.elapsedSeconds)) s\(report.settings.quick ? ", quick" : "")", ""]
+
+        var latency = TextTable("latency (ms)", "samples", "p50", "p95", "p99", "max")
+        func add(_ name: String, _ summary: LatencySummary) {
+            latency.add(name, "\(summary.samples)", ms(summary.p50Ms), ms(summary.p95Ms), ms(summary.p99Ms), ms(summary.maxMs))
+        }
+        add("post-to-visible (long-poll reader)", report.postToVisible)
+        add("message-to-wake-trigger", report.wakeTrigger.clientObserved)
+        add("  (database stamps)", report.wakeTrigger.databaseStamps)
+        add("read, latest page", report.readLatency)
+        add("serve start to initialize reply", report.serveInitialize)
+        lines.append(latency.render())
+        lines.append("")
+
+        var throughput = TextTable("posts/s", "writers", "ours", "raw PostgreSQL", "ours/raw", "errors")
+        for step in report.throughput {
+            throughput.add(step.layout == "hot" ? "one hot thread" : "\(report.settings.spreadThreads) threads", "\(step.writers)",
+                           String(format: "%.0f", step.oursPostsPerSecond), String(format: "%.0f", step.rawPostsPerSecond),
+                           String(format: "%.0f%%", step.ratio * 100), "\(step.oursErrors + step.rawErrors)")
+        }
+        lines.append(throughput.render())
+        lines.append("")
+
+        var levels = TextTable("service level (DESIGN §10)", "measured", "target", "result")
+        for level in report.serviceLevels {
+            levels.add(level.sli, level.measured, level.target, level.pass ? "pass" : "MISS")
+        }
+        lines.append(levels.render())
+        if report.errors.total > 0 {
+            lines.append("")
+            lines.append("  errors:")
+            for (step, codes) in report.errors.byStep.sorted(by: { $0.key < $1.key }) {
+                lines.append("    \(step): " + codes.sorted(by: { $0.key < $1.key }).map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// One progress line on stderr, rewritten in place on a terminal and printed line by line otherwise.
+final class ProgressLine: Sendable {
+    private let isTerminal = isatty(STDERR_FILENO) == 1
+
+    func show(_ text: String) {
+        FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K\(text)" : "\(text)\n").utf8))
+    }
+
+    /// Clears the line, so the table starts on a clean one.
+    func finish() {
+        if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

@@ -1,0 +1,82 @@
+import BridgeBench
+import BridgeStore
+import BridgeTestSupport
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+/// Runs the real `agent-bridge bench --quick` against the test database server and reads its report.
+/// Timings depend on the machine, so only the report's shape and its correctness figures are checked.
+struct BenchTests {
+    @Test func quickBenchWritesACompleteReportWithNoErrorsAndGaplessSeqs() async throws {
+        let database = try await TestDatabase.create(logger: Logger(label: "bench-tests"))
+        let directory = NSTemporaryDirectory() + "agent-bridge-bench-\(UUID().uuidString.prefix(8).lowercased())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let output = "\(directory)/report.json"
+
+        let (status, stdout) = try await Self.runBench(["bench", "--quick", "--output", output, "--database-url", database.url])
+        #expect(status == 0, "bench exited \(status); stdout:\n\(stdout)")
+        #expect(stdout.contains("service level (DESIGN §10)"))
+
+        let data = try Data(contentsOf: URL(fileURLWithPath: output))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        for section in ["machine", "post_to_visible", "wake_trigger", "read_latency", "throughput", "serve_initialize",
+                        "errors", "gapless_seq", "service_levels", "settings"] {
+            #expect(object[section] != nil, "the report has no \(section)")
+        }
+        let report = try BenchReport.decode(data)
+        #expect(report.errors.total == 0, "errors: \(report.errors.byStep)")
+        #expect(report.gaplessSeq.pass)
+        #expect(report.gaplessSeq.threads > 64)
+        #expect(report.postToVisible.samples == report.settings.latencySamples)
+        #expect(report.readLatency.samples == report.settings.latencySamples)
+        #expect(report.wakeTrigger.clientObserved.samples == report.settings.wakeSamples)
+        #expect(report.serveInitialize.samples == report.settings.serveSamples)
+        #expect(report.throughput.count == report.settings.writerCounts.count * 2)
+        #expect(report.throughput.allSatisfy { $0.oursPosts > 0 && $0.rawPosts > 0 })
+        #expect(!report.machine.postgresVersion.isEmpty)
+        #expect(report.serviceLevels.contains { $0.sli == "gapless seqs" && $0.pass })
+
+        // The scratch database is gone. Only this run's could be: the report was written after the drop.
+        var adminConfiguration = PostgresStore.Configuration(endpoint: database.endpoint.with(database: "postgres"))
+        adminConfiguration.maximumConnections = 1
+        let admin = PostgresStore(configuration: adminConfiguration, logger: Logger(label: "bench-tests"))
+        let scratchNames = try await TestDatabase.run(admin) { client in
+            var names: [String] = []
+            let rows = try await client.query("SELECT datname FROM pg_database WHERE datname LIKE 'agent_bridge_scratch_bench_%'", logger: Logger(label: "bench-tests"))
+            for try await name in rows.decode(String.self) { names.append(name) }
+            return names
+        }
+        #expect(scratchNames.isEmpty, "left behind: \(scratchNames)")
+    }
+
+    /// Runs the built binary with `arguments`; returns its exit status and stdout. Bounded: killed after 5 minutes.
+    static func runBench(_ arguments: [String]) async throws -> (Int32, String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do {
+                    let process = Process()
+                    process.executableURL = TestDatabase.executableURL
+                    process.arguments = arguments
+                    var environment = ProcessInfo.processInfo.environment
+                    environment["AGENT_BRIDGE_DB_TIMEOUT_MS"] = "30000"
+                    process.environment = environment
+                    let stdout = Pipe()
+                    process.standardOutput = stdout
+                    process.standardError = FileHandle.nullDevice
+                    try process.run()
+                    let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+                    DispatchQueue.global().asyncAfter(deadline: .now() + 300, execute: watchdog)
+                    let text = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                    process.waitUntilExit()
+                    watchdog.cancel()
+                    continuation.resume(returning: (process.terminationStatus, text))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+}
