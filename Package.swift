@@ -75,27 +75,28 @@ let package = Package(
             ]
         ),
         .target(
-<<<<<<< HEAD
             name: "BridgeDrills",
-=======
-            name: "BridgeBench",
->>>>>>> bench
             dependencies: [
                 "BridgeCore",
                 "BridgeStore",
                 "BridgeService",
-<<<<<<< HEAD
                 "BridgeMCP",
                 "BridgeSupervisor",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
-=======
+            ]
+        ),
+        .target(
+            name: "BridgeBench",
+            dependencies: [
+                "BridgeCore",
+                "BridgeStore",
+                "BridgeService",
                 "BridgeSupervisor",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
->>>>>>> bench
             ]
         ),
         .executableTarget(
@@ -106,11 +107,8 @@ let package = Package(
                 "BridgeService",
                 "BridgeMCP",
                 "BridgeSupervisor",
-<<<<<<< HEAD
                 "BridgeDrills",
-=======
                 "BridgeBench",
->>>>>>> bench
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -144,18 +142,17 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(
-<<<<<<< HEAD
             name: "BridgeDrillsTests",
             dependencies: ["BridgeCore", "BridgeStore", "BridgeService", "BridgeDrills", "BridgeTestSupport",
                            .product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio")]
-=======
+        ),
+        .testTarget(
             name: "BridgeBenchTests",
             dependencies: [
                 "BridgeBench", "BridgeStore", "BridgeTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
->>>>>>> bench
         ),
         .testTarget(
             name: "BridgeMCPTests",

@@ -26,11 +26,7 @@ struct AgentBridge: AsyncParsableCommand {
         version: version,
         subcommands: [
             Serve.self, Supervise.self, InspectThread.self, EscalateThread.self, UnblockThread.self, OverrideCloseThread.self, Approvals.self,
-<<<<<<< HEAD
-            TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self, Drill.self,
-=======
-            TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self, Bench.self,
->>>>>>> bench
+            TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self, Drill.self, Bench.self,
         ]
     )
 }
