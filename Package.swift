@@ -127,6 +127,7 @@ let package = Package(
                 "BridgeCore", "BridgeStore", "BridgeService", "BridgeMCP", "BridgeSupervisor", "BridgeTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ],

@@ -39,6 +39,10 @@ extension PostgresStore {
             for state in ApprovalTicket.State.allCases { metrics.ticketsByState[state.rawValue] = 0 }
             for reason in [Reason.noProgressLimit, .repeatedFinding] { metrics.loopGuardTrips[reason.rawValue] = 0 }
             for result in WorkspaceMetrics.wakeResultNames { metrics.wakeResults[result] = 0 }
+            // The reasons the planner gives up with; others (from older builds) appear when present.
+            for reason in [Reason.unmanagedRuntimeTarget, .deferWindowExceeded, .wakeRetriesExhausted] {
+                metrics.deliveryFailures[reason.rawValue] = 0
+            }
 
             let figures = try await connection.query("""
                 WITH unread AS (

@@ -31,7 +31,8 @@ public struct WorkspaceMetrics: Sendable, Codable, Hashable {
     /// and the requests that ended `already_active`, `acked`, `fallback_spawned`, `failed`, `deferred_timeout`
     /// or `dead`. Every result present.
     public var wakeResults: [String: Int64] = [:]
-    /// Wake requests that ended `failed`, `dead` or `deferred_timeout`, by reason code.
+    /// Wake requests that ended `failed`, `dead` or `deferred_timeout`, by reason code; the planner's three
+    /// (`UNMANAGED_RUNTIME_TARGET`, `DEFER_WINDOW_EXCEEDED`, `WAKE_RETRIES_EXHAUSTED`) always present.
     public var deliveryFailures: [String: Int64] = [:]
     /// Wake requests still open: `pending`, `deferred` or `triggered`.
     public var openWakes: Int64 = 0
