@@ -132,7 +132,7 @@ import Testing
     }
 }
 
-/// A minimal HTTP/1.0 GET over a loopback socket, off the cooperative pool (the reads block).
+/// A minimal HTTP GET over a loopback socket, off the cooperative pool (the reads block).
 struct HTTPGet: Sendable {
     var status: Int
     var headers: String
@@ -165,11 +165,12 @@ struct HTTPGet: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { throw Failure.connect(errno) }
-        let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
         _ = request.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) }
         var response = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 16384)
-        while true {
+        // Read until the body is complete (Content-Length) or the server closes.
+        while !isComplete(response) {
             let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
             if count <= 0 { break }
             response.append(contentsOf: buffer[0..<count])
@@ -179,5 +180,18 @@ struct HTTPGet: Sendable {
             throw Failure.malformed(text)
         }
         return HTTPGet(status: status, headers: String(text[..<split.lowerBound]), body: String(text[split.upperBound...]))
+    }
+
+    private static func isComplete(_ response: [UInt8]) -> Bool {
+        let text = String(decoding: response, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { return false }
+        let length = text[..<split.lowerBound].split(separator: "\r\n").lazy
+            .compactMap { line -> Int? in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2, parts[0].lowercased() == "content-length" else { return nil }
+                return Int(parts[1].trimmingCharacters(in: .whitespaces))
+            }.first
+        guard let length else { return false }
+        return text[split.upperBound...].utf8.count >= length
     }
 }
