@@ -14,9 +14,9 @@ struct Status: AsyncParsableCommand {
 
             Health:
               database     reachable within --timeout?
-              schema       at the version this build needs? (else run: agent-bridge migrate)
-              supervisor   does a supervisor hold this workspace's leader lock? (seen in pg_locks; the leader's
-                           lock connection is also its LISTEN connection, so a leader is a listening one)
+              schema       at the version this build needs? (else: agent-bridge migrate)
+              supervisor   does a supervisor hold the workspace's leader lock? (pg_locks;
+                           the leader's lock connection is also its LISTEN connection)
 
             Figures: threads by status; unread messages (directed to a member, or broadcast, past its cursor) and \
             the oldest one's age; wake requests by result; approval tickets pending and escalated; API calls by tool \
@@ -32,7 +32,7 @@ struct Status: AsyncParsableCommand {
             Examples:
               agent-bridge status
               agent-bridge status --json | jq .health
-              agent-bridge status --database-url postgres://bridge@db.internal/bridge --workspace team-a
+              agent-bridge status --workspace team-a --database-url postgres://db.internal/bridge
             """)
 
     @OptionGroup var database: DatabaseOptions

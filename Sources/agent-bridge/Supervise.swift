@@ -29,12 +29,14 @@ struct Supervise: AsyncParsableCommand {
             loop_guard.tripped, supervisor.leader). Stop it with Ctrl-C or SIGTERM; wake processes still running \
             are stopped.
 
-            Health and metrics over loopback HTTP (port 9464 unless --http-port says otherwise):
+            Health and metrics over loopback HTTP, port 9464 unless --http-port says:
               GET /health    200 while the process runs
-              GET /ready     200 when the database is reachable, its schema current and, with listening on,
-                             the listener connected (a standby counts as ready); else 503 with
-                             {"ready":false,"down":["database","schema","listener"]}
-              GET /metrics   Prometheus text: agent_bridge_* (see README, Observability)
+              GET /ready     200 when the database is reachable, its schema
+                             current and (listening on) the listener connected;
+                             a standby counts as ready. Else 503 with
+                             {"ready":false,"down":["database","listener"]}
+              GET /metrics   Prometheus text, agent_bridge_* (README: Observability)
+
             The endpoints have no authentication, so they bind to loopback only; scrape them from the same host \
             or through a proxy you secure. A port already in use is logged (http.failed) and supervising goes on \
             without HTTP. --http-port 0 picks a free port and logs it (http.listening); --no-http turns HTTP off. \
@@ -53,10 +55,10 @@ struct Supervise: AsyncParsableCommand {
     @Flag(name: .customLong("no-listen"), help: "Do not LISTEN for posts: find work by polling alone (every poll_interval).")
     var noListen = false
 
-    @Option(name: .customLong("http-port"), help: "The port of /health, /ready and /metrics; 0 picks a free one (logged). Default: 9464.")
+    @Option(name: .customLong("http-port"), help: "The port of /health, /ready and /metrics; 0 picks a free one (logged).")
     var httpPort = 9464
 
-    @Option(name: .customLong("http-host"), help: "The loopback address to bind: 127.0.0.1 (default), ::1 or localhost. Other addresses are refused.")
+    @Option(name: .customLong("http-host"), help: "The loopback address to bind: 127.0.0.1, ::1 or localhost. Other addresses are refused.")
     var httpHost = "127.0.0.1"
 
     @Flag(name: .customLong("no-http"), help: "Serve no HTTP endpoints.")
