@@ -17,14 +17,18 @@ public final class ToolRouter: Sendable {
     let service: BridgeService
     let identity: IdentityProvider
     let logger: Logger
+    /// Where every call is counted for `/metrics`; nil counts nothing.
+    let stats: APIRequestStats?
     private let ensuredParticipants = Mutex<Set<Identity>>([])
     private let lastSeenWritten = Mutex<[Identity: ContinuousClock.Instant]>([:])
 
-    public init(catalog: ToolCatalog, service: BridgeService, identity: @escaping IdentityProvider, logger: Logger) {
+    /// - Parameter stats: counts every call by tool and code, for ``APIStatsFlusher`` to persist.
+    public init(catalog: ToolCatalog, service: BridgeService, identity: @escaping IdentityProvider, logger: Logger, stats: APIRequestStats? = nil) {
         self.catalog = catalog
         self.service = service
         self.identity = identity
         self.logger = logger
+        self.stats = stats
     }
 
     /// Handles one tool call; throws only for protocol faults (an unknown tool).
@@ -46,10 +50,10 @@ public final class ToolRouter: Sendable {
             try await ensureParticipant(requestContext)
             let output = try await dispatch(entry.operation, arguments: arguments, schemaVersion: schemaVersion, context: requestContext)
             let result = try Self.result(output)
-            log(entry, context: requestContext, started: started, error: nil)
+            log(entry, context: requestContext, arguments: arguments, started: started, error: nil)
             return result
         } catch {
-            log(entry, context: context, requestID: requestID, started: started, error: error)
+            log(entry, context: context, requestID: requestID, arguments: arguments, started: started, error: error)
             return Self.errorResult(error, requestID: requestID)
         }
     }
@@ -160,16 +164,26 @@ public final class ToolRouter: Sendable {
         "req_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
     }
 
-    private func log(_ entry: ToolCatalog.Entry, context: CallContext?, requestID: String? = nil, started: ContinuousClock.Instant, error: BridgeError?) {
+    /// Counts the call and writes its `tool.call` log line.
+    private func log(
+        _ entry: ToolCatalog.Entry, context: CallContext?, requestID: String? = nil, arguments: [String: Value],
+        started: ContinuousClock.Instant, error: BridgeError?
+    ) {
         let elapsed = started.duration(to: .now)
+        let code = error?.code.rawValue ?? "OK"
+        stats?.record(tool: entry.tool.name, code: code, duration: elapsed)
         let milliseconds = elapsed.seconds * 1000
         var metadata: Logger.Metadata = [
             "event": "tool.call", "tool": "\(entry.tool.name)",
             "request_id": "\(context?.requestID ?? requestID ?? "")",
             "duration_ms": "\(String(format: "%.2f", milliseconds))",
-            "code": "\(error?.code.rawValue ?? "OK")",
+            "code": "\(code)",
         ]
         if let context { metadata["participant"] = "\(context.identity.handle)" }
+        // Only a well-formed id: the argument is the client's, and the log is the operator's.
+        if let threadID = arguments["thread_id"]?.stringValue.flatMap(UUID.init(uuidString:)) {
+            metadata["thread_id"] = "\(threadID.uuidString.lowercased())"
+        }
         guard let error else {
             logger.info("Tool call completed.", metadata: metadata)
             return

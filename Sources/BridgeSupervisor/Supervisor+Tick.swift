@@ -41,6 +41,7 @@ extension Supervisor {
                 try await runTick(into: &report)
             } catch {
                 report.failure = error.reason
+                failedTicks.add(1, ordering: .relaxed)
             }
             log(report, number: number, trigger: trigger, elapsed: started.duration(to: .now))
             completedTicks.add(1, ordering: .relaxed)

@@ -66,6 +66,7 @@ public final class Supervisor: Service, Sendable {
     let launchContinuation: AsyncStream<Launch>.Continuation
     let tickCounter = Atomic<Int>(0)
     let completedTicks = Atomic<Int>(0)
+    let failedTicks = Atomic<Int>(0)
     /// When `tick.idle` was last logged, and the idle ticks since.
     let idleLog = Mutex<(lastLogged: ContinuousClock.Instant?, count: Int)>((nil, 0))
 
@@ -85,8 +86,12 @@ public final class Supervisor: Service, Sendable {
     public var isListening: Bool { leaderLock.isListening }
     /// The backend pid of the lock and listen connection (diagnosis and drills).
     public var lockBackendPID: Int32? { leaderLock.backendPID }
-    /// How many ticks this supervisor has completed (as leader).
+    /// How many ticks this supervisor has completed (as leader), failed ones included.
     public var ticksCompleted: Int { completedTicks.load(ordering: .relaxed) }
+    /// How many of those ticks failed (the database was unreachable, say).
+    public var ticksFailed: Int { failedTicks.load(ordering: .relaxed) }
+    /// The store this supervisor works on.
+    public var database: PostgresStore { store }
     /// How many wake processes this supervisor runs now.
     public var runningWakes: Int { running.withLock { $0.count } }
 

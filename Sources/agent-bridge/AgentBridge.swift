@@ -18,6 +18,7 @@ struct AgentBridge: AsyncParsableCommand {
             Quick start:
               agent-bridge serve --participant reviewer      # an MCP stdio server for one agent session
               agent-bridge supervise                         # wake dormant agents when work arrives for them
+              agent-bridge status                            # healthy? threads, unread, wakes, API errors
               agent-bridge db status                         # where the embedded database lives
               agent-bridge inspect-thread --thread-id ID     # what is going on in a thread
               agent-bridge approvals list --state pending    # tickets waiting for a human
@@ -26,7 +27,7 @@ struct AgentBridge: AsyncParsableCommand {
         version: version,
         subcommands: [
             Serve.self, Supervise.self, InspectThread.self, EscalateThread.self, UnblockThread.self, OverrideCloseThread.self, Approvals.self,
-            TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self, Drill.self, Bench.self,
+            Status.self, TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self, Drill.self, Bench.self,
         ]
     )
 }

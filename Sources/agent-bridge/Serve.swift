@@ -70,7 +70,8 @@ struct Serve: AsyncParsableCommand {
         serviceConfiguration.authMode = authMode
         let service = BridgeService(configuration: serviceConfiguration, store: store, logger: logger)
         let catalog = try ToolCatalog.bundled()
-        let router = ToolRouter(catalog: catalog, service: service, identity: identity, logger: logger)
+        let stats = APIRequestStats(workspace: resolveWorkspace(workspace, in: environment))
+        let router = ToolRouter(catalog: catalog, service: service, identity: identity, logger: logger, stats: stats)
         let mcp = MCPServerService(router: router, version: AgentBridge.version, logger: logger) {
             do throws(BridgeError) {
                 try await setup.prepareSchema(store, logger: logger)
@@ -82,6 +83,7 @@ struct Serve: AsyncParsableCommand {
             services: [
                 .init(service: store.client),
                 .init(service: store.notifications),
+                .init(service: APIStatsFlusher(stats: stats, store: store, logger: logger)),
                 .init(service: mcp, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -4,6 +4,8 @@ import BridgeStore
 import BridgeSupervisor
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 
 /// `agent-bridge supervise`: the long-running supervisor of DESIGN §5.
@@ -26,6 +28,19 @@ struct Supervise: AsyncParsableCommand {
             policy.yaml. Logs are JSON lines on stderr (tick.completed, tick.idle, tick.failed, wake.*, \
             loop_guard.tripped, supervisor.leader). Stop it with Ctrl-C or SIGTERM; wake processes still running \
             are stopped.
+
+            Health and metrics over loopback HTTP, port 9464 unless --http-port says:
+              GET /health    200 while the process runs
+              GET /ready     200 when the database is reachable, its schema
+                             current and (listening on) the listener connected;
+                             a standby counts as ready. Else 503 with
+                             {"ready":false,"down":["database","listener"]}
+              GET /metrics   Prometheus text, agent_bridge_* (README: Observability)
+
+            The endpoints have no authentication, so they bind to loopback only; scrape them from the same host \
+            or through a proxy you secure. A port already in use is logged (http.failed) and supervising goes on \
+            without HTTP. --http-port 0 picks a free port and logs it (http.listening); --no-http turns HTTP off. \
+            For a one-shot check from a shell, use agent-bridge status.
             """)
 
     @OptionGroup var database: DatabaseOptions
@@ -39,6 +54,27 @@ struct Supervise: AsyncParsableCommand {
 
     @Flag(name: .customLong("no-listen"), help: "Do not LISTEN for posts: find work by polling alone (every poll_interval).")
     var noListen = false
+
+    @Option(name: .customLong("http-port"), help: "The port of /health, /ready and /metrics; 0 picks a free one (logged).")
+    var httpPort = 9464
+
+    @Option(name: .customLong("http-host"), help: "The loopback address to bind: 127.0.0.1, ::1 or localhost. Other addresses are refused.")
+    var httpHost = "127.0.0.1"
+
+    @Flag(name: .customLong("no-http"), help: "Serve no HTTP endpoints.")
+    var noHTTP = false
+
+    func validate() throws {
+        guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0…65535.") }
+        guard Self.isLoopback(httpHost) else {
+            throw ValidationError("--http-host \(httpHost) is not a loopback address; the endpoints are unauthenticated. Use 127.0.0.1, ::1 or localhost.")
+        }
+    }
+
+    /// Whether `host` names this machine's loopback interface.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.split(separator: ".").first == "127" && host.split(separator: ".").count == 4
+    }
 
     func run() async throws {
         let logger = database.bootstrapLogging()
@@ -74,9 +110,24 @@ struct Supervise: AsyncParsableCommand {
                 }
             }
         }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: store.client)]
+        if !noHTTP {
+            let registry = PrometheusCollectorRegistry()
+            var factory = PrometheusMetricsFactory(registry: registry)
+            // swift-metrics labels use dots (http.server.request.duration); Prometheus names may not.
+            factory.nameAndLabelSanitizer = { name, labels in
+                (name.replacingOccurrences(of: ".", with: "_"), labels.map { ($0.0.replacingOccurrences(of: ".", with: "_"), $0.1) })
+            }
+            MetricsSystem.bootstrap(factory)
+            var http = HealthServer.Configuration()
+            http.host = httpHost
+            http.port = httpPort
+            // Before the supervisor: /health answers while it still waits for its database.
+            services.append(.init(service: HealthServer(
+                configuration: http, exporter: MetricsExporter(supervisor: supervisor, registry: registry), logger: logger)))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: store.client),
+            services: services + [
                 .init(service: prepared, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

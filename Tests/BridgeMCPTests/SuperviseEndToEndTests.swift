@@ -28,12 +28,14 @@ import Testing
         let process = Process()
         let logPath: String
 
-        init(id: String, environment: [String: String], directory: String) throws {
+        /// - Parameter arguments: added after `supervise --id ID`; by default a free HTTP port, so that parallel
+        ///   supervisors never contend for the default one.
+        init(id: String, environment: [String: String], directory: String, arguments: [String] = ["--http-port", "0"]) throws {
             self.id = id
             logPath = "\(directory)/\(id).log"
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             process.executableURL = TestDatabase.executableURL
-            process.arguments = ["supervise", "--id", id]
+            process.arguments = ["supervise", "--id", id] + arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
@@ -50,6 +52,11 @@ import Testing
         }
 
         var leads: Bool { events().contains { $0["event"] as? String == "supervisor.leader" } }
+
+        /// The port of /health, /ready and /metrics, once the process logged it.
+        var httpPort: Int? {
+            events().first { $0["event"] as? String == "http.listening" }.flatMap { ($0["port"] as? String).flatMap(Int.init) }
+        }
     }
 
     @Test func twoSupervisorsOneLeadsTheOtherTakesOverAndNoWakeRunsTwice() async throws {
