@@ -135,7 +135,7 @@ extension DrillReplay {
         } else {
             provider = { () async throws(BridgeError) -> Identity in identity }
         }
-        let router = ToolRouter(catalog: tools, service: service, identity: provider, logger: logger)
+        let router = ToolRouter(catalog: tools, service: service, identity: provider, logger: logger, stats: apiStats)
         var arguments = arguments
         arguments["schema_version"] = .string(SchemaVersion.current)
         let result: CallTool.Result

@@ -24,6 +24,8 @@ actor DrillReplay {
     let supervisor: Supervisor
     let runtime: DrillRuntime
     let tokens: DrillTokens
+    /// The tool routers' call counts, persisted before each sample as serve's flusher would.
+    let apiStats = APIRequestStats(workspace: "local")
     let workspace = "local"
 
     /// Virtual time since the drill began.
@@ -241,6 +243,16 @@ actor DrillReplay {
     /// Reads metrics and readiness as a scrape would, and notes which signals hold now.
     func sample() async {
         let needsMetrics = signals.contains { if case .metric = $0.kind { true } else { false } }
+        if needsMetrics && !databaseStopped {
+            let tallies = apiStats.drain()
+            if !tallies.isEmpty {
+                do throws(BridgeError) {
+                    try await store.recordAPIRequests(tallies, workspace: workspace)
+                } catch {
+                    apiStats.restore(tallies)
+                }
+            }
+        }
         let needsReady = signals.contains { if case .ready = $0.kind { true } else { false } }
         let samples = needsMetrics ? MetricSample.parse(await configuration.probes.metrics(store, supervisor, clock.now())) : []
         let ready = needsReady ? await configuration.probes.ready(store, supervisor) : nil

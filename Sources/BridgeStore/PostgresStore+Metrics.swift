@@ -30,7 +30,9 @@ extension PostgresStore {
     ///
     /// - Parameter attemptsSince: the start of the wake start latency window, on the supervisor's clock (wake
     ///   attempts are stamped with it).
-    public func workspaceMetrics(workspace: String, attemptsSince: Date) async throws(BridgeError) -> WorkspaceMetrics {
+    /// - Parameter now: the time the oldest unread message's age is measured to, on the supervisor's clock;
+    ///   nil: the database's clock.
+    public func workspaceMetrics(workspace: String, attemptsSince: Date, now: Date? = nil) async throws(BridgeError) -> WorkspaceMetrics {
         let lockClass = Int64(LeaderLock.lockClass)
         return try await withConnection { connection in
             var metrics = WorkspaceMetrics()
@@ -85,7 +87,7 @@ extension PostgresStore {
                 UNION ALL
                 SELECT 'unread', '', n::float8 FROM unread
                 UNION ALL
-                SELECT 'oldest_unread', '', coalesce(extract(epoch FROM now() - oldest), 0)::float8 FROM unread
+                SELECT 'oldest_unread', '', coalesce(extract(epoch FROM coalesce(\(now), now()) - oldest), 0)::float8 FROM unread
                 UNION ALL
                 SELECT 'wake_start_p50', '', percentile_disc(0.5) WITHIN GROUP (ORDER BY s) FROM starts
                 UNION ALL

@@ -95,7 +95,7 @@ public final class MetricsExporter: Sendable {
                 return Probe(schemaVersion: version)
             }
             // Leadership outside a supervisor comes from pg_locks, which the figures' query reads.
-            let metrics = try? await store.workspaceMetrics(workspace: workspace, attemptsSince: since)
+            let metrics = try? await store.workspaceMetrics(workspace: workspace, attemptsSince: since, now: self.configuration.clock.now())
             return Probe(schemaVersion: version, metrics: metrics)
         }
         let health = HealthReport(
