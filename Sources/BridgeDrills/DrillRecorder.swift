@@ -110,7 +110,7 @@ public struct DrillRecorder: Sendable {
             database: nil, timings: DrillTimings.texts(timings), participants: participants,
             threads: [.init(name: "main", title: title, creator: creator, members: memberHandles, autonomous: autonomous)],
             steps: timed.map(\.1),
-            expect: .init(signals: [], wakes: nil, threads: nil, toleratedReasons: nil))
+            expect: .init(signals: [], wakes: nil, threads: nil))
     }
 
     private func rows<each T: PostgresDecodable & Sendable>(_ sequence: PostgresRowSequence, as: (repeat each T).Type) async throws -> [(repeat each T)] {

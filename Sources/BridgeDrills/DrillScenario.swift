@@ -132,21 +132,16 @@ public struct DrillScenario: Codable, Sendable, Hashable {
         public var wakes: [String: [String]]?
         /// Each thread's final status and message count.
         public var threads: [String: ThreadEnd]?
-        /// Calls that may fail with these reason codes without failing the drill (besides each step's own `expect`).
-        public var toleratedReasons: [String]?
 
         public struct ThreadEnd: Codable, Sendable, Hashable {
             public var status: String?
             public var messages: Int?
         }
 
-        enum CodingKeys: String, CodingKey { case signals, wakes, threads, toleratedReasons = "tolerated_reasons" }
-
-        public init(signals: [String]?, wakes: [String: [String]]?, threads: [String: ThreadEnd]?, toleratedReasons: [String]?) {
+        public init(signals: [String]?, wakes: [String: [String]]?, threads: [String: ThreadEnd]?) {
             self.signals = signals
             self.wakes = wakes
             self.threads = threads
-            self.toleratedReasons = toleratedReasons
         }
     }
 }

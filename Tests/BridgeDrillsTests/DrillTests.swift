@@ -106,7 +106,7 @@ struct DrillTests {
         let library = DrillLibrary(runbooksDirectory: Self.runbooks)
         var incident = try library.load("wake-target-fails")
         incident.steps = Array(incident.steps.prefix(1))
-        incident.expect = .init(signals: [], wakes: ["executioner": ["dead"]], threads: nil, toleratedReasons: nil)
+        incident.expect = .init(signals: [], wakes: ["executioner": ["dead"]], threads: nil)
         let original = try await Self.runner(keepDatabase: true).run(incident)
         #expect(original.passed, "\(original.text())")
         let url = try #require(original.keptDatabaseURL)
