@@ -39,23 +39,13 @@ public enum CatalogParser {
         var rateLimit: PolicyCatalog.RateLimit?
         try policy.keys(["timings", "limits", "rate_limits"])
         if let node = try policy.optional("timings") {
-            try node.keys(["poll_interval", "trigger_ack_timeout", "trigger_retries_before_fallback", "human_quiet_window",
-                           "deferred_recheck_interval", "max_defer_window", "no_progress_auto_block_turns",
-                           "repeated_finding_auto_block_cycles", "resume_attempts_before_spawn", "stale_session_cutoff",
-                           "heartbeat_fresh_window", "trigger_debounce", "max_concurrent_wakes"])
-            timings.pollInterval = try node.duration("poll_interval") ?? timings.pollInterval
-            timings.triggerAckTimeout = try node.duration("trigger_ack_timeout") ?? timings.triggerAckTimeout
-            timings.triggerRetriesBeforeFallback = try node.count("trigger_retries_before_fallback") ?? timings.triggerRetriesBeforeFallback
-            timings.humanQuietWindow = try node.duration("human_quiet_window") ?? timings.humanQuietWindow
-            timings.deferredRecheckInterval = try node.duration("deferred_recheck_interval") ?? timings.deferredRecheckInterval
-            timings.maxDeferWindow = try node.duration("max_defer_window") ?? timings.maxDeferWindow
-            timings.noProgressAutoBlockTurns = try node.count("no_progress_auto_block_turns") ?? timings.noProgressAutoBlockTurns
-            timings.repeatedFindingAutoBlockCycles = try node.count("repeated_finding_auto_block_cycles") ?? timings.repeatedFindingAutoBlockCycles
-            timings.resumeAttemptsBeforeSpawn = try node.count("resume_attempts_before_spawn") ?? timings.resumeAttemptsBeforeSpawn
-            timings.staleSessionCutoff = try node.duration("stale_session_cutoff") ?? timings.staleSessionCutoff
-            timings.heartbeatFreshWindow = try node.duration("heartbeat_fresh_window") ?? timings.heartbeatFreshWindow
-            timings.triggerDebounce = try node.duration("trigger_debounce") ?? timings.triggerDebounce
-            timings.maxConcurrentWakes = try node.count("max_concurrent_wakes") ?? timings.maxConcurrentWakes
+            try node.keys(PolicyCatalog.Timings.fields.map(\.key))
+            for (key, field) in PolicyCatalog.Timings.fields {
+                switch field {
+                case .duration(let path): if let value = try node.duration(key) { timings[keyPath: path] = value }
+                case .count(let path): if let value = try node.count(key) { timings[keyPath: path] = value }
+                }
+            }
             if timings.pollInterval < .milliseconds(100) {
                 throw try node.required("poll_interval").error("poll_interval must be at least 100ms")
             }

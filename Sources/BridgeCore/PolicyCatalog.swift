@@ -106,3 +106,29 @@ extension Duration {
     /// Seconds with their fraction.
     public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
+
+extension PolicyCatalog.Timings {
+    /// Where one `policy.yaml` timing lives, and whether it is a duration or a count.
+    public enum Field: Sendable {
+        case duration(WritableKeyPath<PolicyCatalog.Timings, Duration> & Sendable)
+        case count(WritableKeyPath<PolicyCatalog.Timings, Int> & Sendable)
+    }
+
+    /// Every `policy.yaml` timing by its key, in file order: the catalog parser, drill files' overrides and
+    /// recorded drills all read and write timings through this one table.
+    public static let fields: [(key: String, field: Field)] = [
+        ("poll_interval", .duration(\.pollInterval)),
+        ("trigger_ack_timeout", .duration(\.triggerAckTimeout)),
+        ("trigger_retries_before_fallback", .count(\.triggerRetriesBeforeFallback)),
+        ("human_quiet_window", .duration(\.humanQuietWindow)),
+        ("deferred_recheck_interval", .duration(\.deferredRecheckInterval)),
+        ("max_defer_window", .duration(\.maxDeferWindow)),
+        ("no_progress_auto_block_turns", .count(\.noProgressAutoBlockTurns)),
+        ("repeated_finding_auto_block_cycles", .count(\.repeatedFindingAutoBlockCycles)),
+        ("resume_attempts_before_spawn", .count(\.resumeAttemptsBeforeSpawn)),
+        ("stale_session_cutoff", .duration(\.staleSessionCutoff)),
+        ("heartbeat_fresh_window", .duration(\.heartbeatFreshWindow)),
+        ("trigger_debounce", .duration(\.triggerDebounce)),
+        ("max_concurrent_wakes", .count(\.maxConcurrentWakes)),
+    ]
+}

@@ -131,49 +131,31 @@ public struct DrillProbes: Sendable {
 enum DrillTimings {
     /// Sets `key`; false when no such timing exists. Throws for a value of the wrong form.
     static func apply(key: String, value: String, to timings: inout PolicyCatalog.Timings) throws(DrillError) -> Bool {
-        func duration() throws(DrillError) -> Duration {
+        guard let field = PolicyCatalog.Timings.fields.first(where: { $0.key == key })?.field else { return false }
+        switch field {
+        case .duration(let path):
             guard let parsed = CatalogParser.parseDuration(value) else { throw DrillError("timings.\(key): \(value) is not a duration like 8s") }
-            return parsed
-        }
-        func count() throws(DrillError) -> Int {
+            timings[keyPath: path] = parsed
+        case .count(let path):
             guard let parsed = Int(value), parsed >= 0 else { throw DrillError("timings.\(key): \(value) is not a count") }
-            return parsed
-        }
-        switch key {
-        case "poll_interval": timings.pollInterval = try duration()
-        case "trigger_ack_timeout": timings.triggerAckTimeout = try duration()
-        case "trigger_retries_before_fallback": timings.triggerRetriesBeforeFallback = try count()
-        case "human_quiet_window": timings.humanQuietWindow = try duration()
-        case "deferred_recheck_interval": timings.deferredRecheckInterval = try duration()
-        case "max_defer_window": timings.maxDeferWindow = try duration()
-        case "no_progress_auto_block_turns": timings.noProgressAutoBlockTurns = try count()
-        case "repeated_finding_auto_block_cycles": timings.repeatedFindingAutoBlockCycles = try count()
-        case "resume_attempts_before_spawn": timings.resumeAttemptsBeforeSpawn = try count()
-        case "stale_session_cutoff": timings.staleSessionCutoff = try duration()
-        case "heartbeat_fresh_window": timings.heartbeatFreshWindow = try duration()
-        case "trigger_debounce": timings.triggerDebounce = try duration()
-        case "max_concurrent_wakes": timings.maxConcurrentWakes = try count()
-        default: return false
+            timings[keyPath: path] = parsed
         }
         return true
     }
 
     /// Every timing as `policy.yaml` text, for a recorded scenario.
     static func texts(_ timings: PolicyCatalog.Timings) -> [String: String] {
-        func text(_ duration: Duration) -> String {
-            let milliseconds = Int64(duration.seconds * 1000)
-            return milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : "\(milliseconds)ms"
+        var texts: [String: String] = [:]
+        for (key, field) in PolicyCatalog.Timings.fields {
+            switch field {
+            case .duration(let path):
+                let milliseconds = Int64(timings[keyPath: path].seconds * 1000)
+                texts[key] = milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : "\(milliseconds)ms"
+            case .count(let path):
+                texts[key] = "\(timings[keyPath: path])"
+            }
         }
-        return [
-            "poll_interval": text(timings.pollInterval), "trigger_ack_timeout": text(timings.triggerAckTimeout),
-            "trigger_retries_before_fallback": "\(timings.triggerRetriesBeforeFallback)",
-            "human_quiet_window": text(timings.humanQuietWindow), "deferred_recheck_interval": text(timings.deferredRecheckInterval),
-            "max_defer_window": text(timings.maxDeferWindow), "no_progress_auto_block_turns": "\(timings.noProgressAutoBlockTurns)",
-            "repeated_finding_auto_block_cycles": "\(timings.repeatedFindingAutoBlockCycles)",
-            "resume_attempts_before_spawn": "\(timings.resumeAttemptsBeforeSpawn)", "stale_session_cutoff": text(timings.staleSessionCutoff),
-            "heartbeat_fresh_window": text(timings.heartbeatFreshWindow), "trigger_debounce": text(timings.triggerDebounce),
-            "max_concurrent_wakes": "\(timings.maxConcurrentWakes)",
-        ]
+        return texts
     }
 }
 
