@@ -51,11 +51,9 @@ extension BenchSession {
             let index = (writer + count * writers) % threads.count
             let handle = fixture.writers[writer]
             if raw {
-                let statement = RawPostStatement(
+                let written = try await writerStore.postBaseline(
                     threadID: threads[index], workspace: Fixture.workspace, author: handle, body: "throughput sample",
                     bodyHash: bodyHash, requestID: "req_bench_raw")
-                var written = false
-                for try await _ in try await writerStore.client.execute(statement, logger: logger) { written = true }
                 if !written { throw BridgeError(.aborted, .transactionConflict, "The raw post wrote no row.") }
             } else {
                 _ = try await service.post(inputs[index], schemaVersion: SchemaVersion.current, context: context(handle), idempotency: nil)

@@ -131,8 +131,16 @@ extension PostMessageStatement {
 }
 
 extension PostgresStore {
-    /// The SQL of the post transaction (seq advance, insert, audit, idempotency record, NOTIFY), for
-    /// `agent-bridge bench`'s raw-PostgreSQL baseline, which sends the same statement with no layer above
-    /// the driver. Its 17 parameters are those of the store's own prepared statement.
-    public static var postMessageSQL: String { PostMessageStatement.sql }
+    /// The post transaction (seq advance, insert, audit, NOTIFY) sent straight over PostgresNIO as a `note` by
+    /// `author`, with no rate limit, idempotency key, retry, timeout or error mapping: `agent-bridge bench`'s
+    /// raw-PostgreSQL baseline, the same prepared statement the store's posts use. Returns whether a row was written.
+    public func postBaseline(threadID: UUID, workspace: String, author: String, body: String, bodyHash: String, requestID: String) async throws -> Bool {
+        let statement = PostMessageStatement(
+            threadID: threadID, workspace: workspace, authorMayPostWhileBlocked: false, author: author, replyToSeq: nil, to: [],
+            messageID: UUID(), kind: MessageKind.note.rawValue, body: body, payloadJSON: "{}", schemaVersion: SchemaVersion.current,
+            bodyHash: bodyHash, requestID: requestID, idempotencyKey: nil, requestHash: nil, rateLimit: nil)
+        var written = false
+        for try await _ in try await client.execute(statement, logger: logger) { written = true }
+        return written
+    }
 }
