@@ -43,6 +43,7 @@ public enum Reason: String, Sendable, CaseIterable, Codable {
     case transactionConflict = "TRANSACTION_CONFLICT"
     // UNAVAILABLE
     case databaseUnavailable = "DATABASE_UNAVAILABLE"
+    case commitOutcomeUnknown = "COMMIT_OUTCOME_UNKNOWN"
     case schemaNotCurrent = "SCHEMA_NOT_CURRENT"
     case tokenValidationUnavailable = "TOKEN_VALIDATION_UNAVAILABLE"
     // DEADLINE_EXCEEDED

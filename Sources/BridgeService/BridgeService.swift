@@ -200,6 +200,11 @@ public struct BridgeService: Sendable {
 
     /// Queries until `attempt` finds something or the wait runs out, woken by the post NOTIFY rather than a timer.
     /// The waiter is registered before each query, so a message committed in between is never missed.
+    ///
+    /// The answer comes by the wait plus ``longPollGrace`` in every case: every query is bounded by that deadline.
+    /// A query that finds the database unavailable while time remains is retried when the listener is back or after
+    /// a short pause, so a restart shorter than the wait costs the reader nothing; at the deadline the last
+    /// query's answer, or its `UNAVAILABLE`, is the result.
     func longPoll<Result: Sendable>(
         threads: Set<UUID>?, waitSeconds: Double?,
         _ attempt: () async throws(BridgeError) -> Result?,
@@ -211,16 +216,34 @@ public struct BridgeService: Sendable {
         let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
         let waiter = hub.register(threads: threads)
         defer { hub.unregister(waiter) }
-        while true {
-            if let found = try await attempt() { return found }
-            let remaining = ContinuousClock.now.duration(to: deadline)
-            if remaining <= .zero { break }
-            // A safety re-check every few seconds, in case the listener is reconnecting.
-            _ = await hub.wait(waiter, timeout: min(remaining, .seconds(5)))
-            if Task.isCancelled { break }
+        func poll() async throws(BridgeError) -> Result {
+            while true {
+                var pause = Duration.seconds(5)
+                do throws(BridgeError) {
+                    if let found = try await attempt() { return found }
+                } catch where error.code == .unavailable {
+                    pause = .milliseconds(250)
+                }
+                let remaining = ContinuousClock.now.duration(to: deadline)
+                if remaining <= .zero || Task.isCancelled { break }
+                // A safety re-check every few seconds in case the listener is reconnecting; sooner after a failure.
+                _ = await hub.wait(waiter, timeout: min(remaining, pause))
+                if Task.isCancelled { break }
+            }
+            return try await final()
         }
-        return try await final()
+        let outcome = await OperationDeadline.$current.withValue(deadline + Self.longPollGrace) { () async -> Swift.Result<Result, BridgeError> in
+            do throws(BridgeError) {
+                return .success(try await poll())
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
     }
+
+    /// How long after its wait a long poll may still be finishing its last query.
+    static let longPollGrace = Duration.seconds(1)
 
     func checkSizes(body: String, payload: JSONValue?, fieldPrefix: String) throws(BridgeError) {
         let limits = configuration.limits

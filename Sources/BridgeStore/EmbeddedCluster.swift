@@ -96,6 +96,14 @@ public struct EmbeddedCluster: Sendable {
         }
     }
 
+    /// Restarts a running cluster with a fast shutdown: sessions are terminated, transactions in flight roll back.
+    /// Returns once the server accepts connections again. What `pg_ctl restart -m fast` does to a production server.
+    public func restartFast() async throws(BridgeError) {
+        try await withLock { () async throws(BridgeError) in
+            _ = try await runTool("pg_ctl", ["restart", "-D", dataDirectory, "-l", logFile, "-m", "fast", "-w", "-t", "60", "-s"])
+        }
+    }
+
     /// Reports whether the cluster exists and runs.
     public func status() async throws(BridgeError) -> State {
         guard FileManager.default.fileExists(atPath: "\(dataDirectory)/PG_VERSION") else { return .notCreated }

@@ -115,6 +115,8 @@ public final class NotificationHub: Service, Sendable {
                 defer { state.listening = false }
                 return state.listening
             }
+            // Every waiter queries again now: it finds what was posted, or the outage, instead of waiting out its timer.
+            deliver(threadID: nil)
             if wasListening { backoff = .milliseconds(100) }
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(5))

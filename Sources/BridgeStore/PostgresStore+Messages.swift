@@ -45,7 +45,8 @@ extension PostgresStore {
             schemaVersion: c.9, bodyHash: c.10, createdAt: c.11)
     }
 
-    /// Posts a message: one round trip on the hot path. Returns the message and whether it was a replay.
+    /// Posts a message: one statement on the hot path, in a transaction whose COMMIT is confirmed before the
+    /// answer. Returns the message and whether it was a replay.
     /// `mayPostWhileBlocked` is the caller's permission from the policy catalog (`post_when_blocked`).
     /// `rateLimit` is the catalog's per-participant post limit (nil: none).
     public func postMessage(
@@ -57,9 +58,10 @@ extension PostgresStore {
             message, payloadJSON: payloadJSON, mayPostWhileBlocked: mayPostWhileBlocked, rateLimit: rateLimit,
             context: context, idempotency: idempotency)
         do throws(BridgeError) {
-            let row = try await withConnection { connection -> PostMessageStatement.Row? in
-                for try await row in try await connection.execute(statement, logger: self.logger) { return row }
-                return nil
+            let row = try await withTransaction { connection -> PostMessageStatement.Row? in
+                var written: PostMessageStatement.Row?
+                for try await row in try await connection.execute(statement, logger: self.logger) { written = row }
+                return written
             }
             guard let row else {
                 throw try await diagnoseRefusedPost(message, mayPostWhileBlocked: mayPostWhileBlocked, statement: statement, context: context)

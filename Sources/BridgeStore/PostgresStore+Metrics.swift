@@ -10,7 +10,7 @@ extension PostgresStore {
         let tools = entries.map(\.key.tool), codes = entries.map(\.key.code)
         let counts = entries.map(\.value.count), durations = entries.map(\.value.durationSeconds)
         let buckets = entries.map { "{" + $0.value.buckets.map(String.init).joined(separator: ",") + "}" }
-        _ = try await withConnection { connection in
+        _ = try await withTransaction { connection in
             try await connection.query("""
                 INSERT INTO api_request_stats AS s (workspace_id, tool, code, period_start, request_count, duration_seconds, bucket_counts)
                 SELECT \(workspace), u.tool, u.code, date_trunc('hour', now()), u.n, u.d, u.b::bigint[]

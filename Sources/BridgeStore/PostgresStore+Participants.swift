@@ -70,7 +70,7 @@ extension PostgresStore {
     /// Records that the caller was just seen (any authenticated call counts), creating its row if it is missing.
     public func markSeen(context: CallContext) async throws(BridgeError) {
         let identity = context.identity
-        let updated = try await withConnection { connection -> Bool in
+        let updated = try await withTransaction { connection -> Bool in
             let rows = try await connection.query("""
                 UPDATE participants SET last_seen_at = now() WHERE workspace_id = \(identity.workspace) AND handle = \(identity.handle)
                 RETURNING 1

@@ -38,7 +38,7 @@ extension PostgresStore {
     public func discoverWakeWork(now: Date, freshWindow: Duration, context: CallContext) async throws(BridgeError) -> Int {
         let workspace = context.identity.workspace
         let quietSince = now.addingTimeInterval(-freshWindow.seconds)
-        return try await withConnection { connection in
+        return try await withTransaction { connection in
             let rows = try await connection.query("""
                 WITH eligible AS (
                     SELECT tp.thread_id, tp.handle, tp.cursor_seq, greatest(p.last_heartbeat_at, p.last_seen_at) AS last_activity

@@ -49,37 +49,72 @@ public final class PostgresStore: Sendable {
     }
 
     /// Runs `body` with a pooled connection inside the operation timeout, mapping every failure to `BridgeError`.
-    func withConnection<Result: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
-    ) async throws(BridgeError) -> Result {
+    /// For reads: a write's implicit transaction commits after PostgresNIO has handed back its rows (see ``commit(_:logger:)``).
+    func withConnection<Value: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Value
+    ) async throws(BridgeError) -> Value {
         try await run { [client] in try await client.withConnection { try await body($0) } }
     }
 
-    /// Runs `body` in a transaction, retrying serialization failures and deadlocks with backoff.
-    func withTransaction<Result: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
-    ) async throws(BridgeError) -> Result {
-        try await run { [client, logger] in
+    /// Runs `body` in a transaction, retrying serialization failures and deadlocks with backoff, and returns
+    /// only once PostgreSQL has confirmed the COMMIT: an answer built on the result is an answer about stored data.
+    ///
+    /// A failure after COMMIT was sent, before its confirmation (the connection or the server went away), leaves the
+    /// outcome unknown and is reported as `UNAVAILABLE` / `COMMIT_OUTCOME_UNKNOWN`: retryable, and a retry with the
+    /// same idempotency key returns the original result if the write was stored, or writes it once.
+    func withTransaction<Value: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Value
+    ) async throws(BridgeError) -> Value {
+        try await run(writes: true) { [client, logger] in
             try await client.withConnection { connection in
                 try await connection.query("BEGIN", logger: logger)
+                let value: Value
                 do {
-                    let result = try await body(connection)
-                    try await connection.query("COMMIT", logger: logger)
-                    return result
+                    value = try await body(connection)
+                    // A caller that gave up (its deadline passed) gets no write behind its back.
+                    try Task.checkCancellation()
                 } catch {
                     _ = try? await connection.query("ROLLBACK", logger: logger)
                     throw error
                 }
+                try await Self.commit(connection, logger: logger)
+                return value
             }
         }
     }
 
+    /// Sends COMMIT and returns once PostgreSQL has confirmed it.
+    ///
+    /// PostgresNIO ends a statement at its CommandComplete, before the implicit transaction's commit at Sync; that is
+    /// why every write runs in an explicit transaction and waits for this.
+    static func commit(_ connection: PostgresConnection, logger: Logger) async throws {
+        let result: PostgresQueryResult
+        do {
+            result = try await connection.query("COMMIT", logger: logger).get()
+        } catch {
+            // The server answered COMMIT with an error: nothing was committed, and the error says why.
+            if StoreErrorMapping.sqlState(of: error) != nil { throw error }
+            throw BridgeError(
+                .unavailable, .commitOutcomeUnknown,
+                "The database went away before confirming the write; it may or may not be stored. Retry with the same idempotency_key.",
+                underlying: error)
+        }
+        // COMMIT of a transaction that had already failed answers ROLLBACK, without an error.
+        guard result.metadata.command == "COMMIT" else {
+            throw BridgeError(.internal, .internalError, "COMMIT rolled back (\(result.metadata.command)).")
+        }
+    }
+
     /// The retry and timeout envelope around every database operation.
-    func run<Result: Sendable>(_ operation: @escaping @Sendable () async throws -> Result) async throws(BridgeError) -> Result {
+    ///
+    /// Each attempt gets the configured operation timeout, cut short by ``OperationDeadline/current``. When the time
+    /// is up the caller is answered at once, whatever the driver is doing: `UNAVAILABLE` / `DATABASE_UNAVAILABLE`
+    /// for a read, `UNAVAILABLE` / `COMMIT_OUTCOME_UNKNOWN` for a write (`writes`), which may still have committed.
+    func run<Value: Sendable>(writes: Bool = false, _ operation: @escaping @Sendable () async throws -> Value) async throws(BridgeError) -> Value {
         var attempt = 0
         while true {
             do {
-                return try await withTimeout(configuration.operationTimeout, operation)
+                return try await BoundedOperation.run(within: attemptTimeout(), onTimeout: Self.timeoutError(writes: writes), operation)
             } catch {
                 let mapped = StoreErrorMapping.map(error)
                 if mapped.reason == .transactionConflict && attempt < configuration.conflictRetries {
@@ -97,21 +132,17 @@ public final class PostgresStore: Sendable {
         }
     }
 
-    private func withTimeout<Result: Sendable>(
-        _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> Result
-    ) async throws -> Result {
-        try await withThrowingTaskGroup(of: Result?.self) { group in
-            group.addTask { try await operation() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let result = first else {
-                throw BridgeError(.unavailable, .databaseUnavailable, "The database did not answer in time; retry shortly.")
-            }
-            return result
-        }
+    /// The configured operation timeout, or less when the call's deadline comes sooner (never below 10 ms).
+    private func attemptTimeout() -> Duration {
+        guard let deadline = OperationDeadline.current else { return configuration.operationTimeout }
+        return max(.milliseconds(10), min(configuration.operationTimeout, ContinuousClock.now.duration(to: deadline)))
+    }
+
+    private static func timeoutError(writes: Bool) -> BridgeError {
+        writes
+            ? BridgeError(.unavailable, .commitOutcomeUnknown,
+                          "The database did not confirm the write in time; it may or may not be stored. Retry with the same idempotency_key.")
+            : BridgeError(.unavailable, .databaseUnavailable, "The database did not answer in time; retry shortly.")
     }
 
     /// Checks the database answers and its schema is the one this build expects.

@@ -54,12 +54,25 @@ final class MCPClient: @unchecked Sendable {
     func send(_ object: [String: Any]) throws {
         var data = try JSONSerialization.data(withJSONObject: object)
         data.append(0x0A)
-        input.fileHandleForWriting.write(data)
+        try write(data)
     }
 
     func sendRaw(_ line: String) {
-        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+        try? write(Data((line + "\n").utf8))
     }
+
+    /// Writes to the server's stdin; a server that is gone (killed) is `MCPTestError.closed`, not a crash.
+    private func write(_ data: Data) throws {
+        Self.ignoreBrokenPipes
+        do {
+            try input.fileHandleForWriting.write(contentsOf: data)
+        } catch {
+            throw MCPTestError.closed
+        }
+    }
+
+    /// A write to a dead server's pipe fails with EPIPE instead of killing the test process with SIGPIPE.
+    private static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
 
     /// Reads one line of stdout; every line must be a JSON-RPC message.
     private func readMessageBlocking() throws -> [String: Any] {

@@ -1,0 +1,81 @@
+import BridgeCore
+import Synchronization
+
+/// The instant by which the current call's database work must be over, for callers that owe their client an
+/// answer by then (a long poll owes one at its wait plus a grace).
+///
+/// ``PostgresStore`` gives each operation the smaller of its own timeout and the time left to this deadline.
+public enum OperationDeadline {
+    @TaskLocal public static var current: ContinuousClock.Instant?
+}
+
+/// Runs an operation with a hard bound on how long its caller waits.
+///
+/// A task group would wait for its children, and a PostgresNIO query in flight (or a pool lease while the server
+/// restarts) does not end on cancellation: the caller would wait as long as the driver does. Here the operation runs
+/// in a task of its own; when the time is up the caller is answered at once and the operation is cancelled and left
+/// to finish by itself, releasing its connection when it does.
+enum BoundedOperation {
+    static func run<Value: Sendable>(
+        within timeout: Duration, onTimeout timeoutError: BridgeError,
+        _ operation: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value {
+        let outcome = SingleOutcome<Value>()
+        let work = Task { outcome.settle(await Result(catching: operation)) }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            if outcome.settle(.failure(timeoutError)) { work.cancel() }
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await outcome.value()
+        } onCancel: {
+            outcome.settle(.failure(CancellationError()))
+            work.cancel()
+        }
+    }
+}
+
+/// A result that is settled once; later settlements are ignored. One waiter.
+final class SingleOutcome<Value: Sendable>: Sendable {
+    private struct State {
+        var result: Result<Value, any Error>?
+        var waiter: CheckedContinuation<Value, any Error>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Settles the outcome; returns false when it was already settled.
+    @discardableResult
+    func settle(_ result: Result<Value, any Error>) -> Bool {
+        let (settled, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Value, any Error>?) in
+            guard state.result == nil else { return (false, nil) }
+            state.result = result
+            defer { state.waiter = nil }
+            return (true, state.waiter)
+        }
+        waiter?.resume(with: result)
+        return settled
+    }
+
+    func value() async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready = state.withLock { state -> Result<Value, any Error>? in
+                if let result = state.result { return result }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do {
+            self = .success(try await body())
+        } catch {
+            self = .failure(error)
+        }
+    }
+}
