@@ -174,7 +174,7 @@ struct SchemaValidator: Sendable {
         switch schema {
         case .object(let object):
             if case .string(let pattern)? = object["pattern"], patterns[pattern] == nil,
-               let regex = try? NSRegularExpression(pattern: pattern) {
+               let regex = try? NSRegularExpression(pattern: icuPattern(ecmaPattern: pattern)) {
                 patterns[pattern] = NSRegularExpressionBox(regex: regex)
             }
             for child in object.values { collectPatterns(child, into: &patterns) }
@@ -183,6 +183,33 @@ struct SchemaValidator: Sendable {
         default:
             break
         }
+    }
+}
+
+extension SchemaValidator {
+    /// The ICU form of a JSON Schema (ECMA-262) pattern. ECMA's `$` matches only at the end of the text, ICU's also
+    /// before a final line terminator (`"ok\n"` would pass `^[a-z]+$`): every `$` outside a character class or
+    /// escape becomes `\z`, the end of the text.
+    static func icuPattern(ecmaPattern pattern: String) -> String {
+        var translated = ""
+        var escaped = false, inClass = false
+        for character in pattern {
+            defer { escaped = character == "\\" && !escaped }
+            if escaped {
+                translated.append(character)
+                continue
+            }
+            switch character {
+            case "[": inClass = true
+            case "]": inClass = false
+            case "$" where !inClass:
+                translated += "\\z"
+                continue
+            default: break
+            }
+            translated.append(character)
+        }
+        return translated
     }
 }
 
