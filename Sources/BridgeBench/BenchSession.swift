@@ -92,7 +92,7 @@ final class BenchSession: Sendable {
     /// A participant's call context in `workspace`, with a fresh request id.
     func context(_ handle: String, workspace: String = Fixture.workspace) -> CallContext {
         CallContext(identity: Identity(workspace: workspace, handle: handle, role: .coordinator),
-                    requestID: "req_bench_\(UUID().uuidString.prefix(8).lowercased())")
+                    requestID: "req_bench_\(UUID().wireString.prefix(8).lowercased())")
     }
 
     /// Creates the participants and threads of the latency and throughput steps.
@@ -130,11 +130,11 @@ final class BenchSession: Sendable {
     // MARK: - Inputs, decoded as the MCP layer decodes tool arguments
 
     static func postInput(thread: UUID, body: String, to: [String] = []) throws -> MessagePostInput {
-        try decode(["thread_id": thread.uuidString, "body": body, "to": to])
+        try decode(["thread_id": thread.wireString, "body": body, "to": to])
     }
 
     static func readInput(thread: UUID, afterSeq: Int64, limit: Int, waitSeconds: Double) throws -> MessageReadInput {
-        try decode(["thread_id": thread.uuidString, "after_seq": afterSeq, "limit": limit, "wait_seconds": waitSeconds])
+        try decode(["thread_id": thread.wireString, "after_seq": afterSeq, "limit": limit, "wait_seconds": waitSeconds])
     }
 
     private static func decode<T: Decodable>(_ object: [String: Any]) throws -> T {

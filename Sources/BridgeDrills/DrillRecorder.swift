@@ -28,7 +28,7 @@ public struct DrillRecorder: Sendable {
              WHERE id = \(threadID) AND workspace_id = \(workspace)
             """, logger: logger), as: (String, Bool, String, Double).self)
         guard let (title, autonomous, creator, start) = threadRows.first else {
-            throw BridgeError.threadNotFound(threadID.uuidString.lowercased())
+            throw BridgeError.threadNotFound(threadID.wireString)
         }
         func at(_ epoch: Double) -> String { "\(max(0, Int((epoch - start).rounded(.down))))s" }
 
@@ -105,8 +105,8 @@ public struct DrillRecorder: Sendable {
 
         let memberHandles = members.map(\.0).filter { $0 != creator }
         return DrillScenario(
-            name: "thread-\(threadID.uuidString.lowercased().prefix(8))", runbook: runbook,
-            summary: "Recorded from thread \(threadID.uuidString.lowercased()) (\(title)).",
+            name: "thread-\(threadID.wireString.prefix(8))", runbook: runbook,
+            summary: "Recorded from thread \(threadID.wireString) (\(title)).",
             database: nil, timings: DrillTimings.texts(timings), participants: participants,
             threads: [.init(name: "main", title: title, creator: creator, members: memberHandles, autonomous: autonomous)],
             steps: timed.map(\.1),

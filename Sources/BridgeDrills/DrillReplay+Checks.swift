@@ -84,7 +84,7 @@ extension DrillReplay {
 
     /// The supervisor's decisions in order, free of ids and times, so two replays compare equal.
     func decisions() async throws(DrillError) -> [String] {
-        let names = Dictionary(uniqueKeysWithValues: threadIDs.map { ($0.value.uuidString.lowercased(), $0.key) })
+        let names = Dictionary(uniqueKeysWithValues: threadIDs.map { ($0.value.wireString, $0.key) })
         let audit = try await query("""
             SELECT action, target, coalesce(reason, ''), coalesce(after->>'thread_id', '') FROM audit_events
              WHERE actor LIKE 'supervisor:%' ORDER BY id

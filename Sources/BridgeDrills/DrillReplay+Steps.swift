@@ -21,7 +21,7 @@ extension DrillReplay {
         let at = step.at
         if let post = step.post {
             let id = threadIDs[post.thread]!
-            var arguments: [String: Value] = ["thread_id": .string(id.uuidString), "body": .string(post.body), "kind": .string(post.kind ?? "note")]
+            var arguments: [String: Value] = ["thread_id": .string(id.wireString), "body": .string(post.body), "kind": .string(post.kind ?? "note")]
             if let to = post.to { arguments["to"] = .array(to.map { .string($0) }) }
             let outcome = await call(as: post.as, tool: "v1_message_post", arguments: arguments)
             if outcome.result == "OK", case .int(let seq)? = outcome.structured?.objectValue?["message"]?.objectValue?["seq"] {
@@ -33,7 +33,7 @@ extension DrillReplay {
         if let spec = step.call {
             var arguments: [String: Value] = [:]
             if let args = spec.args, case .object(let object)? = Self.value(args) { arguments = object }
-            if let thread = spec.thread, let id = threadIDs[thread] { arguments["thread_id"] = .string(id.uuidString) }
+            if let thread = spec.thread, let id = threadIDs[thread] { arguments["thread_id"] = .string(id.wireString) }
             let outcome = await call(as: spec.as, role: spec.role.flatMap(Role.init(rawValue:)), token: spec.token, tool: spec.tool, arguments: arguments)
             let how = spec.token.map { " with a \($0.replacingOccurrences(of: "_", with: "-")) token" } ?? ""
             return line(at, "\(spec.as) calls \(spec.tool)\(how)", outcome, expected: spec.expect)
@@ -54,10 +54,10 @@ extension DrillReplay {
         }
         if let ack = step.ack {
             let id = threadIDs[ack.thread]!
-            let read = await call(as: ack.as, tool: "v1_message_read", arguments: ["thread_id": .string(id.uuidString), "limit": .int(500)])
+            let read = await call(as: ack.as, tool: "v1_message_read", arguments: ["thread_id": .string(id.wireString), "limit": .int(500)])
             var outcome = read
             if read.result == "OK", case .int(let last)? = read.structured?.objectValue?["last_seq"], last > 0 {
-                outcome = await call(as: ack.as, tool: "v1_message_ack", arguments: ["thread_id": .string(id.uuidString), "seq": .int(last)])
+                outcome = await call(as: ack.as, tool: "v1_message_ack", arguments: ["thread_id": .string(id.wireString), "seq": .int(last)])
             }
             return line(at, "\(ack.as) reads \(ack.thread) to the end and acks", outcome, expected: nil)
         }
@@ -78,7 +78,7 @@ extension DrillReplay {
                 throw DrillError("\(scenario.name): operator action \(spec.action) is not escalate, unblock or close")
             }
             let context = CallContext(identity: Identity(workspace: workspace, handle: "drill-operator", role: .operator, origin: .operator),
-                                      requestID: "drill_\(UUID().uuidString.lowercased().prefix(8))")
+                                      requestID: "drill_\(UUID().wireString.prefix(8))")
             var outcome = CallOutcome(result: "OK")
             do throws(BridgeError) {
                 _ = try await service.operatorSetStatus(id, transition: transition, reason: spec.reason, context: context)

@@ -168,7 +168,7 @@ actor DrillReplay {
 
     func context(_ handle: String, role: Role? = nil) -> CallContext {
         CallContext(identity: Identity(workspace: workspace, handle: handle, role: role ?? self.role(of: handle)),
-                    requestID: "drill_\(UUID().uuidString.lowercased().prefix(8))")
+                    requestID: "drill_\(UUID().wireString.prefix(8))")
     }
 
     // MARK: - Time
@@ -225,9 +225,9 @@ actor DrillReplay {
                 done += 1
                 for thread in scenario.threads where thread.creator == handle || thread.members.contains(handle) {
                     guard let id = threadIDs[thread.name] else { continue }
-                    let read = await call(as: handle, tool: "v1_message_read", arguments: ["thread_id": .string(id.uuidString), "limit": .int(500)])
+                    let read = await call(as: handle, tool: "v1_message_read", arguments: ["thread_id": .string(id.wireString), "limit": .int(500)])
                     if case .int(let last)? = read.structured?.objectValue?["last_seq"], last > 0 {
-                        _ = await call(as: handle, tool: "v1_message_ack", arguments: ["thread_id": .string(id.uuidString), "seq": .int(last)])
+                        _ = await call(as: handle, tool: "v1_message_ack", arguments: ["thread_id": .string(id.wireString), "seq": .int(last)])
                     }
                 }
                 runtime.markTurnPlayed(turn, by: handle)

@@ -54,7 +54,7 @@ public struct DrillRunner: Sendable {
         let page = try RunbookPage.load(directory: configuration.runbooksDirectory, file: scenario.runbook)
         let signals = try signalsToCheck(scenario, page: page)
         let catalog = try catalogFor(scenario)
-        let workDirectory = "\(NSTemporaryDirectory())agent-bridge-drill-\(UUID().uuidString.prefix(8).lowercased())"
+        let workDirectory = "\(NSTemporaryDirectory())agent-bridge-drill-\(UUID().wireString.prefix(8).lowercased())"
         do {
             try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
             // The runtime script runs as this user; a private cluster's files belong to `postgres`.

@@ -161,7 +161,7 @@ public final class ToolRouter: Sendable {
     }
 
     static func makeRequestID() -> String {
-        "req_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+        "req_" + UUID().wireString.replacingOccurrences(of: "-", with: "").prefix(20)
     }
 
     /// Counts the call and writes its `tool.call` log line.
@@ -182,7 +182,7 @@ public final class ToolRouter: Sendable {
         if let context { metadata["participant"] = "\(context.identity.handle)" }
         // Only a well-formed id: the argument is the client's, and the log is the operator's.
         if let threadID = arguments["thread_id"]?.stringValue.flatMap(UUID.init(uuidString:)) {
-            metadata["thread_id"] = "\(threadID.uuidString.lowercased())"
+            metadata["thread_id"] = "\(threadID.wireString)"
         }
         guard let error else {
             logger.info("Tool call completed.", metadata: metadata)

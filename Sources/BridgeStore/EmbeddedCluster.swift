@@ -204,7 +204,7 @@ public struct EmbeddedCluster: Sendable {
     /// Never inherit stdout: in `serve` it is the JSON-RPC channel. A file, not a pipe, takes the output,
     /// because a postmaster that pg_ctl forks could hold a pipe open and a reader would never see its end.
     private func runCommand(_ path: String, _ arguments: [String], allowFailure: Bool = false) async throws(BridgeError) -> ToolResult {
-        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("agent-bridge-\(UUID().uuidString).out").path
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("agent-bridge-\(UUID().wireString).out").path
         let outputFile: FileDescriptor
         do {
             outputFile = try FileDescriptor.open(

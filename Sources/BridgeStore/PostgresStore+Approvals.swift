@@ -74,12 +74,12 @@ extension PostgresStore {
             let outcome = decided ? " — \(new.initialState.rawValue) by policy (\(new.reasonCode?.rawValue ?? ""))" : " — waiting for an approver"
             try await self.postSystemMessage(
                 threadID: new.threadID, to: decided ? [identity.handle] : [],
-                body: "Approval requested by \(identity.handle): [\(new.actionClass)] \(new.resource)\(outcome). Ticket \(id.uuidString.lowercased()).",
-                payload: ["ticket_id": .string(id.uuidString.lowercased()), "state": .string(new.initialState.rawValue)],
+                body: "Approval requested by \(identity.handle): [\(new.actionClass)] \(new.resource)\(outcome). Ticket \(id.wireString).",
+                payload: ["ticket_id": .string(id.wireString), "state": .string(new.initialState.rawValue)],
                 on: connection, context: context)
-            try await Self.audit(connection, context: context, action: "approval.request", target: "ticket:\(id.uuidString.lowercased())",
+            try await Self.audit(connection, context: context, action: "approval.request", target: "ticket:\(id.wireString)",
                                  after: ["state": .string(new.initialState.rawValue), "action_class": .string(new.actionClass),
-                                         "thread_id": .string(new.threadID.uuidString.lowercased())],
+                                         "thread_id": .string(new.threadID.wireString)],
                                  reason: new.reasonCode?.rawValue, logger: self.logger)
             return try await self.ticket(id, on: connection, workspace: identity.workspace)
         }
@@ -128,11 +128,11 @@ extension PostgresStore {
             try authorize(TicketFacts(requester: requester, actionClass: actionClass))
             if current == ApprovalTicket.State.expired.rawValue || (current == ApprovalTicket.State.pending.rawValue && isPastExpiry) {
                 throw BridgeError(.failedPrecondition, .ticketExpired, "The ticket expired before a decision; request a new one.",
-                                  details: ["ticket_id": id.uuidString.lowercased()])
+                                  details: ["ticket_id": id.wireString])
             }
             guard current == ApprovalTicket.State.pending.rawValue else {
                 throw BridgeError(.failedPrecondition, .ticketAlreadyDecided, "The ticket is already \(current); the first decision stands.",
-                                  details: ["ticket_id": id.uuidString.lowercased(), "state": current])
+                                  details: ["ticket_id": id.wireString, "state": current])
             }
             try await connection.query("""
                 UPDATE approval_tickets SET state = \(state.rawValue), decider = \(decider), reason_code = \(reasonCode.rawValue),
@@ -142,10 +142,10 @@ extension PostgresStore {
             let noteText = note.map { ": \($0)" } ?? "."
             try await self.postSystemMessage(
                 threadID: threadID, to: state == .cancelled ? [] : [requester],
-                body: "Ticket \(id.uuidString.lowercased()) [\(actionClass)] \(state.rawValue) by \(decider)\(noteText)",
-                payload: ["ticket_id": .string(id.uuidString.lowercased()), "state": .string(state.rawValue)],
+                body: "Ticket \(id.wireString) [\(actionClass)] \(state.rawValue) by \(decider)\(noteText)",
+                payload: ["ticket_id": .string(id.wireString), "state": .string(state.rawValue)],
                 on: connection, context: context)
-            try await Self.audit(connection, context: context, action: "approval.\(state.rawValue)", target: "ticket:\(id.uuidString.lowercased())",
+            try await Self.audit(connection, context: context, action: "approval.\(state.rawValue)", target: "ticket:\(id.wireString)",
                                  before: ["state": .string(current)], after: ["state": .string(state.rawValue)],
                                  reason: note ?? reasonCode.rawValue, logger: self.logger)
             return try await self.ticket(id, on: connection, workspace: workspace)
@@ -163,8 +163,8 @@ extension PostgresStore {
     }
 
     static func ticketNotFound(_ id: UUID) -> BridgeError {
-        BridgeError(.notFound, .ticketNotFound, "No approval ticket \(id.uuidString.lowercased()) in this workspace.",
-                    details: ["ticket_id": id.uuidString.lowercased()])
+        BridgeError(.notFound, .ticketNotFound, "No approval ticket \(id.wireString) in this workspace.",
+                    details: ["ticket_id": id.wireString])
     }
 
     /// Appends a `system` message in the caller's transaction, with the same seq counter and NOTIFY as a post.
@@ -182,7 +182,7 @@ extension PostgresStore {
                        \(payloadJSON)::jsonb, '1.0', \(ContentHash.sha256Hex(body)), \(context.requestID) FROM t
                 RETURNING seq
             )
-            SELECT pg_notify(\(Self.messageChannel), \(threadID.uuidString.lowercased())) FROM m
+            SELECT pg_notify(\(Self.messageChannel), \(threadID.wireString)) FROM m
             """, logger: logger)
     }
 }

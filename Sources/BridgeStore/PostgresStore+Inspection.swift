@@ -77,7 +77,7 @@ extension PostgresStore {
                 throw error
             }
         }
-        guard var inspection else { throw .threadNotFound(id.uuidString) }
+        guard var inspection else { throw .threadNotFound(id.wireString) }
         inspection.wakes = try await wakeRequests(target: nil, threadID: id, limit: 20, workspace: workspace)
         return inspection
     }
@@ -117,8 +117,8 @@ extension PostgresStore {
             """, logger: logger)
         for try await columns in ticketRows.decode(TicketColumns.self) { tickets.append(Self.ticket(from: columns)) }
 
-        let threadTarget = "thread:\(id.uuidString.lowercased())"
-        let ticketTargets = tickets.map { "ticket:\($0.id.uuidString.lowercased())" }
+        let threadTarget = "thread:\(id.wireString)"
+        let ticketTargets = tickets.map { "ticket:\($0.id.wireString)" }
         var audit: [AuditEvent] = []
         let auditRows = try await connection.query("""
             SELECT id, created_at, actor, action, target, reason, request_id, before::text, after::text FROM (

@@ -93,7 +93,7 @@ extension PostgresStore {
                        repeated_finding_cycles = \(findingCycles.values.max() ?? 0), updated_at = now()
                  WHERE id = \(threadID)
                 """, logger: self.logger)
-            try await Self.audit(connection, context: context, action: "thread.escalate", target: "thread:\(threadID.uuidString.lowercased())",
+            try await Self.audit(connection, context: context, action: "thread.escalate", target: "thread:\(threadID.wireString)",
                                  before: ["status": .string("active")], after: ["status": .string("blocked")], reason: reason, logger: self.logger)
             try await self.postSystemMessage(
                 threadID: threadID, to: [],
@@ -122,9 +122,9 @@ extension PostgresStore {
                 """, logger: self.logger)
             let escalated = try await Self.sweptTickets(escalatedRows)
             for (id, threadID, actionClass, resource, requester) in escalated {
-                let ticket = id.uuidString.lowercased()
+                let ticket = id.wireString
                 try await Self.audit(connection, context: context, action: "approval.escalated", target: "ticket:\(ticket)",
-                                     after: ["thread_id": .string(threadID.uuidString.lowercased())],
+                                     after: ["thread_id": .string(threadID.wireString)],
                                      reason: Reason.approvalEscalated.rawValue, logger: self.logger)
                 try await self.postSystemMessage(
                     threadID: threadID, to: [],
@@ -139,7 +139,7 @@ extension PostgresStore {
                 """, logger: self.logger)
             let expired = try await Self.sweptTickets(expiredRows)
             for (id, threadID, actionClass, resource, requester) in expired {
-                let ticket = id.uuidString.lowercased()
+                let ticket = id.wireString
                 try await Self.audit(connection, context: context, action: "approval.expired", target: "ticket:\(ticket)",
                                      before: ["state": .string("pending")], after: ["state": .string("expired")],
                                      reason: Reason.ticketExpired.rawValue, logger: self.logger)

@@ -95,15 +95,15 @@ extension PostgresStore {
             for try await row in rows.decode((String, Int64, Bool, [String], Double?).self) { return row }
             return nil
         }
-        guard let (status, lastSeq, isMember, strangers, allowance) = row else { return .threadNotFound(message.threadID.uuidString) }
+        guard let (status, lastSeq, isMember, strangers, allowance) = row else { return .threadNotFound(message.threadID.wireString) }
         if !isMember {
-            return BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": message.threadID.uuidString])
+            return BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": message.threadID.wireString])
         }
         if status == ThreadStatus.closed.rawValue {
-            return BridgeError(.failedPrecondition, .threadClosed, "The thread is closed; nothing more can be posted to it.", details: ["thread_id": message.threadID.uuidString])
+            return BridgeError(.failedPrecondition, .threadClosed, "The thread is closed; nothing more can be posted to it.", details: ["thread_id": message.threadID.wireString])
         }
         if status == ThreadStatus.blocked.rawValue && !mayPostWhileBlocked {
-            return BridgeError(.failedPrecondition, .threadBlocked, "The thread is blocked; only operators and approvers may post until it is unblocked.", details: ["thread_id": message.threadID.uuidString])
+            return BridgeError(.failedPrecondition, .threadBlocked, "The thread is blocked; only operators and approvers may post until it is unblocked.", details: ["thread_id": message.threadID.wireString])
         }
         if !strangers.isEmpty {
             return BridgeError(.invalidArgument, .unknownRecipient, "Not members of this thread: \(strangers.sorted().joined(separator: ", ")).", details: ["field": "to", "handles": strangers.sorted().joined(separator: ",")])
@@ -164,9 +164,9 @@ extension PostgresStore {
             }
             return header.map { ($0.0, $0.1, messages) }
         }
-        guard let (lastSeq, member, messages) = result else { throw .threadNotFound(threadID.uuidString) }
+        guard let (lastSeq, member, messages) = result else { throw .threadNotFound(threadID.wireString) }
         guard member else {
-            throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": threadID.uuidString])
+            throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": threadID.wireString])
         }
         let hasMore = messages.count > limit
         return MessagePage(messages: Array(messages.prefix(limit)), lastSeq: lastSeq, hasMore: hasMore)
@@ -206,9 +206,9 @@ extension PostgresStore {
                 """, logger: self.logger)
             var found: (Int64, Int64?)?
             for try await row in rows.decode((Int64, Int64?).self) { found = row }
-            guard let (lastSeq, cursor) = found else { throw BridgeError.threadNotFound(threadID.uuidString) }
+            guard let (lastSeq, cursor) = found else { throw BridgeError.threadNotFound(threadID.wireString) }
             guard let cursor else {
-                throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": threadID.uuidString])
+                throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": threadID.wireString])
             }
             guard seq <= lastSeq else {
                 throw BridgeError(.invalidArgument, .ackBeyondLastSeq, "seq \(seq) is beyond the thread's last seq \(lastSeq).", details: ["field": "seq"])
@@ -222,7 +222,7 @@ extension PostgresStore {
                 """, logger: self.logger).decode(Int64.self) {
                 newCursor = updated
             }
-            try await Self.audit(connection, context: context, action: "message.ack", target: "thread:\(threadID.uuidString.lowercased())",
+            try await Self.audit(connection, context: context, action: "message.ack", target: "thread:\(threadID.wireString)",
                                  before: ["cursor_seq": .integer(cursor)], after: ["cursor_seq": .integer(newCursor)], logger: self.logger)
             return AckRecord(cursorSeq: newCursor, lastSeq: lastSeq)
         }

@@ -74,7 +74,7 @@ extension PostgresStore {
                 INSERT INTO thread_participants (thread_id, workspace_id, handle, role)
                 SELECT \(threadID), \(identity.workspace), h, r FROM unnest(\(handles)::text[], \(roles)::text[]) AS u (h, r)
                 """, logger: self.logger)
-            try await Self.audit(connection, context: context, action: "thread.create", target: "thread:\(threadID.uuidString.lowercased())",
+            try await Self.audit(connection, context: context, action: "thread.create", target: "thread:\(threadID.wireString)",
                                  after: ["title": .string(new.title), "participants": .array(handles.map(JSONValue.string))], logger: self.logger)
             var message: Message?
             if var first = new.firstMessage {
@@ -103,7 +103,7 @@ extension PostgresStore {
         let detail = try await withConnection { connection in
             try await self.threadDetail(id, on: connection, workspace: workspace)
         }
-        guard let detail else { throw .threadNotFound(id.uuidString) }
+        guard let detail else { throw .threadNotFound(id.wireString) }
         return detail
     }
 
@@ -117,7 +117,7 @@ extension PostgresStore {
         for try await (status, isMember) in rows.decode((String, Bool).self) {
             return ThreadFacts(status: ThreadStatus(rawValue: status) ?? .active, callerIsMember: isMember)
         }
-        throw BridgeError.threadNotFound(id.uuidString)
+        throw BridgeError.threadNotFound(id.wireString)
     }
 
     func threadDetail(_ id: UUID, on connection: PostgresConnection, workspace: String) async throws -> ThreadDetail? {
@@ -172,7 +172,7 @@ extension PostgresStore {
 
     static func encodePageToken(_ thread: ThreadSummary) -> String {
         let micros = Int64((thread.createdAt.timeIntervalSince1970 * 1_000_000).rounded())
-        return Data("\(micros)/\(thread.id.uuidString)".utf8).base64EncodedString()
+        return Data("\(micros)/\(thread.id.wireString)".utf8).base64EncodedString()
     }
 
     static func decodePageToken(_ token: String?) throws(BridgeError) -> (Date, UUID)? {
@@ -197,20 +197,20 @@ extension PostgresStore {
         let identity = context.identity
         return try await idempotentTransaction(idempotency, context: context) { connection in
             guard let current = try await self.threadDetail(id, on: connection, workspace: identity.workspace) else {
-                throw BridgeError.threadNotFound(id.uuidString)
+                throw BridgeError.threadNotFound(id.wireString)
             }
             if current.participants.contains(where: { $0.handle == identity.handle }) {
                 return MembershipChange(thread: current, changed: false)
             }
             if current.thread.status == .closed {
-                throw BridgeError(.failedPrecondition, .threadClosed, "The thread is closed; it cannot be joined.", details: ["thread_id": id.uuidString])
+                throw BridgeError(.failedPrecondition, .threadClosed, "The thread is closed; it cannot be joined.", details: ["thread_id": id.wireString])
             }
             try await connection.query("""
                 INSERT INTO thread_participants (thread_id, workspace_id, handle, role)
                 VALUES (\(id), \(identity.workspace), \(identity.handle), \(role.rawValue))
                 ON CONFLICT (thread_id, handle) DO UPDATE SET left_at = NULL, role = EXCLUDED.role, joined_at = now()
                 """, logger: self.logger)
-            try await Self.audit(connection, context: context, action: "thread.join", target: "thread:\(id.uuidString.lowercased())",
+            try await Self.audit(connection, context: context, action: "thread.join", target: "thread:\(id.wireString)",
                                  after: ["handle": .string(identity.handle), "role": .string(role.rawValue)], logger: self.logger)
             let detail = try await self.threadDetail(id, on: connection, workspace: identity.workspace)
             return MembershipChange(thread: detail!, changed: true)
@@ -233,11 +233,11 @@ extension PostgresStore {
             var changed = false
             for try await _ in rows { changed = true }
             if changed {
-                try await Self.audit(connection, context: context, action: "thread.leave", target: "thread:\(id.uuidString.lowercased())",
+                try await Self.audit(connection, context: context, action: "thread.leave", target: "thread:\(id.wireString)",
                                      after: ["handle": .string(identity.handle)], logger: self.logger)
             }
             guard let detail = try await self.threadDetail(id, on: connection, workspace: identity.workspace) else {
-                throw BridgeError.threadNotFound(id.uuidString)
+                throw BridgeError.threadNotFound(id.wireString)
             }
             return MembershipChange(thread: detail, changed: changed)
         }
@@ -262,7 +262,7 @@ extension PostgresStore {
                        updated_at = now()
                  WHERE id = \(id)
                 """, logger: self.logger)
-            try await Self.audit(connection, context: context, action: "thread.\(transition.rawValue)", target: "thread:\(id.uuidString.lowercased())",
+            try await Self.audit(connection, context: context, action: "thread.\(transition.rawValue)", target: "thread:\(id.wireString)",
                                  before: ["status": .string(status.rawValue)], after: ["status": .string(next.rawValue)],
                                  reason: reason, logger: self.logger)
             // Members learn of the change where they already look: the thread itself.

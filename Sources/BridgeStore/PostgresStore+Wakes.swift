@@ -187,8 +187,8 @@ extension PostgresStore {
             }
             if let auditAction {
                 try await Self.audit(connection, context: context, action: auditAction, target: "participant:\(wake.target)",
-                                     after: ["wake_id": .string(id.uuidString.lowercased()), "failed_action": .string(failedAction),
-                                             "thread_id": .string(wake.threadID.uuidString.lowercased())],
+                                     after: ["wake_id": .string(id.wireString), "failed_action": .string(failedAction),
+                                             "thread_id": .string(wake.threadID.wireString)],
                                      reason: reason?.rawValue, logger: self.logger)
             }
             return true
@@ -209,8 +209,8 @@ extension PostgresStore {
                 VALUES (\(id), \(attempt), \(action.rawValue), \(context.identity.handle), \(argv), \(now))
                 """, logger: self.logger)
             try await Self.audit(connection, context: context, action: "wake.triggered", target: "participant:\(wake.target)",
-                                 after: ["wake_id": .string(id.uuidString.lowercased()), "attempt": .number(Double(attempt)),
-                                         "action": .string(action.rawValue), "thread_id": .string(wake.threadID.uuidString.lowercased())],
+                                 after: ["wake_id": .string(id.wireString), "attempt": .number(Double(attempt)),
+                                         "action": .string(action.rawValue), "thread_id": .string(wake.threadID.wireString)],
                                  logger: self.logger)
             return ClaimedAttempt(requestID: id, attempt: attempt, action: action)
         }
@@ -236,7 +236,7 @@ extension PostgresStore {
                      WHERE workspace_id = \(context.identity.workspace) AND handle = \(target)
                     """, logger: self.logger)
                 try await Self.audit(connection, context: context, action: "participant.session", target: "participant:\(target)",
-                                     after: ["session_id": .string(sessionID), "wake_id": .string(claimed.requestID.uuidString.lowercased())],
+                                     after: ["session_id": .string(sessionID), "wake_id": .string(claimed.requestID.wireString)],
                                      logger: self.logger)
             }
             return true
@@ -292,10 +292,10 @@ extension PostgresStore {
             if created {
                 wakeID = id
                 try await Self.audit(connection, context: context, action: "wake.request", target: "participant:\(target)",
-                                     after: ["wake_id": .string(id.uuidString.lowercased()), "thread_id": .string(threadID.uuidString.lowercased()),
+                                     after: ["wake_id": .string(id.wireString), "thread_id": .string(threadID.wireString),
                                              "trigger_seq": .number(Double(lastSeq))], logger: self.logger)
                 // The supervisor listens on the post channel; a trigger is work for it like a post.
-                try await connection.query("SELECT pg_notify(\(Self.messageChannel), \(threadID.uuidString.lowercased()))", logger: self.logger)
+                try await connection.query("SELECT pg_notify(\(Self.messageChannel), \(threadID.wireString))", logger: self.logger)
             } else {
                 let open = try await connection.query("""
                     SELECT id FROM wake_requests WHERE workspace_id = \(identity.workspace) AND target = \(target)

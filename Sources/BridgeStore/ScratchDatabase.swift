@@ -13,7 +13,7 @@ public struct ScratchDatabase: Sendable {
 
     /// Creates and migrates a new scratch database next to `base`'s database.
     public static func create(on base: DatabaseEndpoint, purpose: String, logger: Logger) async throws(BridgeError) -> ScratchDatabase {
-        let suffix = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        let suffix = UUID().wireString.replacingOccurrences(of: "-", with: "").prefix(12)
         let safePurpose = purpose.lowercased().filter { $0.isLetter || $0.isNumber }.prefix(16)
         let name = "agent_bridge_scratch_\(safePurpose)_\(suffix)"
         try await withAdmin(base, logger: logger) { client in

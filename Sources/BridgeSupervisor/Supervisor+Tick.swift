@@ -62,7 +62,7 @@ extension Supervisor {
         report.threadsBlocked = blocked.count
         for block in blocked {
             logger.notice("Loop guard blocked a thread.", metadata: [
-                "event": "loop_guard.tripped", "thread_id": "\(block.threadID.uuidString.lowercased())", "reason": "\(block.trip.reason.rawValue)"])
+                "event": "loop_guard.tripped", "thread_id": "\(block.threadID.wireString)", "reason": "\(block.trip.reason.rawValue)"])
         }
 
         report.wakesCreated = try await store.discoverWakeWork(now: now, freshWindow: timings.heartbeatFreshWindow, context: context)
@@ -108,12 +108,12 @@ extension Supervisor {
         // A runtime that cannot resume is always spawned.
         let action: WakeAction = requested == .resume && runtime?.resume == nil ? .spawn : requested
         let template = (action == .resume ? runtime?.resume : runtime?.spawn) ?? []
-        let threadID = wake.threadID.uuidString.lowercased()
+        let threadID = wake.threadID.wireString
         let workdir = wake.facts.runtime.workdir ?? configuration.defaultWorkdir
         let values = RuntimeCatalog.Values(
             handle: wake.target, threadID: threadID, seq: wake.triggerSeq, sessionID: wake.facts.runtime.sessionId,
             prompt: RuntimeCatalog.wakePrompt(handle: wake.target, threadID: threadID, seq: wake.triggerSeq, cursor: wake.cursorSeq),
-            workdir: workdir, requestID: wake.id.uuidString.lowercased())
+            workdir: workdir, requestID: wake.id.wireString)
         let argv = RuntimeCatalog.expand(template, with: values)
         guard let claimed = try await store.claimWakeAttempt(wake, action: action, argv: argv, now: now, context: context) else { return false }
 
@@ -140,8 +140,8 @@ extension Supervisor {
 
     private func logWake(_ wake: OpenWake, event: String, reason: Reason?, extra: Logger.Metadata = [:]) {
         var metadata: Logger.Metadata = [
-            "event": "\(event)", "wake_id": "\(wake.id.uuidString.lowercased())", "participant": "\(wake.target)",
-            "thread_id": "\(wake.threadID.uuidString.lowercased())", "trigger_seq": "\(wake.triggerSeq)",
+            "event": "\(event)", "wake_id": "\(wake.id.wireString)", "participant": "\(wake.target)",
+            "thread_id": "\(wake.threadID.wireString)", "trigger_seq": "\(wake.triggerSeq)",
         ]
         if let reason { metadata["reason"] = "\(reason.rawValue)" }
         metadata.merge(extra) { $1 }

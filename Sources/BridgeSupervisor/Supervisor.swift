@@ -153,7 +153,7 @@ public final class Supervisor: Service, Sendable {
         running.withLock { _ = $0.removeValue(forKey: launch.claimed.requestID) }
         let elapsed = started.duration(to: .now)
         logger.info("Wake process ended.", metadata: [
-            "event": "wake.process_ended", "wake_id": "\(launch.claimed.requestID.uuidString.lowercased())",
+            "event": "wake.process_ended", "wake_id": "\(launch.claimed.requestID.wireString)",
             "participant": "\(launch.target)", "attempt": "\(launch.claimed.attempt)", "action": "\(launch.claimed.action.rawValue)",
             "outcome": "\(result.outcome.rawValue)", "exit_code": "\(result.exitCode.map(String.init) ?? "-")",
             "duration_ms": "\(Int(elapsed.seconds * 1000))",
@@ -176,7 +176,7 @@ public final class Supervisor: Service, Sendable {
 
     /// The identity the supervisor acts as, with a fresh request id for the audit trail.
     func supervisorContext(prefix: String) -> CallContext {
-        let id = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+        let id = UUID().wireString.replacingOccurrences(of: "-", with: "").prefix(20)
         return CallContext(
             identity: Identity(workspace: configuration.workspace, handle: configuration.supervisorID, role: .operator, origin: .supervisor),
             requestID: "\(prefix)_\(id)")

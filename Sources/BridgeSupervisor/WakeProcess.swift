@@ -38,7 +38,7 @@ struct WakeProcess: Sendable {
             return Result(outcome: .notStarted, exitCode: nil, sessionID: nil, outputTail: "workdir \(workdir) does not exist.")
         }
         try? FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true)
-        let base = "\(scratchDirectory)/wake-\(UUID().uuidString.lowercased())"
+        let base = "\(scratchDirectory)/wake-\(UUID().wireString)"
         let stdoutPath = "\(base).out", stderrPath = "\(base).err"
         defer {
             unlink(stdoutPath)

@@ -45,7 +45,7 @@ struct OperatorOptions: ParsableArguments {
             outcome = .success(try await withStore(setup.endpoint, logger: logger) { store async throws(BridgeError) in
                 try await setup.prepareSchema(store, logger: logger)
                 let service = BridgeService(configuration: .init(serverVersion: AgentBridge.version, catalog: policyCatalog), store: store, logger: logger)
-                let context = CallContext(identity: identity, requestID: "req_cli_\(UUID().uuidString.prefix(12).lowercased())")
+                let context = CallContext(identity: identity, requestID: "req_cli_\(UUID().wireString.prefix(12).lowercased())")
                 return try await body(service, context)
             })
         } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import BridgeCore
 
 /// Aligned plain-text columns for terminal output: a header row, then one line per row.
 struct TextTable {
@@ -49,6 +50,6 @@ enum Display {
 
     /// A UUID in the lowercase form the CLI accepts back.
     static func id(_ id: UUID) -> String {
-        id.uuidString.lowercased()
+        id.wireString
     }
 }
