@@ -16,22 +16,49 @@ public enum OperationDeadline {
 /// in a task of its own; when the time is up the caller is answered at once and the operation is cancelled and left
 /// to finish by itself, releasing its connection when it does.
 enum BoundedOperation {
+    /// - Parameter abandon: called once when the time is up or the caller is cancelled, before the operation is;
+    ///   returns the error for the caller.
     static func run<Value: Sendable>(
-        within timeout: Duration, onTimeout timeoutError: BridgeError,
+        within timeout: Duration, abandon: @escaping @Sendable () -> BridgeError,
         _ operation: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
         let outcome = SingleOutcome<Value>()
         let work = Task { outcome.settle(await Result(catching: operation)) }
         let timer = Task {
             try await Task.sleep(for: timeout)
-            if outcome.settle(.failure(timeoutError)) { work.cancel() }
+            if outcome.settle({ .failure(abandon()) }) { work.cancel() }
         }
         defer { timer.cancel() }
         return try await withTaskCancellationHandler {
             try await outcome.value()
         } onCancel: {
-            outcome.settle(.failure(CancellationError()))
-            work.cancel()
+            if outcome.settle({ _ = abandon(); return .failure(CancellationError()) }) { work.cancel() }
+        }
+    }
+}
+
+/// Decides, once, whether a write sends its COMMIT or is abandoned by a caller that stopped waiting; what that caller
+/// is told depends on which came first.
+final class CommitGate: Sendable {
+    private enum Phase { case working, committing, abandoned }
+    private let phase = Mutex(Phase.working)
+
+    init() {}
+
+    /// Called just before COMMIT is sent; false when the caller was already answered (then roll back instead).
+    func beginCommit() -> Bool {
+        phase.withLock { phase in
+            guard phase == .working else { return false }
+            phase = .committing
+            return true
+        }
+    }
+
+    /// Called when the caller stops waiting; returns whether the COMMIT may already be on its way.
+    func abandon() -> Bool {
+        phase.withLock { phase in
+            if phase == .working { phase = .abandoned }
+            return phase == .committing
         }
     }
 }
@@ -48,14 +75,22 @@ final class SingleOutcome<Value: Sendable>: Sendable {
     /// Settles the outcome; returns false when it was already settled.
     @discardableResult
     func settle(_ result: Result<Value, any Error>) -> Bool {
-        let (settled, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Value, any Error>?) in
-            guard state.result == nil else { return (false, nil) }
+        settle { result }
+    }
+
+    /// Settles the outcome with what `make` returns, called only if nothing settled it first.
+    @discardableResult
+    func settle(_ make: () -> Result<Value, any Error>) -> Bool {
+        let settled = state.withLock { state -> (Result<Value, any Error>, CheckedContinuation<Value, any Error>?)? in
+            guard state.result == nil else { return nil }
+            let result = make()
             state.result = result
             defer { state.waiter = nil }
-            return (true, state.waiter)
+            return (result, state.waiter)
         }
+        guard let (result, waiter) = settled else { return false }
         waiter?.resume(with: result)
-        return settled
+        return true
     }
 
     func value() async throws -> Value {

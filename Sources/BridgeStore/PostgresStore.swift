@@ -53,7 +53,7 @@ public final class PostgresStore: Sendable {
     func withConnection<Value: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Value
     ) async throws(BridgeError) -> Value {
-        try await run { [client] in try await client.withConnection { try await body($0) } }
+        try await run { [client] _ in try await client.withConnection { try await body($0) } }
     }
 
     /// Runs `body` in a transaction, retrying serialization failures and deadlocks with backoff, and returns
@@ -65,14 +65,14 @@ public final class PostgresStore: Sendable {
     func withTransaction<Value: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Value
     ) async throws(BridgeError) -> Value {
-        try await run(writes: true) { [client, logger] in
+        try await run { [client, logger] gate in
             try await client.withConnection { connection in
                 try await connection.query("BEGIN", logger: logger)
                 let value: Value
                 do {
                     value = try await body(connection)
-                    // A caller that gave up (its deadline passed) gets no write behind its back.
-                    try Task.checkCancellation()
+                    // A caller that stopped waiting was told nothing was written: keep it so.
+                    guard gate.beginCommit() else { throw CancellationError() }
                 } catch {
                     _ = try? await connection.query("ROLLBACK", logger: logger)
                     throw error
@@ -108,13 +108,17 @@ public final class PostgresStore: Sendable {
     /// The retry and timeout envelope around every database operation.
     ///
     /// Each attempt gets the configured operation timeout, cut short by ``OperationDeadline/current``. When the time
-    /// is up the caller is answered at once, whatever the driver is doing: `UNAVAILABLE` / `DATABASE_UNAVAILABLE`
-    /// for a read, `UNAVAILABLE` / `COMMIT_OUTCOME_UNKNOWN` for a write (`writes`), which may still have committed.
-    func run<Value: Sendable>(writes: Bool = false, _ operation: @escaping @Sendable () async throws -> Value) async throws(BridgeError) -> Value {
+    /// is up the caller is answered at once, whatever the driver is doing: `UNAVAILABLE` / `DATABASE_UNAVAILABLE`,
+    /// and nothing is written; or `UNAVAILABLE` / `COMMIT_OUTCOME_UNKNOWN` when a write's COMMIT had been sent
+    /// (the operation passes it through its ``CommitGate``, one per attempt).
+    func run<Value: Sendable>(_ operation: @escaping @Sendable (CommitGate) async throws -> Value) async throws(BridgeError) -> Value {
         var attempt = 0
         while true {
+            let gate = CommitGate()
             do {
-                return try await BoundedOperation.run(within: attemptTimeout(), onTimeout: Self.timeoutError(writes: writes), operation)
+                return try await BoundedOperation.run(within: attemptTimeout(), abandon: { Self.timeoutError(commitSent: gate.abandon()) }) {
+                    try await operation(gate)
+                }
             } catch {
                 let mapped = StoreErrorMapping.map(error)
                 if mapped.reason == .transactionConflict && attempt < configuration.conflictRetries {
@@ -138,8 +142,8 @@ public final class PostgresStore: Sendable {
         return max(.milliseconds(10), min(configuration.operationTimeout, ContinuousClock.now.duration(to: deadline)))
     }
 
-    private static func timeoutError(writes: Bool) -> BridgeError {
-        writes
+    private static func timeoutError(commitSent: Bool) -> BridgeError {
+        commitSent
             ? BridgeError(.unavailable, .commitOutcomeUnknown,
                           "The database did not confirm the write in time; it may or may not be stored. Retry with the same idempotency_key.")
             : BridgeError(.unavailable, .databaseUnavailable, "The database did not answer in time; retry shortly.")
@@ -147,12 +151,12 @@ public final class PostgresStore: Sendable {
 
     /// Checks the database answers and its schema is the one this build expects.
     public func schemaVersion() async throws(BridgeError) -> Int {
-        try await run { [client, logger] in try await Migrator.currentVersion(client, logger: logger) }
+        try await run { [client, logger] _ in try await Migrator.currentVersion(client, logger: logger) }
     }
 
     /// Applies pending migrations.
     @discardableResult
     public func migrate() async throws(BridgeError) -> [Int] {
-        try await run { [client, logger] in try await Migrator(logger: logger).migrate(client) }
+        try await run { [client, logger] _ in try await Migrator(logger: logger).migrate(client) }
     }
 }
