@@ -38,7 +38,8 @@ public struct MCPServerService: Service {
         // Answers still being computed when stdin closes are written before the session ends:
         // the longest is a long-poll at its cap plus one database timeout.
         let transport = DrainingTransport(
-            wrapping: await PipeStdioTransport.make(logger: transportLogger), drainTimeout: .seconds(Limits().maxWaitSeconds + 15), logger: transportLogger)
+            wrapping: await StdioDescriptor.transport(logger: transportLogger), drainTimeout: .seconds(Limits().maxWaitSeconds + 15),
+            logger: transportLogger)
         try await server.start(transport: transport)
         await withGracefulShutdownHandler {
             await server.waitUntilCompleted()
