@@ -39,7 +39,7 @@ public struct MCPServerService: Service {
         // the longest is a long-poll at its cap plus one database timeout.
         let transport = DrainingTransport(
             wrapping: await StdioDescriptor.transport(logger: transportLogger), drainTimeout: .seconds(Limits().maxWaitSeconds + 15),
-            logger: transportLogger)
+            gate: FrameGate(logger: transportLogger), logger: transportLogger)
         try await server.start(transport: transport)
         await withGracefulShutdownHandler {
             await server.waitUntilCompleted()
