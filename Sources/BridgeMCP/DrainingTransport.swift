@@ -44,7 +44,7 @@ public actor DrainingTransport: Transport {
             let pump = Task {
                 do {
                     for try await data in await self.inner.receive() {
-                        if await self.admit(data) { continuation.yield(data) }
+                        if let frame = await self.admit(data) { continuation.yield(frame) }
                     }
                     await self.waitForOutstandingAnswers()
                     continuation.finish()
@@ -58,23 +58,23 @@ public actor DrainingTransport: Transport {
 
     // MARK: - Bookkeeping
 
-    /// Whether the frame goes on to the SDK; a refused one is answered or logged here.
-    private func admit(_ data: Data) async -> Bool {
+    /// What goes on to the SDK for this frame; nil when it is answered or dropped here.
+    private func admit(_ data: Data) async -> Data? {
         switch gate.classify(data) {
-        case .pass(let request, let cancelled):
+        case .pass(let frame, let request, let cancelled):
             if let request { outstanding.insert(request) }
             if let cancelled { settle(cancelled) }
-            return true
+            return frame
         case .answer(let reply):
             do {
                 try await inner.send(reply)
             } catch {
                 logger.warning("A refusal could not be written.", metadata: ["error": "\(error)"])
             }
-            return false
+            return nil
         case .drop(let reason):
             logger.warning("A message was ignored.", metadata: ["mcp.reason": "\(reason)"])
-            return false
+            return nil
         }
     }
 

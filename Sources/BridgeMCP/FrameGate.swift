@@ -15,17 +15,25 @@ import MCP
 /// which MCP 2025-11-25 does not have); JSON validity (`-32700`); the JSON-RPC envelope (`-32600`); and the
 /// params of each method the server handles (`-32602`). The last two read the frame with `JSONDecoder`, as the
 /// SDK does, so they agree with it even on duplicate keys.
+///
+/// Only `initialize` and `tools/call` reach the SDK as sent. Every other message that passes goes on as the
+/// few members its handler reads (a `ping` without its params, a response without its result), and a request
+/// for a method the server does not handle is answered here with `-32601`: the SDK would decode the rest
+/// through `MCP.Value`, which compiles a regular expression for every string it meets.
 struct FrameGate: Sendable {
     /// The deepest nesting a frame may have, counting the top-level object as 1.
     static let maximumDepth = 64
 
     let logger: Logger
 
+    /// The request methods the SDK's `Server` has handlers for (its own and ``MCPServerService``'s).
+    static let handledMethods: Set<String> = [Initialize.name, Ping.name, ListTools.name, CallTool.name]
+
     /// What to do with one frame.
     enum Verdict: Sendable, Equatable {
-        /// Hand the frame to the SDK. `request` is the id its answer will carry; `cancelled` the id a
-        /// `notifications/cancelled` names.
-        case pass(request: ID?, cancelled: ID?)
+        /// Hand `frame` to the SDK in place of the line read (the same bytes, or only the members its handler
+        /// reads). `request` is the id its answer will carry; `cancelled` the id a `notifications/cancelled` names.
+        case pass(Data, request: ID?, cancelled: ID?)
         /// Write this reply instead; the SDK never sees the frame.
         case answer(Data)
         /// Ignore the frame: a notification that cannot be acted on, or a response to nothing.
@@ -67,14 +75,14 @@ struct FrameGate: Sendable {
             return answer(nil, .parseError, "Parse error: the line is not valid JSON.")
         }
         if envelope.hasMethod {
-            return envelope.hasID ? request(envelope) : notification(envelope)
+            return envelope.hasID ? request(envelope, frame: frame) : notification(envelope)
         }
         return response(envelope)
     }
 
     // MARK: - Requests, notifications, responses
 
-    private func request(_ envelope: Envelope) -> Verdict {
+    private func request(_ envelope: Envelope, frame: Data) -> Verdict {
         guard let id = envelope.id else {
             return answer(nil, .invalidRequest, "Invalid Request: id must be a string or an integer.")
         }
@@ -93,8 +101,16 @@ struct FrameGate: Sendable {
         if let problem = envelope.paramsProblem {
             return answer(id, .invalidParams, "Invalid params: \(problem)")
         }
-        logger.trace("Frame passed.", metadata: ["mcp.method": "\(method)", "mcp.id": "\(id)"])
-        return .pass(request: id, cancelled: nil)
+        switch method {
+        case Initialize.name, CallTool.name:
+            return .pass(frame, request: id, cancelled: nil)
+        case ListTools.name:
+            return .pass(Forwarded(id: id, method: method, params: envelope.cursor.map { ["cursor": $0] }).data, request: id, cancelled: nil)
+        case Ping.name:
+            return .pass(Forwarded(id: id, method: method).data, request: id, cancelled: nil)
+        default:
+            return answer(id, .methodNotFound, "Method not found: \(method.prefix(200))")
+        }
     }
 
     private func notification(_ envelope: Envelope) -> Verdict {
@@ -105,7 +121,9 @@ struct FrameGate: Sendable {
             return .drop(reason: "A notification's params are \(kind.phrase), not an object.")
         }
         if let problem = envelope.paramsProblem { return .drop(reason: "A notification's \(problem)") }
-        return .pass(request: nil, cancelled: envelope.cancelledID)
+        var forwarded = Forwarded(method: envelope.method)
+        if envelope.method == CancelledNotification.name { forwarded.cancellation = .some(envelope.cancelledID) }
+        return .pass(forwarded.data, request: nil, cancelled: envelope.cancelledID)
     }
 
     private func response(_ envelope: Envelope) -> Verdict {
@@ -120,11 +138,12 @@ struct FrameGate: Sendable {
             return answer(id, .invalidRequest, "Invalid Request: error must be an object with an integer code and a string message.")
         }
         guard id != nil else {
-            // A well-formed error response to a message the client could not read: answering it could loop.
-            return .drop(reason: "A response without a readable id.")
+            // The error response JSON-RPC prescribes for a message the client could not read: answering it could loop.
+            if envelope.hasError, envelope.idIsNull { return .drop(reason: "An error response with a null id.") }
+            return answer(nil, .invalidRequest, "Invalid Request: a response's id must be a string or an integer.")
         }
         // The server sends no requests, so the SDK logs any response as one to an unknown request.
-        return .pass(request: nil, cancelled: nil)
+        return .pass(Forwarded(id: id, result: true).data, request: nil, cancelled: nil)
     }
 
     private func answer(_ id: ID?, _ code: JSONRPCErrorReply.Code, _ message: String) -> Verdict {
@@ -137,6 +156,42 @@ struct FrameGate: Sendable {
               text != "null", !text.isEmpty
         else { return nil }
         return try? JSONDecoder().decode(ID.self, from: Data(text.utf8))
+    }
+}
+
+// MARK: - Forwarding
+
+extension FrameGate {
+    /// The members of a message the SDK's handler reads, and nothing else.
+    struct Forwarded: Encodable {
+        var id: ID?
+        var method: String?
+        var params: [String: String]?
+        /// The params of a `notifications/cancelled`: the id it names, if any.
+        var cancellation: ID??
+        var result = false
+
+        private enum Keys: String, CodingKey { case jsonrpc, id, method, params, result }
+        private enum CancelledKeys: String, CodingKey { case requestId }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode("2.0", forKey: .jsonrpc)
+            try container.encodeIfPresent(id, forKey: .id)
+            try container.encodeIfPresent(method, forKey: .method)
+            if let cancellation {
+                var params = container.nestedContainer(keyedBy: CancelledKeys.self, forKey: .params)
+                try params.encodeIfPresent(cancellation, forKey: .requestId)
+            } else {
+                try container.encodeIfPresent(params, forKey: .params)
+            }
+            if result { try container.encode([String: String](), forKey: .result) }
+        }
+
+        var data: Data {
+            // Strings, ids and a dictionary of strings always encode.
+            (try? JSONEncoder().encode(self)) ?? Data()
+        }
     }
 }
 
@@ -163,6 +218,8 @@ extension FrameGate {
     struct Envelope: Decodable {
         var jsonrpc: String?
         var hasID = false
+        /// The id member is missing or null.
+        var idIsNull = true
         /// The id when it is one the SDK reads back unchanged: a string or an integer.
         var id: ID?
         var hasMethod = false
@@ -171,6 +228,8 @@ extension FrameGate {
         /// Why the params do not fit the method, phrased for the client; nil when they fit or are not checked.
         var paramsProblem: String?
         var cancelledID: ID?
+        /// tools/list's `cursor`, the one member of its params the SDK reads.
+        var cursor: String?
         var hasResult = false
         var hasError = false
         var errorIsValid = false
@@ -182,6 +241,7 @@ extension FrameGate {
             jsonrpc = try? container.decode(String.self, forKey: .jsonrpc)
             hasID = container.contains(.id)
             if hasID, (try? container.decodeNil(forKey: .id)) != true {
+                idIsNull = false
                 id = try? container.decode(ID.self, forKey: .id)
             }
             hasMethod = container.contains(.method)
@@ -196,6 +256,9 @@ extension FrameGate {
                 paramsProblem = Self.problem(method: method, container: container, hasID: hasID)
                 if method == CancelledNotification.name, !hasID {
                     cancelledID = (try? container.decode(CancelledNotification.Parameters.self, forKey: .params))?.requestId
+                }
+                if method == ListTools.name, hasID {
+                    cursor = (try? container.decode(ListTools.Parameters.self, forKey: .params))?.cursor
                 }
             }
         }
