@@ -47,10 +47,12 @@ public actor BlockingStdioTransport: Transport {
         incomingContinuation.finish()
     }
 
+    /// Queues one message and its newline for stdout; it is written before `disconnect()` returns.
     public func send(_ data: Data) async throws {
         output.write(data)
     }
 
+    /// stdin's lines, in order; it ends with the input or at `disconnect()`.
     public nonisolated func receive() -> AsyncThrowingStream<Data, any Error> {
         incoming
     }
