@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import MCP
 
 /// Classifies each incoming line before the SDK's `Server` decodes it, and answers what it refuses.
@@ -23,11 +22,6 @@ import MCP
 struct FrameGate: Sendable {
     /// The deepest nesting a frame may have, counting the top-level object as 1.
     static let maximumDepth = 64
-
-    let logger: Logger
-
-    /// The request methods the SDK's `Server` has handlers for (its own and ``MCPServerService``'s).
-    static let handledMethods: Set<String> = [Initialize.name, Ping.name, ListTools.name, CallTool.name]
 
     /// What to do with one frame.
     enum Verdict: Sendable, Equatable {
