@@ -104,9 +104,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "CStandardDescriptors"),
         .executableTarget(
             name: "agent-bridge",
             dependencies: [
+                "CStandardDescriptors",
                 "BridgeCore",
                 "BridgeStore",
                 "BridgeService",

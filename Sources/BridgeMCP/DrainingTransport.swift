@@ -2,22 +2,26 @@ import Foundation
 import Logging
 import MCP
 
-/// Wraps a transport so that the end of input does not lose answers still being computed.
+/// Wraps a transport so that the end of input does not lose answers still being computed, and so that only
+/// frames ``FrameGate`` lets through reach the SDK.
 ///
 /// The SDK handles each request in its own task and stops reading when stdin closes; a client that writes
 /// its requests and closes its end at once (`printf … | agent-bridge serve`) would otherwise get no replies.
 /// This transport holds the end of the incoming stream back until every request it delivered has been
-/// answered (or cancelled by the client), bounded by `drainTimeout`.
+/// answered (or cancelled by the client), bounded by `drainTimeout`. A frame the gate refuses is answered
+/// here, through the inner transport, before the next one is read.
 public actor DrainingTransport: Transport {
     public nonisolated let logger: Logger
     private let inner: any Transport
     private let drainTimeout: Duration
-    private var outstanding: Set<String> = []
+    private let gate: FrameGate
+    private var outstanding: Set<ID> = []
     private var drained: [CheckedContinuation<Void, Never>] = []
 
-    public init(wrapping inner: any Transport, drainTimeout: Duration, logger: Logger) {
+    init(wrapping inner: any Transport, drainTimeout: Duration, gate: FrameGate, logger: Logger) {
         self.inner = inner
         self.drainTimeout = drainTimeout
+        self.gate = gate
         self.logger = logger
     }
 
@@ -32,7 +36,7 @@ public actor DrainingTransport: Transport {
     public func send(_ data: Data) async throws {
         try await inner.send(data)
         // Only after the write: the answer is out before input may be declared finished.
-        if let id = Self.envelope(data).responseID { settle(id) }
+        if let id = Self.answeredID(data) { settle(id) }
     }
 
     public nonisolated func receive() -> AsyncThrowingStream<Data, any Error> {
@@ -40,8 +44,7 @@ public actor DrainingTransport: Transport {
             let pump = Task {
                 do {
                     for try await data in await self.inner.receive() {
-                        await self.track(data)
-                        continuation.yield(data)
+                        if let frame = await self.admit(data) { continuation.yield(frame) }
                     }
                     await self.waitForOutstandingAnswers()
                     continuation.finish()
@@ -55,13 +58,27 @@ public actor DrainingTransport: Transport {
 
     // MARK: - Bookkeeping
 
-    private func track(_ data: Data) {
-        let envelope = Self.envelope(data)
-        if let id = envelope.requestID { outstanding.insert(id) }
-        if let id = envelope.cancelledID { settle(id) }
+    /// What goes on to the SDK for this frame; nil when it is answered or dropped here.
+    private func admit(_ data: Data) async -> Data? {
+        switch gate.classify(data) {
+        case .pass(let frame, let request, let cancelled):
+            if let request { outstanding.insert(request) }
+            if let cancelled { settle(cancelled) }
+            return frame
+        case .answer(let reply):
+            do {
+                try await inner.send(reply)
+            } catch {
+                logger.warning("A refusal could not be written.", metadata: ["error": "\(error)"])
+            }
+            return nil
+        case .drop(let reason):
+            logger.warning("A message was ignored.", metadata: ["mcp.reason": "\(reason)"])
+            return nil
+        }
     }
 
-    private func settle(_ id: String) {
+    private func settle(_ id: ID) {
         outstanding.remove(id)
         if outstanding.isEmpty {
             drained.forEach { $0.resume() }
@@ -100,32 +117,9 @@ public actor DrainingTransport: Transport {
         await withCheckedContinuation { drained.append($0) }
     }
 
-    /// The JSON-RPC ids a message carries: the id of a request, of a response, or of a cancelled request.
-    struct Envelope {
-        var requestID: String?
-        var responseID: String?
-        var cancelledID: String?
-    }
-
-    static func envelope(_ data: Data) -> Envelope {
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return Envelope() }
-        let id = object["id"].flatMap(idKey)
-        if let method = object["method"] as? String {
-            if id != nil { return Envelope(requestID: id) }
-            if method == "notifications/cancelled", let params = object["params"] as? [String: Any] {
-                return Envelope(cancelledID: params["requestId"].flatMap(idKey))
-            }
-            return Envelope()
-        }
-        if object["result"] != nil || object["error"] != nil { return Envelope(responseID: id) }
-        return Envelope()
-    }
-
-    private static func idKey(_ value: Any) -> String? {
-        switch value {
-        case let string as String: "s:\(string)"
-        case let number as NSNumber: "n:\(number.int64Value)"
-        default: nil
-        }
+    /// The id of an outgoing response; the server sends no requests, so any id is an answer's.
+    static func answeredID(_ data: Data) -> ID? {
+        struct Answer: Decodable { var id: ID? }
+        return (try? JSONDecoder().decode(Answer.self, from: data))?.id
     }
 }

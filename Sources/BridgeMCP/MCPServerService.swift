@@ -29,6 +29,7 @@ public struct MCPServerService: Service {
             capabilities: .init(tools: .init(listChanged: false)))
         let router = self.router
         let tools = router.catalog.tools
+        // FrameGate answers every other method with -32601 before the SDK sees it: a new handler needs its case there.
         await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: tools) }
         await server.withMethodHandler(CallTool.self) { params in
             try await router.call(name: params.name, arguments: params.arguments)
@@ -38,7 +39,8 @@ public struct MCPServerService: Service {
         // Answers still being computed when stdin closes are written before the session ends:
         // the longest is a long-poll at its cap plus one database timeout.
         let transport = DrainingTransport(
-            wrapping: await PipeStdioTransport.make(logger: transportLogger), drainTimeout: .seconds(Limits().maxWaitSeconds + 15), logger: transportLogger)
+            wrapping: await StdioDescriptor.transport(logger: transportLogger), drainTimeout: .seconds(Limits().maxWaitSeconds + 15),
+            gate: FrameGate(), logger: transportLogger)
         try await server.start(transport: transport)
         await withGracefulShutdownHandler {
             await server.waitUntilCompleted()

@@ -10,11 +10,11 @@ import NIOPosix
 /// up to 10 ms on every request of a client that waits for each answer. Here a read wakes the moment bytes
 /// arrive. Input may half-close: after stdin ends, answers still go out on stdout until `disconnect()`.
 ///
-/// NIO only drives pipes, sockets and terminals; `make(logger:)` falls back to the SDK's transport when stdin
-/// or stdout is a regular file (`agent-bridge serve < requests.jsonl`).
+/// NIO only drives descriptors epoll accepts (pipes, sockets, terminals); ``StdioDescriptor`` decides, before
+/// NIO sees them, whether this transport or ``BlockingStdioTransport`` serves stdin and stdout.
 public actor PipeStdioTransport: Transport {
     public nonisolated let logger: Logger
-    /// The longest line accepted; a larger one closes the session instead of growing memory without bound.
+    /// The longest line accepted; a longer one is answered with an error and discarded.
     static let maximumLineBytes = 8 * 1024 * 1024
 
     private let incoming: AsyncThrowingStream<Data, any Error>
@@ -23,16 +23,11 @@ public actor PipeStdioTransport: Transport {
     private let outgoingContinuation: AsyncStream<Data>.Continuation
     private var pump: Task<Void, Never>?
 
-    /// A NIO-driven transport on this process's stdin and stdout, or the SDK's when NIO cannot take them.
-    public static func make(logger: Logger) async -> any Transport {
+    /// A NIO-driven transport on this process's stdin and stdout; both must be pipes, sockets or terminals.
+    static func connected(logger: Logger) async throws -> PipeStdioTransport {
         let transport = PipeStdioTransport(logger: logger)
-        do {
-            try await transport.connectPipes()
-            return transport
-        } catch {
-            logger.debug("stdin or stdout is not a pipe; using the SDK's polling transport.", metadata: ["error": "\(error)"])
-            return StdioTransport(logger: logger)
-        }
+        try await transport.connectPipes()
+        return transport
     }
 
     init(logger: Logger) {
@@ -41,13 +36,13 @@ public actor PipeStdioTransport: Transport {
         (outgoing, outgoingContinuation) = AsyncStream.makeStream(of: Data.self)
     }
 
-    /// Already connected by `make(logger:)`.
+    /// Already connected by `connected(logger:)`.
     public func connect() async throws {}
 
     private func connectPipes() async throws {
         let input = dup(STDIN_FILENO), output = dup(STDOUT_FILENO)
         guard input >= 0, output >= 0 else { throw MCPError.internalError("cannot duplicate stdin or stdout") }
-        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        let channel: NIOAsyncChannel<LineFramer.Frame, ByteBuffer>
         do {
             channel = try await NIOPipeBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .channelOption(.allowRemoteHalfClosure, value: true)
@@ -55,7 +50,7 @@ public actor PipeStdioTransport: Transport {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: Self.maximumLineBytes)))
-                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        return try NIOAsyncChannel<LineFramer.Frame, ByteBuffer>(wrappingChannelSynchronously: channel)
                     }
                 }
         } catch {
@@ -63,14 +58,21 @@ public actor PipeStdioTransport: Transport {
             close(output)
             throw error
         }
-        let incomingContinuation = self.incomingContinuation, outgoing = self.outgoing, logger = self.logger
+        let incomingContinuation = self.incomingContinuation, outgoingContinuation = self.outgoingContinuation
+        let outgoing = self.outgoing, logger = self.logger
+        let tooLongReply = LineFramer(maximumLineBytes: Self.maximumLineBytes).tooLongReply
         pump = Task {
             do {
                 try await channel.executeThenClose { inbound, outbound in
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             do {
-                                for try await line in inbound { incomingContinuation.yield(Data(buffer: line)) }
+                                for try await frame in inbound {
+                                    switch frame {
+                                    case .line(let line): incomingContinuation.yield(Data(buffer: line))
+                                    case .tooLong: outgoingContinuation.yield(tooLongReply)
+                                    }
+                                }
                                 incomingContinuation.finish()
                             } catch {
                                 incomingContinuation.finish(throwing: error)
@@ -111,31 +113,24 @@ public actor PipeStdioTransport: Transport {
     }
 }
 
-/// Splits a byte stream into lines (without their `\n`), skipping empty ones; a final line without `\n` counts.
+/// Frames the channel's bytes with ``LineFramer``: one ``LineFramer/Frame`` per line or oversize line.
 struct LineFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-    let maximumLineBytes: Int
+    typealias InboundOut = LineFramer.Frame
+    private var framer: LineFramer
 
-    struct LineTooLong: Error {}
+    init(maximumLineBytes: Int) {
+        framer = LineFramer(maximumLineBytes: maximumLineBytes)
+    }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
-            if buffer.readableBytes > maximumLineBytes { throw LineTooLong() }
-            return .needMoreData
-        }
-        let line = buffer.readSlice(length: newline - buffer.readerIndex)!
-        buffer.moveReaderIndex(forwardBy: 1)
-        if line.readableBytes > 0 {
-            context.fireChannelRead(Self.wrapInboundOut(line))
-        }
+        guard let frame = framer.next(from: &buffer) else { return .needMoreData }
+        context.fireChannelRead(Self.wrapInboundOut(frame))
         return .continue
     }
 
     mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         if try decode(context: context, buffer: &buffer) == .continue { return .continue }
-        if buffer.readableBytes > 0, let rest = buffer.readSlice(length: buffer.readableBytes) {
-            context.fireChannelRead(Self.wrapInboundOut(rest))
-        }
+        if let last = framer.finish(&buffer) { context.fireChannelRead(Self.wrapInboundOut(last)) }
         return .needMoreData
     }
 }

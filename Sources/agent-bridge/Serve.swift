@@ -1,4 +1,5 @@
 import ArgumentParser
+import CStandardDescriptors
 import BridgeCore
 import BridgeMCP
 import BridgeService
@@ -49,6 +50,12 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = database.bootstrapLogging()
+        // A closed stdin, stdout or stderr was opened on /dev/null before main (CStandardDescriptors).
+        if agent_bridge_reopened_standard_descriptors() > 0 {
+            logger.warning("stdin, stdout or stderr was closed by the parent; it reads and writes /dev/null.", metadata: [
+                "event": "serve.closed_stdio", "count": "\(agent_bridge_reopened_standard_descriptors())",
+            ])
+        }
         let environment = ProcessInfo.processInfo.environment
         let (identity, authMode) = try makeIdentityProvider(environment, logger: logger)
         // A bad catalog stops start-up here, before the client sees a server.

@@ -20,15 +20,7 @@ final class MCPClient: @unchecked Sendable {
     ) throws {
         process.executableURL = TestDatabase.executableURL
         process.arguments = ["serve"]
-        var environment = ProcessInfo.processInfo.environment
-        // nil means the embedded default: serve finds its cluster under AGENT_BRIDGE_STATE_DIR.
-        if let databaseURL { environment["DATABASE_URL"] = databaseURL } else { environment.removeValue(forKey: "DATABASE_URL") }
-        environment["AGENT_BRIDGE_ROLE"] = role
-        environment["AGENT_BRIDGE_LOG_LEVEL"] = "warning"
-        environment["AGENT_BRIDGE_DB_TIMEOUT_MS"] = "30000"
-        if let participant { environment["AGENT_BRIDGE_PARTICIPANT"] = participant } else { environment.removeValue(forKey: "AGENT_BRIDGE_PARTICIPANT") }
-        environment.merge(extraEnvironment) { $1 }
-        process.environment = environment
+        process.environment = Self.serveEnvironment(databaseURL: databaseURL, participant: participant, role: role, extra: extraEnvironment)
         process.standardInput = input
         process.standardOutput = output
         if let stderrLog {
@@ -38,6 +30,21 @@ final class MCPClient: @unchecked Sendable {
             process.standardError = FileHandle.nullDevice
         }
         try process.run()
+    }
+
+    /// The environment `serve` runs with in these tests: the given database and identity, warnings-only logs.
+    static func serveEnvironment(
+        databaseURL: String?, participant: String?, role: String = "coordinator", extra: [String: String] = [:]
+    ) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        // nil means the embedded default: serve finds its cluster under AGENT_BRIDGE_STATE_DIR.
+        if let databaseURL { environment["DATABASE_URL"] = databaseURL } else { environment.removeValue(forKey: "DATABASE_URL") }
+        environment["AGENT_BRIDGE_ROLE"] = role
+        environment["AGENT_BRIDGE_LOG_LEVEL"] = "warning"
+        environment["AGENT_BRIDGE_DB_TIMEOUT_MS"] = "30000"
+        if let participant { environment["AGENT_BRIDGE_PARTICIPANT"] = participant } else { environment.removeValue(forKey: "AGENT_BRIDGE_PARTICIPANT") }
+        environment.merge(extra) { $1 }
+        return environment
     }
 
     /// Sends a request and returns its response object.
@@ -74,8 +81,19 @@ final class MCPClient: @unchecked Sendable {
     /// A write to a dead server's pipe fails with EPIPE instead of killing the test process with SIGPIPE.
     private static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
 
+    /// Writes `bytes` and a newline as they are, valid JSON or not; blocks while the pipe is full.
+    func sendLineBlocking(_ bytes: Data) {
+        var line = bytes
+        line.append(0x0A)
+        try? write(line)
+    }
+
     /// Reads one line of stdout; every line must be a JSON-RPC message.
-    private func readMessageBlocking() throws -> [String: Any] {
+    ///
+    /// - Parameter timeout: how long to wait for more output before giving up with ``MCPTestError/timedOut``,
+    ///   so a missing answer fails the test instead of hanging it; nil waits for ever.
+    func readMessageBlocking(timeout: Duration? = nil) throws -> [String: Any] {
+        let deadline = timeout.map { ContinuousClock.now + $0 }
         while true {
             if let newline = buffer.firstIndex(of: 0x0A) {
                 let line = buffer[buffer.startIndex..<newline]
@@ -86,10 +104,31 @@ final class MCPClient: @unchecked Sendable {
                 }
                 return object
             }
+            if let deadline {
+                let left = ContinuousClock.now.duration(to: deadline)
+                var ready = pollfd(fd: output.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+                let milliseconds = max(0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+                if poll(&ready, 1, milliseconds) == 0 { throw MCPTestError.timedOut }
+            }
             let chunk = output.fileHandleForReading.availableData
             if chunk.isEmpty { throw MCPTestError.closed }
             buffer.append(chunk)
         }
+    }
+
+    /// Runs blocking exchanges (``sendLineBlocking(_:)``, ``readMessageBlocking(timeout:)``) on this client's
+    /// queue, off the cooperative pool.
+    func blocking<T>(_ work: @escaping (MCPClient) throws -> T) async throws -> T {
+        try await onQueue { try work(self) }
+    }
+
+    /// The server's resident set size in kilobytes (`VmRSS` in `/proc/PID/status`).
+    func residentKilobytes() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+        else { throw MCPTestError.protocolError("no VmRSS for pid \(process.processIdentifier)") }
+        return kilobytes
     }
 
     func initialize() async throws -> [String: Any] {
@@ -160,6 +199,7 @@ private struct Unchecked<T>: @unchecked Sendable {
 
 enum MCPTestError: Error {
     case closed
+    case timedOut
     case notJSONRPC(String)
     case protocolError(String)
 }
