@@ -23,6 +23,14 @@ import Testing
         NewMessage(threadID: thread, kind: .note, to: [], replyToSeq: nil, body: body, payload: .emptyObject, schemaVersion: "1.0")
     }
 
+    /// A new thread of the owner's, on a store whose pool runs.
+    func makeThread(_ store: PostgresStore, title: String) async throws -> UUID {
+        try await store.ensureParticipant(context: owner)
+        let (created, _) = try await store.createThread(
+            NewThread(title: title, autonomous: false, participants: [], firstMessage: nil), context: owner, idempotency: nil)
+        return created.thread.thread.id
+    }
+
     func storedBodies(_ client: PostgresClient, _ thread: UUID) async throws -> [String] {
         var bodies: [String] = []
         for try await (body,) in try await client.query("SELECT body FROM messages WHERE thread_id = \(thread) ORDER BY seq", logger: logger)
@@ -34,10 +42,7 @@ import Testing
         let database = try await TestDatabase.create(logger: logger)
         let store = impatientStore(database)
         try await TestDatabase.run(store) { client in
-            try await store.ensureParticipant(context: owner)
-            let (created, _) = try await store.createThread(
-                NewThread(title: "slow commit", autonomous: false, participants: [], firstMessage: nil), context: owner, idempotency: nil)
-            let thread = created.thread.thread.id
+            let thread = try await makeThread(store, title: "slow commit")
             // Work at commit time (a deferred trigger) takes 1.5 s: the COMMIT is sent and not yet confirmed at 0.5 s.
             try await client.query("""
                 CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1.5); RETURN NULL; END $$
@@ -71,10 +76,7 @@ import Testing
         let database = try await TestDatabase.create(logger: logger)
         let store = impatientStore(database)
         try await TestDatabase.run(store) { client in
-            try await store.ensureParticipant(context: owner)
-            let (created, _) = try await store.createThread(
-                NewThread(title: "locked", autonomous: false, participants: [], firstMessage: nil), context: owner, idempotency: nil)
-            let thread = created.thread.thread.id
+            let thread = try await makeThread(store, title: "locked")
             // Another session holds the thread row for 1.5 s; the post's statement waits for it past the timeout.
             let holder = Task {
                 try await client.withConnection { connection in
