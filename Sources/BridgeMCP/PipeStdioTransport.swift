@@ -61,9 +61,13 @@ public actor PipeStdioTransport: Transport {
         let incomingContinuation = self.incomingContinuation, outgoingContinuation = self.outgoingContinuation
         let outgoing = self.outgoing, logger = self.logger
         let tooLongReply = LineFramer(maximumLineBytes: Self.maximumLineBytes).tooLongReply
+        // Answers are written on the channel itself and each write awaited until its bytes are in stdout: the async
+        // writer's `write` returns once a message is queued, and `executeThenClose` then closes the channel, which
+        // drops whatever a slow reader had not yet taken off a full pipe (the end of a large tools/list reply).
+        let stdout = channel.channel
         pump = Task {
             do {
-                try await channel.executeThenClose { inbound, outbound in
+                try await channel.executeThenClose { inbound, _ in
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             do {
@@ -84,7 +88,7 @@ public actor PipeStdioTransport: Transport {
                                 buffer.reserveCapacity(message.count + 1)
                                 buffer.writeBytes(message)
                                 buffer.writeInteger(UInt8(ascii: "\n"))
-                                try await outbound.write(buffer)
+                                try await stdout.writeAndFlush(buffer)
                             }
                         }
                         try await group.waitForAll()

@@ -184,6 +184,45 @@ import Testing
         try? input.fileHandleForWriting.close()
     }
 
+    @Test func answersLargerThanThePipeReachAReaderThatReadsOnlyAfterInputEnded() async throws {
+        // A client that writes everything, closes stdin and reads later: serve must not exit (closing stdout) while
+        // the pipe still holds back answers it has queued. Eight tools/list replies are far more than a 64 KiB pipe.
+        let database = try await TestDatabase.create()
+        let input = Pipe(), output = Pipe()
+        let process = Process()
+        process.executableURL = TestDatabase.executableURL
+        process.arguments = ["serve"]
+        process.environment = MCPClient.serveEnvironment(databaseURL: database.url, participant: "alice")
+        process.standardInput = input.fileHandleForReading
+        process.standardOutput = output.fileHandleForWriting
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        try? input.fileHandleForReading.close()
+        try? output.fileHandleForWriting.close()
+        var requests = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"# + "\n"
+        for id in 2...9 { requests += #"{"jsonrpc":"2.0","id":\#(id),"method":"tools/list"}"# + "\n" }
+        try input.fileHandleForWriting.write(contentsOf: Data(requests.utf8))
+        try input.fileHandleForWriting.close()
+        try await Task.sleep(for: .seconds(2))
+        let received = Box()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                received.data = output.fileHandleForReading.readDataToEndOfFile()
+                continuation.resume()
+            }
+        }
+        let lines = received.data.split(separator: 0x0A)
+        #expect(received.data.count > 128 * 1024, "more than two pipes' worth of answers (\(received.data.count) bytes)")
+        var ids: [Int] = []
+        for line in lines {
+            let message = try #require(try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                                       "a cut answer: \(String(decoding: line.suffix(200), as: UTF8.self))")
+            if let id = message["id"] as? Int { ids.append(id) }
+        }
+        #expect(ids.sorted() == Array(1...9), "every answer, whole")
+    }
+
     // MARK: - Plumbing
 
     /// One end of a channel: where the client writes and where it reads.
