@@ -51,9 +51,10 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = database.bootstrapLogging()
         // A closed stdin, stdout or stderr was opened on /dev/null before main (CStandardDescriptors).
-        if agent_bridge_reopened_standard_descriptors() > 0 {
+        let reopened = agent_bridge_reopened_standard_descriptors()
+        if reopened > 0 {
             logger.warning("stdin, stdout or stderr was closed by the parent; it reads and writes /dev/null.", metadata: [
-                "event": "serve.closed_stdio", "count": "\(agent_bridge_reopened_standard_descriptors())",
+                "event": "serve.closed_stdio", "count": "\(reopened)",
             ])
         }
         let environment = ProcessInfo.processInfo.environment

@@ -10,11 +10,14 @@ import Testing
         var testDescription: String { rawValue }
     }
 
+    /// The `initialize` request every session starts with, id 1.
+    static let initializeLine = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
+
     /// Requests with one answer each, including the refusals that share the line framing: an oversize line and a
     /// line nested 10,000 deep. Ids 1...6 and one null.
     static func requests() -> Data {
         var lines = [
-            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+            initializeLine,
             #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
             #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"v1_whoami","arguments":{}}}"#,
             #"{"jsonrpc":"2.0","id":3,"method":"ping","params":{"a":\#(String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000))}}"#,
@@ -159,17 +162,13 @@ import Testing
         // (an event loop's, the database socket), and the JSON-RPC answers or the logs would be written into it.
         let database = try await TestDatabase.create()
         let input = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "exec \"$0\" serve \(redirection)", TestDatabase.executableURL.path]
-        process.environment = MCPClient.serveEnvironment(databaseURL: database.url, participant: "alice")
-        process.standardInput = input.fileHandleForReading
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        // Through a shell, which closes the descriptor before exec (the exec keeps the pid).
+        let process = try Self.launch(
+            database: database, command: ["/bin/sh", "-c", "exec \"$0\" serve \(redirection)", TestDatabase.executableURL.path],
+            stdin: input.fileHandleForReading, stdout: FileHandle.nullDevice)
         defer { if process.isRunning { process.terminate() } }
-        // The exec keeps the pid: once serve has answered a call that reached the database, look at its descriptor.
-        let call = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
+        // Once serve has answered a call that reached the database, look at its descriptor.
+        let call = Self.initializeLine
             + "\n" + #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#
             + "\n" + #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"v1_whoami","arguments":{}}}"# + "\n"
         try input.fileHandleForWriting.write(contentsOf: Data(call.utf8))
@@ -189,18 +188,13 @@ import Testing
         // the pipe still holds back answers it has queued. Eight tools/list replies are far more than a 64 KiB pipe.
         let database = try await TestDatabase.create()
         let input = Pipe(), output = Pipe()
-        let process = Process()
-        process.executableURL = TestDatabase.executableURL
-        process.arguments = ["serve"]
-        process.environment = MCPClient.serveEnvironment(databaseURL: database.url, participant: "alice")
-        process.standardInput = input.fileHandleForReading
-        process.standardOutput = output.fileHandleForWriting
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try Self.launch(
+            database: database, command: [TestDatabase.executableURL.path, "serve"],
+            stdin: input.fileHandleForReading, stdout: output.fileHandleForWriting)
         defer { if process.isRunning { process.terminate() } }
         try? input.fileHandleForReading.close()
         try? output.fileHandleForWriting.close()
-        var requests = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"# + "\n"
+        var requests = Self.initializeLine + "\n"
         for id in 2...9 { requests += #"{"jsonrpc":"2.0","id":\#(id),"method":"tools/list"}"# + "\n" }
         try input.fileHandleForWriting.write(contentsOf: Data(requests.utf8))
         try input.fileHandleForWriting.close()
@@ -224,6 +218,21 @@ import Testing
     }
 
     // MARK: - Plumbing
+
+    /// Starts `command` (serve, or a shell that execs it) as alice on the database, stderr discarded, and returns
+    /// it running: for tests that look at serve while it runs, where ``serve(database:stdin:stdout:whileRunning:)``
+    /// waits for its exit.
+    static func launch(database: TestDatabase, command: [String], stdin: FileHandle, stdout: FileHandle) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        process.environment = MCPClient.serveEnvironment(databaseURL: database.url, participant: "alice")
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
 
     /// One end of a channel: where the client writes and where it reads.
     struct End: @unchecked Sendable {
