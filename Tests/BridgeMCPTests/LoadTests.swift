@@ -147,7 +147,6 @@ import Testing
                 if writersDone { exhausted.insert(index) }
                 continue
             }
-            if read.structured["has_more"] as? Bool == true { report.usedPaging = true }
             if seqs != Array((after[index] + 1)...(after[index] + seqs.count)) {
                 report.unexpected.append("after \(after[index]) of \(thread) read \(seqs)")
             }
@@ -162,6 +161,17 @@ import Testing
             }
         }
         if after != expected { report.unexpected.append("stopped after \(after), expected \(expected)") }
+        // Whether a reader that kept up ever saw `has_more` depends on timing; paging itself must not. Read each
+        // thread again from its start, one page of 5: it must say there is more and where the next page begins.
+        for (index, thread) in threads.enumerated() where expected[index] > 5 {
+            let page = try await client.call("v1_message_read", ["thread_id": thread, "after_seq": 0, "limit": 5])
+            let seqs = ((page.structured["messages"] as? [[String: Any]]) ?? []).compactMap { $0["seq"] as? Int }
+            if seqs == Array(1...5), page.structured["has_more"] as? Bool == true, page.structured["next_after_seq"] as? Int == 5 {
+                report.usedPaging = true
+            } else {
+                report.unexpected.append("first page of \(thread): \(page.text)")
+            }
+        }
         return report
     }
 
@@ -453,6 +463,7 @@ struct ReaderReport: Sendable {
     var unexpected: [String] = []
     /// Reads issued with nothing unread, so they waited (`wait_seconds`) for the next post.
     var longPolls = 0
+    /// A page of 5 from a thread's start said `has_more` and where the next page begins.
     var usedPaging = false
 }
 
