@@ -4,7 +4,6 @@ import BridgeService
 import BridgeStore
 import Foundation
 import Logging
-import MCP
 import PostgresNIO
 
 /// What one tool call came to.
@@ -12,7 +11,7 @@ struct CallOutcome: Sendable {
     /// `OK`, or the error's reason code.
     var result: String
     var code: String?
-    var structured: Value?
+    var structured: JSONValue?
 }
 
 extension DrillReplay {
@@ -21,25 +20,25 @@ extension DrillReplay {
         let at = step.at
         if let post = step.post {
             let id = threadIDs[post.thread]!
-            var arguments: [String: Value] = ["thread_id": .string(id.wireString), "body": .string(post.body), "kind": .string(post.kind ?? "note")]
+            var arguments: [String: JSONValue] = ["thread_id": .string(id.wireString), "body": .string(post.body), "kind": .string(post.kind ?? "note")]
             if let to = post.to { arguments["to"] = .array(to.map { .string($0) }) }
             let outcome = await call(as: post.as, tool: "v1_message_post", arguments: arguments)
-            if outcome.result == "OK", case .int(let seq)? = outcome.structured?.objectValue?["message"]?.objectValue?["seq"] {
-                storedPosts.append((id, Int64(seq), post.body))
+            if outcome.result == "OK", let seq = outcome.structured?["message"]?["seq"]?.int64Value {
+                storedPosts.append((id, seq, post.body))
             }
             let target = post.to.map { " → \($0.joined(separator: ", "))" } ?? ""
             return line(at, "\(post.as) posts a \(post.kind ?? "note")\(target) in \(post.thread)", outcome, expected: post.expect)
         }
         if let spec = step.call {
-            var arguments: [String: Value] = [:]
-            if let args = spec.args, case .object(let object)? = Self.value(args) { arguments = object }
+            var arguments: [String: JSONValue] = [:]
+            if case .object(let object)? = spec.args { arguments = object }
             if let thread = spec.thread, let id = threadIDs[thread] { arguments["thread_id"] = .string(id.wireString) }
             let outcome = await call(as: spec.as, role: spec.role.flatMap(Role.init(rawValue:)), token: spec.token, tool: spec.tool, arguments: arguments)
             let how = spec.token.map { " with a \($0.replacingOccurrences(of: "_", with: "-")) token" } ?? ""
             return line(at, "\(spec.as) calls \(spec.tool)\(how)", outcome, expected: spec.expect)
         }
         if let heartbeat = step.heartbeat {
-            var arguments: [String: Value] = ["presence": .string(heartbeat.presence ?? "active")]
+            var arguments: [String: JSONValue] = ["presence": .string(heartbeat.presence ?? "active")]
             if heartbeat.humanInput == true { arguments["human_input"] = .bool(true) }
             let outcome = await call(as: heartbeat.as, tool: "v1_participant_heartbeat", arguments: arguments)
             // The database stamps heartbeats with its own clock; the drill's clock is the one that decides.
@@ -54,10 +53,10 @@ extension DrillReplay {
         }
         if let ack = step.ack {
             let id = threadIDs[ack.thread]!
-            let read = await call(as: ack.as, tool: "v1_message_read", arguments: ["thread_id": .string(id.wireString), "limit": .int(500)])
+            let read = await call(as: ack.as, tool: "v1_message_read", arguments: ["thread_id": .string(id.wireString), "limit": .integer(500)])
             var outcome = read
-            if read.result == "OK", case .int(let last)? = read.structured?.objectValue?["last_seq"], last > 0 {
-                outcome = await call(as: ack.as, tool: "v1_message_ack", arguments: ["thread_id": .string(id.wireString), "seq": .int(last)])
+            if read.result == "OK", let last = read.structured?["last_seq"]?.int64Value, last > 0 {
+                outcome = await call(as: ack.as, tool: "v1_message_ack", arguments: ["thread_id": .string(id.wireString), "seq": .integer(last)])
             }
             return line(at, "\(ack.as) reads \(ack.thread) to the end and acks", outcome, expected: nil)
         }
@@ -121,7 +120,7 @@ extension DrillReplay {
     }
 
     /// Calls a tool through the real router as `handle`: in local identity mode, or with a token of the given kind.
-    func call(as handle: String, role: Role? = nil, token: String? = nil, tool: String, arguments: [String: Value]) async -> CallOutcome {
+    func call(as handle: String, role: Role? = nil, token: String? = nil, tool: String, arguments: [String: JSONValue]) async -> CallOutcome {
         let identity = Identity(workspace: workspace, handle: handle, role: role ?? self.role(of: handle))
         let provider: ToolRouter.IdentityProvider
         if let token {
@@ -135,18 +134,20 @@ extension DrillReplay {
         } else {
             provider = { () async throws(BridgeError) -> Identity in identity }
         }
-        let router = ToolRouter(catalog: tools, service: service, identity: provider, logger: logger, stats: apiStats)
+        let router = ToolRouter(catalog: tools, service: service, identity: provider, logger: logger, stats: apiStats, presence: presence)
         var arguments = arguments
         arguments["schema_version"] = .string(SchemaVersion.current)
-        let result: CallTool.Result
-        do {
+        let result: ToolRouter.Result
+        do throws(ToolRouter.UnknownTool) {
             result = try await router.call(name: tool, arguments: arguments)
         } catch {
             return CallOutcome(result: "PROTOCOL_ERROR")
         }
-        let structured = result.structuredContent
-        guard result.isError == true else { return CallOutcome(result: "OK", structured: structured) }
-        let error = structured?.objectValue?["error"]?.objectValue
+        // serve writes presence within a second; the drill writes it at once, so its clock alone decides.
+        await PresenceFlusher(presence: presence, store: store, logger: logger).flush()
+        let structured = result.structured
+        guard result.isError else { return CallOutcome(result: "OK", structured: structured) }
+        let error = structured["error"]?.objectValue
         let outcome = CallOutcome(result: error?["reason"]?.stringValue ?? "UNKNOWN", code: error?["code"]?.stringValue, structured: structured)
         note(outcome, tool: tool)
         return outcome
@@ -163,12 +164,6 @@ extension DrillReplay {
         if outcome.code == BridgeError.Code.internal.rawValue {
             internalErrors.append("\(tool) at \(Duration.text(elapsed))")
         }
-    }
-
-    /// A scenario's JSON arguments as MCP values.
-    static func value(_ json: JSONValue) -> Value? {
-        guard let data = try? JSONEncoder().encode(json) else { return nil }
-        return try? JSONDecoder().decode(Value.self, from: data)
     }
 }
 

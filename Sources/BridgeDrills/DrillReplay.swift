@@ -5,7 +5,6 @@ import BridgeStore
 import BridgeSupervisor
 import Foundation
 import Logging
-import MCP
 import PostgresNIO
 
 /// One run of one scenario: the services it starts, the state it keeps while stepping, and the checks at the end.
@@ -26,6 +25,7 @@ actor DrillReplay {
     let tokens: DrillTokens
     /// The tool routers' call counts, persisted before each sample as serve's flusher would.
     let apiStats = APIRequestStats(workspace: "local")
+    let presence = PresenceLog()
     let workspace = "local"
 
     /// Virtual time since the drill began.
@@ -225,9 +225,9 @@ actor DrillReplay {
                 done += 1
                 for thread in scenario.threads where thread.creator == handle || thread.members.contains(handle) {
                     guard let id = threadIDs[thread.name] else { continue }
-                    let read = await call(as: handle, tool: "v1_message_read", arguments: ["thread_id": .string(id.wireString), "limit": .int(500)])
-                    if case .int(let last)? = read.structured?.objectValue?["last_seq"], last > 0 {
-                        _ = await call(as: handle, tool: "v1_message_ack", arguments: ["thread_id": .string(id.wireString), "seq": .int(last)])
+                    let read = await call(as: handle, tool: "v1_message_read", arguments: ["thread_id": .string(id.wireString), "limit": .integer(500)])
+                    if let last = read.structured?["last_seq"]?.int64Value, last > 0 {
+                        _ = await call(as: handle, tool: "v1_message_ack", arguments: ["thread_id": .string(id.wireString), "seq": .integer(last)])
                     }
                 }
                 runtime.markTurnPlayed(turn, by: handle)

@@ -5,7 +5,6 @@ import BridgeStore
 import BridgeSupervisor
 import Foundation
 import Logging
-import MCP
 import Synchronization
 
 /// Replays one ``DrillScenario`` against a throw-away database with a real store, the real tool router and a

@@ -1,3 +1,4 @@
+import BridgeCore
 import Foundation
 import MCP
 
@@ -11,20 +12,37 @@ import MCP
 /// read, that id (`null` otherwise); a malformed notification is dropped, since nothing may answer one.
 ///
 /// Checks, in order: a byte scan for nesting deeper than ``maximumDepth`` and for batches (top-level arrays,
-/// which MCP 2025-11-25 does not have); JSON validity (`-32700`); the JSON-RPC envelope (`-32600`); and the
-/// params of each method the server handles (`-32602`). The last two read the frame with `JSONDecoder`, as the
-/// SDK does, so they agree with it even on duplicate keys.
+/// which MCP 2025-11-25 does not have); JSON validity (`-32700`, by ``JSONParser``, which reads the frame once
+/// into the ``JSONValue`` the rest works on); the JSON-RPC envelope (`-32600`); and the params of each method
+/// the server handles (`-32602`). For the methods the SDK answers, the last two read the frame with
+/// `JSONDecoder`, as the SDK does, so they agree with it even on duplicate keys.
 ///
-/// Only `initialize` and `tools/call` reach the SDK as sent. Every other message that passes goes on as the
-/// few members its handler reads (a `ping` without its params, a response without its result), and a request
-/// for a method the server does not handle is answered here with `-32601`: the SDK would decode the rest
-/// through `MCP.Value`, which compiles a regular expression for every string it meets.
+/// `tools/call` and `tools/list` never reach the SDK: they become ``Verdict/call(_:)`` and
+/// ``Verdict/listTools(_:)``, answered by ``SessionTransport`` from the parsed frame, because the SDK decodes
+/// arguments through `MCP.Value`, which rewrites strings that look like data URLs (swift-sdk#277) and compiles
+/// a regular expression for every string it meets. Only `initialize` reaches the SDK as sent. Every other
+/// message that passes goes on as the few members its handler reads (a `ping` without its params, a response
+/// without its result), and a request for a method the server does not handle is answered here with `-32601`.
 struct FrameGate: Sendable {
     /// The deepest nesting a frame may have, counting the top-level object as 1.
     static let maximumDepth = 64
 
+    /// A `tools/call` request the server answers itself, as parsed from its frame.
+    struct ToolCall: Sendable, Equatable {
+        var id: ID
+        var name: String
+        /// `params.arguments`; an absent member is an empty object.
+        var arguments: [String: JSONValue]
+        /// `params._meta`, when sent.
+        var meta: [String: JSONValue]?
+    }
+
     /// What to do with one frame.
     enum Verdict: Sendable, Equatable {
+        /// Answer this `tools/call` here, without the SDK.
+        case call(ToolCall)
+        /// Answer `tools/list` here, with the catalog's encoded list, under this id.
+        case listTools(ID)
         /// Hand `frame` to the SDK in place of the line read (the same bytes, or only the members its handler
         /// reads). `request` is the id its answer will carry; `cancelled` the id a `notifications/cancelled` names.
         case pass(Data, request: ID?, cancelled: ID?)
@@ -57,10 +75,13 @@ struct FrameGate: Sendable {
             }
             return answer(id, .invalidRequest, "Invalid Request: the message " + message)
         }
-        // JSONSerialization is the strictest reader at hand: it refuses invalid UTF-8, control characters and
-        // numbers no Swift type holds, any of which would make the SDK's decoders fail after the gate.
-        guard (try? JSONSerialization.jsonObject(with: frame)) != nil else {
+        // The parser refuses invalid UTF-8, control characters and numbers no double holds, any of which would
+        // also make the SDK's decoders fail after the gate.
+        guard case .object(let message)? = try? JSONParser.parse(frame, maximumDepth: Self.maximumDepth) else {
             return answer(nil, .parseError, "Parse error: the line is not valid JSON.")
+        }
+        if message["method"] == .string(CallTool.name), message["id"] != nil {
+            return toolCall(message)
         }
         let envelope: Envelope
         do {
@@ -96,14 +117,64 @@ struct FrameGate: Sendable {
             return answer(id, .invalidParams, "Invalid params: \(problem)")
         }
         switch method {
-        case Initialize.name, CallTool.name:
+        case Initialize.name:
             return .pass(frame, request: id, cancelled: nil)
         case ListTools.name:
-            return .pass(Forwarded(id: id, method: method, params: envelope.cursor.map { ["cursor": $0] }).data, request: id, cancelled: nil)
+            // One page holds every tool, so a cursor changes nothing.
+            return .listTools(id)
         case Ping.name:
             return .pass(Forwarded(id: id, method: method).data, request: id, cancelled: nil)
         default:
             return answer(id, .methodNotFound, "Method not found: \(method.prefix(200))")
+        }
+    }
+
+    /// The checks ``request(_:frame:)`` makes, in the same order and words, read from the parsed frame.
+    private func toolCall(_ message: [String: JSONValue]) -> Verdict {
+        guard let id = Self.id(message["id"]) else {
+            return answer(nil, .invalidRequest, "Invalid Request: id must be a string or an integer.")
+        }
+        guard message["jsonrpc"] == .string("2.0") else {
+            return answer(id, .invalidRequest, #"Invalid Request: jsonrpc must be "2.0"."#)
+        }
+        guard message["result"] == nil, message["error"] == nil else {
+            return answer(id, .invalidRequest, "Invalid Request: a request cannot carry result or error.")
+        }
+        guard let paramsValue = message["params"] else {
+            return answer(id, .invalidParams, "Invalid params: params is required for tools/call.")
+        }
+        guard case .object(let params) = paramsValue else {
+            return answer(id, .invalidParams, "Invalid params: params must be an object, not \(Kind(paramsValue).phrase).")
+        }
+        guard let nameValue = params["name"] else {
+            return answer(id, .invalidParams, "Invalid params: params.name is required.")
+        }
+        guard case .string(let name) = nameValue else {
+            return answer(id, .invalidParams, "Invalid params: params.name must be a string, not \(Kind(nameValue).phrase).")
+        }
+        var arguments: [String: JSONValue] = [:]
+        if let value = params["arguments"] {
+            guard case .object(let object) = value else {
+                return answer(id, .invalidParams, "Invalid params: params.arguments must be an object, not \(Kind(value).phrase).")
+            }
+            arguments = object
+        }
+        var meta: [String: JSONValue]?
+        if let value = params["_meta"] {
+            guard case .object(let object) = value else {
+                return answer(id, .invalidParams, "Invalid params: params._meta must be an object, not \(Kind(value).phrase).")
+            }
+            meta = object
+        }
+        return .call(ToolCall(id: id, name: name, arguments: arguments, meta: meta))
+    }
+
+    /// A request id as the SDK reads it: a string or an integer; nil for anything else.
+    static func id(_ value: JSONValue?) -> ID? {
+        switch value {
+        case .string(let text)?: .string(text)
+        case .number(let number)?: Int(number.literal).map(ID.number)
+        default: nil
         }
     }
 
@@ -160,7 +231,6 @@ extension FrameGate {
     struct Forwarded: Encodable {
         var id: ID?
         var method: String?
-        var params: [String: String]?
         /// The params of a `notifications/cancelled`: the id it names, if any.
         var cancellation: ID??
         var result = false
@@ -176,8 +246,6 @@ extension FrameGate {
             if let cancellation {
                 var params = container.nestedContainer(keyedBy: CancelledKeys.self, forKey: .params)
                 try params.encodeIfPresent(cancellation, forKey: .requestId)
-            } else {
-                try container.encodeIfPresent(params, forKey: .params)
             }
             if result { try container.encode([String: String](), forKey: .result) }
         }
@@ -195,6 +263,17 @@ extension FrameGate {
     /// The kind of a JSON value, read without decoding its contents.
     enum Kind: Sendable, Equatable {
         case object, array, string, number, bool, null
+
+        init(_ value: JSONValue) {
+            self = switch value {
+            case .object: .object
+            case .array: .array
+            case .string: .string
+            case .number: .number
+            case .bool: .bool
+            case .null: .null
+            }
+        }
 
         var phrase: String {
             switch self {
@@ -222,8 +301,6 @@ extension FrameGate {
         /// Why the params do not fit the method, phrased for the client; nil when they fit or are not checked.
         var paramsProblem: String?
         var cancelledID: ID?
-        /// tools/list's `cursor`, the one member of its params the SDK reads.
-        var cursor: String?
         var hasResult = false
         var hasError = false
         var errorIsValid = false
@@ -251,9 +328,6 @@ extension FrameGate {
                 if method == CancelledNotification.name, !hasID {
                     cancelledID = (try? container.decode(CancelledNotification.Parameters.self, forKey: .params))?.requestId
                 }
-                if method == ListTools.name, hasID {
-                    cursor = (try? container.decode(ListTools.Parameters.self, forKey: .params))?.cursor
-                }
             }
         }
 
@@ -261,9 +335,6 @@ extension FrameGate {
         private static func problem(method: String, container: KeyedDecodingContainer<Keys>, hasID: Bool) -> String? {
             let present = container.contains(.params)
             switch (method, hasID) {
-            case (CallTool.name, true):
-                guard present else { return "params is required for tools/call." }
-                return callToolProblem(container)
             case (Initialize.name, true):
                 guard present else { return "params is required for initialize." }
                 return decodingProblem(Initialize.Parameters.self, container)
@@ -277,31 +348,6 @@ extension FrameGate {
             default:
                 return nil
             }
-        }
-
-        /// tools/call's params field by field, for messages that name the field.
-        private static func callToolProblem(_ container: KeyedDecodingContainer<Keys>) -> String? {
-            guard let params = try? container.nestedContainer(keyedBy: CallToolKeys.self, forKey: .params) else {
-                return "params must be an object."
-            }
-            guard params.contains(.name) else { return "params.name is required." }
-            guard (try? params.decode(String.self, forKey: .name)) != nil else {
-                return "params.name must be a string, not \(kind(params, .name).phrase)."
-            }
-            if params.contains(.arguments), kind(params, .arguments) != .object {
-                return "params.arguments must be an object, not \(kind(params, .arguments).phrase)."
-            }
-            if params.contains(._meta) {
-                if kind(params, ._meta) != .object { return "params._meta must be an object, not \(kind(params, ._meta).phrase)." }
-                if (try? params.decode(Metadata.self, forKey: ._meta)) == nil { return "params._meta does not fit the MCP schema." }
-            }
-            return nil
-        }
-
-        private enum CallToolKeys: String, CodingKey { case name, arguments, _meta }
-
-        private static func kind<K: CodingKey>(_ container: KeyedDecodingContainer<K>, _ key: K) -> Kind {
-            (try? container.decode(KindProbe.self, forKey: key))?.kind ?? .null
         }
 
         private static func decodingProblem<T: Decodable>(_ type: T.Type, _ container: KeyedDecodingContainer<Keys>) -> String? {

@@ -27,19 +27,14 @@ public struct MCPServerService: Service {
             name: "agent-bridge", version: version, title: "agent-bridge",
             instructions: "Durable threads shared by coding agents and their supervisors. Start with v1_whoami, then v1_inbox or v1_thread_list.",
             capabilities: .init(tools: .init(listChanged: false)))
-        let router = self.router
-        let tools = router.catalog.tools
-        // FrameGate answers every other method with -32601 before the SDK sees it: a new handler needs its case there.
-        await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: tools) }
-        await server.withMethodHandler(CallTool.self) { params in
-            try await router.call(name: params.name, arguments: params.arguments)
-        }
+        // tools/call and tools/list are answered by SessionTransport; FrameGate answers every method the SDK does
+        // not handle with -32601 before the SDK sees it: a new handler needs its case there.
         var transportLogger = logger
         transportLogger.logLevel = max(logger.logLevel, .warning)
         // Answers still being computed when stdin closes are written before the session ends:
         // the longest is a long-poll at its cap plus one database timeout.
-        let transport = DrainingTransport(
-            wrapping: await StdioDescriptor.transport(logger: transportLogger), drainTimeout: .seconds(Limits().maxWaitSeconds + 15),
+        let transport = SessionTransport(
+            wrapping: await StdioDescriptor.transport(logger: transportLogger), router: router, drainTimeout: .seconds(Limits().maxWaitSeconds + 15),
             gate: FrameGate(), logger: transportLogger)
         try await server.start(transport: transport)
         await withGracefulShutdownHandler {

@@ -1,6 +1,5 @@
 import Foundation
 import BridgeCore
-import MCP
 
 /// Checks tool arguments against their published JSON Schema, so `schemas/v1/` is the one source of truth.
 ///
@@ -9,21 +8,21 @@ import MCP
 /// `pattern`, and `format` `uuid` / `date-time`. `$ref`s are inlined when the catalog loads.
 /// The first violation becomes an `INVALID_ARGUMENT` with a reason and the offending field's path.
 struct SchemaValidator: Sendable {
-    let schema: Value
+    let schema: JSONValue
     private let patterns: [String: NSRegularExpressionBox]
 
-    init(schema: Value) {
+    init(schema: JSONValue) {
         self.schema = schema
         var patterns: [String: NSRegularExpressionBox] = [:]
         Self.collectPatterns(schema, into: &patterns)
         self.patterns = patterns
     }
 
-    func validate(_ value: Value) throws(BridgeError) {
+    func validate(_ value: JSONValue) throws(BridgeError) {
         try check(value, against: schema, path: "")
     }
 
-    private func check(_ value: Value, against schema: Value, path: String) throws(BridgeError) {
+    private func check(_ value: JSONValue, against schema: JSONValue, path: String) throws(BridgeError) {
         guard case .object(let rules) = schema else { return }
         let field = path.isEmpty ? "arguments" : path
 
@@ -38,11 +37,11 @@ struct SchemaValidator: Sendable {
             }
         }
         if case .array(let options)? = rules["enum"], !options.contains(where: { Self.equal($0, value) }) {
-            let listed = options.map { $0.stringValue ?? "\($0)" }.joined(separator: ", ")
+            let listed = options.map { $0.stringValue ?? String(decoding: $0.serialized(), as: UTF8.self) }.joined(separator: ", ")
             throw fail(.invalidEnumValue, "\(field) must be one of: \(listed).", path)
         }
         if let constant = rules["const"], !Self.equal(constant, value) {
-            throw fail(.invalidFieldValue, "\(field) must be \(constant).", path)
+            throw fail(.invalidFieldValue, "\(field) must be \(constant.stringValue ?? String(decoding: constant.serialized(), as: UTF8.self)).", path)
         }
 
         switch value {
@@ -63,10 +62,10 @@ struct SchemaValidator: Sendable {
                 }
             }
         case .array(let items):
-            if let min = rules["minItems"]?.intValue, items.count < min {
+            if let min = rules["minItems"]?.int64Value, items.count < min {
                 throw fail(.invalidFieldValue, "\(field) needs at least \(min) items.", path)
             }
-            if let max = rules["maxItems"]?.intValue, items.count > max {
+            if let max = rules["maxItems"]?.int64Value, items.count > max {
                 throw fail(.invalidFieldValue, "\(field) may have at most \(max) items.", path)
             }
             if rules["uniqueItems"]?.boolValue == true, Set(items).count != items.count {
@@ -77,14 +76,15 @@ struct SchemaValidator: Sendable {
                     try check(item, against: itemSchema, path: "\(field)[\(index)]")
                 }
             }
-        case .string, .data:
-            let text = Self.text(of: value)
-            let length = text.unicodeScalars.count
-            if let min = rules["minLength"]?.intValue, length < min {
-                throw fail(.invalidFieldValue, min == 1 ? "\(field) must not be empty." : "\(field) must be at least \(min) characters.", path)
-            }
-            if let max = rules["maxLength"]?.intValue, length > max {
-                throw fail(.invalidFieldValue, "\(field) must be at most \(max) characters.", path)
+        case .string(let text):
+            if rules["minLength"] != nil || rules["maxLength"] != nil {
+                let length = text.unicodeScalars.count
+                if let min = rules["minLength"]?.int64Value, length < min {
+                    throw fail(.invalidFieldValue, min == 1 ? "\(field) must not be empty." : "\(field) must be at least \(min) characters.", path)
+                }
+                if let max = rules["maxLength"]?.int64Value, length > max {
+                    throw fail(.invalidFieldValue, "\(field) must be at most \(max) characters.", path)
+                }
             }
             if case .string(let pattern)? = rules["pattern"], let regex = patterns[pattern], !regex.matches(text) {
                 throw fail(.invalidFieldValue, "\(field) has the wrong form (expected \(pattern)).", path)
@@ -97,12 +97,12 @@ struct SchemaValidator: Sendable {
                 }
                 if !ok { throw fail(.invalidFieldValue, "\(field) must be a \(format).", path) }
             }
-        case .int, .double:
-            let number = value.doubleValue ?? Double(value.intValue ?? 0)
-            if let min = Self.number(rules["minimum"]), number < min {
+        case .number(let number):
+            let value = number.doubleValue
+            if let min = Self.number(rules["minimum"]), value < min {
                 throw fail(.invalidFieldValue, "\(field) must be at least \(Self.format(min)).", path)
             }
-            if let max = Self.number(rules["maximum"]), number > max {
+            if let max = Self.number(rules["maximum"]), value > max {
                 throw fail(.invalidFieldValue, "\(field) must be at most \(Self.format(max)).", path)
             }
         default:
@@ -110,7 +110,7 @@ struct SchemaValidator: Sendable {
         }
     }
 
-    private func allowsNull(_ rules: [String: Value], _ name: String) -> Bool {
+    private func allowsNull(_ rules: [String: JSONValue], _ name: String) -> Bool {
         guard let property = rules["properties"]?.objectValue?[name]?.objectValue, case .array(let types)? = property["type"] else { return false }
         return types.contains(.string("null"))
     }
@@ -123,54 +123,43 @@ struct SchemaValidator: Sendable {
         path.isEmpty ? name : "\(path).\(name)"
     }
 
-    static func matches(_ value: Value, type: String) -> Bool {
+    static func matches(_ value: JSONValue, type: String) -> Bool {
         switch (type, value) {
-        case ("object", .object), ("array", .array), ("string", .string), ("string", .data), ("boolean", .bool), ("null", .null):
+        case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null), ("number", .number):
             true
-        case ("integer", .int): true
-        case ("integer", .double(let d)): d.rounded() == d && abs(d) < 9.0e15
-        case ("number", .int), ("number", .double): true
+        // JSON Schema counts 3.0 as an integer; the typed input reads it as 3.
+        case ("integer", .number(let number)): number.int64Value != nil
         default: false
         }
     }
 
-    static func typeName(_ value: Value) -> String {
+    static func typeName(_ value: JSONValue) -> String {
         switch value {
         case .null: "null"
         case .bool: "a boolean"
-        case .int, .double: "a number"
-        case .string, .data: "a string"
+        case .number: "a number"
+        case .string: "a string"
         case .array: "an array"
         case .object: "an object"
         }
     }
 
-    static func text(of value: Value) -> String {
-        switch value {
-        case .string(let s): s
-        case .data(let mime, let data): "data:\(mime ?? "");base64,\(data.base64EncodedString())"
-        default: ""
-        }
-    }
-
-    static func equal(_ a: Value, _ b: Value) -> Bool {
-        if case .data = b { return Self.text(of: a) == Self.text(of: b) }
+    /// JSON equality: numbers by value (`1` equals `1.0`), everything else as written.
+    static func equal(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        if case .number(let x) = a, case .number(let y) = b { return x.doubleValue == y.doubleValue }
         return a == b
     }
 
-    static func number(_ value: Value?) -> Double? {
-        switch value {
-        case .int(let i)?: Double(i)
-        case .double(let d)?: d
-        default: nil
-        }
+    static func number(_ value: JSONValue?) -> Double? {
+        if case .number(let number)? = value { return number.doubleValue }
+        return nil
     }
 
     static func format(_ number: Double) -> String {
         number.rounded() == number ? String(Int64(number)) : String(number)
     }
 
-    private static func collectPatterns(_ schema: Value, into patterns: inout [String: NSRegularExpressionBox]) {
+    private static func collectPatterns(_ schema: JSONValue, into patterns: inout [String: NSRegularExpressionBox]) {
         switch schema {
         case .object(let object):
             if case .string(let pattern)? = object["pattern"], patterns[pattern] == nil,

@@ -2,14 +2,28 @@ import Foundation
 import BridgeCore
 import BridgeService
 import Logging
-import MCP
 import Synchronization
 
 /// Turns one `tools/call` into a service call: schema version, argument validation, identity, idempotency
 /// scope, dispatch, and the single mapping of every outcome to a tool result.
 ///
+/// Arguments arrive as the ``JSONValue`` the frame was parsed into and are decoded from it straight into the
+/// tool's typed input; the typed output is encoded once into the result's ``JSONValue``. Nothing passes through
+/// the SDK's `Value`, which rewrites strings that look like data URLs (modelcontextprotocol/swift-sdk#277).
+///
 /// Any failure is an `isError` result with the DESIGN §3 error object; an unknown tool is a JSON-RPC error.
 public final class ToolRouter: Sendable {
+    /// What a call produced: the `structuredContent`, and whether it is a tool error.
+    public struct Result: Sendable {
+        public var structured: JSONValue
+        public var isError: Bool
+    }
+
+    /// A protocol fault: the named tool does not exist (answered with JSON-RPC `-32602`).
+    public struct UnknownTool: Error, Sendable {
+        public var message: String
+    }
+
     /// Resolves the caller for each call (local flag today, a token later), or throws `UNAUTHENTICATED`.
     public typealias IdentityProvider = @Sendable () async throws(BridgeError) -> Identity
 
@@ -19,50 +33,59 @@ public final class ToolRouter: Sendable {
     let logger: Logger
     /// Where every call is counted for `/metrics`; nil counts nothing.
     let stats: APIRequestStats?
+    /// Where every call notes its caller's presence, for ``PresenceFlusher`` to write.
+    let presence: PresenceLog
     private let ensuredParticipants = Mutex<Set<Identity>>([])
-    private let lastSeenWritten = Mutex<[Identity: ContinuousClock.Instant]>([:])
 
-    /// - Parameter stats: counts every call by tool and code, for ``APIStatsFlusher`` to persist.
-    public init(catalog: ToolCatalog, service: BridgeService, identity: @escaping IdentityProvider, logger: Logger, stats: APIRequestStats? = nil) {
+    /// - Parameters:
+    ///   - stats: counts every call by tool and code, for ``APIStatsFlusher`` to persist.
+    ///   - presence: notes each caller, for ``PresenceFlusher`` to write as `last_seen_at`.
+    public init(
+        catalog: ToolCatalog, service: BridgeService, identity: @escaping IdentityProvider, logger: Logger,
+        stats: APIRequestStats? = nil, presence: PresenceLog
+    ) {
         self.catalog = catalog
         self.service = service
         self.identity = identity
         self.logger = logger
         self.stats = stats
+        self.presence = presence
     }
 
-    /// Handles one tool call; throws only for protocol faults (an unknown tool).
-    public func call(name: String, arguments: [String: Value]?) async throws -> CallTool.Result {
+    /// Handles one tool call; throws only for a protocol fault (an unknown tool).
+    ///
+    /// - Parameter received: when the call's frame arrived; the `tool.call` log line's `duration_ms` counts from it.
+    public func call(
+        name: String, arguments: [String: JSONValue], received: ContinuousClock.Instant = .now
+    ) async throws(UnknownTool) -> Result {
         guard let entry = catalog.entries[name] else {
-            throw MCPError.invalidParams("Unknown tool: \(name). Call tools/list for the v1 tools.")
+            throw UnknownTool(message: "Unknown tool: \(name.prefix(200)). Call tools/list for the v1 tools.")
         }
         let requestID = Self.makeRequestID()
-        let started = ContinuousClock.now
-        let arguments = arguments ?? [:]
         var context: CallContext?
         do throws(BridgeError) {
             // Who is calling comes first: a caller whose token has expired learns nothing else.
             let identity = try await identity()
-            let schemaVersion = try SchemaVersion.check(arguments["schema_version"].flatMap(\.stringValue))
+            let schemaVersion = try SchemaVersion.check(arguments["schema_version"]?.stringValue)
             try catalog.validate(.object(arguments), for: entry)
             let requestContext = CallContext(identity: identity, requestID: requestID)
             context = requestContext
             try await ensureParticipant(requestContext)
             let output = try await dispatch(entry.operation, arguments: arguments, schemaVersion: schemaVersion, context: requestContext)
             let result = try Self.result(output)
-            log(entry, context: requestContext, arguments: arguments, started: started, error: nil)
+            log(entry, context: requestContext, arguments: arguments, started: received, error: nil)
             return result
         } catch {
-            log(entry, context: context, requestID: requestID, arguments: arguments, started: started, error: error)
+            log(entry, context: context, requestID: requestID, arguments: arguments, started: received, error: error)
             return Self.errorResult(error, requestID: requestID)
         }
     }
 
-    private func dispatch(_ operation: BridgeOperation, arguments: [String: Value], schemaVersion: String, context: CallContext) async throws(BridgeError) -> any Encodable {
+    private func dispatch(_ operation: BridgeOperation, arguments: [String: JSONValue], schemaVersion: String, context: CallContext) async throws(BridgeError) -> any Encodable {
         let idempotency = try idempotencyScope(operation, arguments: arguments)
         func input<T: Decodable>(_ type: T.Type) throws(BridgeError) -> T {
             do {
-                return try WireCoding.makeDecoder().decode(T.self, from: JSONEncoder().encode(Value.object(arguments)))
+                return try JSONValueDecoder().decode(T.self, from: .object(arguments))
             } catch {
                 throw BridgeError.invalidArgument(.invalidFieldValue, "The arguments do not fit \(operation.rawValue).")
             }
@@ -92,59 +115,45 @@ public final class ToolRouter: Sendable {
     }
 
     /// The key and request fingerprint of a mutating call; the fingerprint covers every argument but the key.
-    private func idempotencyScope(_ operation: BridgeOperation, arguments: [String: Value]) throws(BridgeError) -> IdempotencyScope? {
+    /// The key and request fingerprint of a mutating call; the fingerprint covers every argument but the key,
+    /// in the writer's one stable form (members sorted, strings and numbers as sent).
+    private func idempotencyScope(_ operation: BridgeOperation, arguments: [String: JSONValue]) throws(BridgeError) -> IdempotencyScope? {
         guard operation.isMutating, case .string(let key)? = arguments["idempotency_key"] else { return nil }
         var fingerprinted = arguments
         fingerprinted.removeValue(forKey: "idempotency_key")
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard let canonical = try? encoder.encode(Value.object(fingerprinted)) else {
-            throw BridgeError.invalidArgument(.invalidFieldValue, "The arguments cannot be fingerprinted for idempotency.")
-        }
+        let canonical = JSONValue.object(fingerprinted).serialized()
         return IdempotencyScope(tool: operation.rawValue, key: key, requestHash: ContentHash.sha256Hex(canonical))
     }
 
-    /// Registers the caller's participant row once per process (again after a failure), and keeps its
-    /// `last_seen_at` fresh — at most one write a second, so the hot path does not pay for it on every call.
+    /// Registers the caller's participant row once per process (again after a failure) and notes its presence,
+    /// which ``PresenceFlusher`` writes off the request path.
     private func ensureParticipant(_ context: CallContext) async throws(BridgeError) {
         if !ensuredParticipants.withLock({ $0.contains(context.identity) }) {
             try await service.store.ensureParticipant(context: context)
             ensuredParticipants.withLock { _ = $0.insert(context.identity) }
         }
-        let now = ContinuousClock.now
-        let due = lastSeenWritten.withLock { written -> Bool in
-            guard let last = written[context.identity], last.duration(to: now) < .seconds(1) else {
-                written[context.identity] = now
-                return true
-            }
-            return false
-        }
-        if due { try await service.store.markSeen(context: context) }
+        presence.note(context.identity)
     }
 
     // MARK: - Results
 
-    static func result(_ output: any Encodable, isError: Bool = false) throws(BridgeError) -> CallTool.Result {
+    static func result(_ output: any Encodable, isError: Bool = false) throws(BridgeError) -> Result {
         do {
-            let data = try WireCoding.makeEncoder().encode(output)
-            let structured = try JSONDecoder().decode(Value.self, from: data)
-            return CallTool.Result(
-                content: [.text(text: String(decoding: data, as: UTF8.self), annotations: nil, _meta: nil)],
-                structuredContent: Optional<Value>.some(structured), isError: isError)
+            return Result(structured: try JSONValueEncoder().encode(output), isError: isError)
         } catch {
             throw BridgeError(.internal, .internalError, "Internal error.", underlying: error)
         }
     }
 
     /// The wire form of a failure. `INTERNAL` says nothing but the request id.
-    static func errorResult(_ error: BridgeError, requestID: String) -> CallTool.Result {
+    static func errorResult(_ error: BridgeError, requestID: String) -> Result {
         let message = error.code == .internal ? "Internal error; quote request id \(requestID) when reporting it." : error.message
         let envelope = ErrorEnvelope(error: .init(
             code: error.code.rawValue, reason: error.code == .internal ? Reason.internalError.rawValue : error.reason.rawValue,
             message: message, requestId: requestID, retryable: error.retryable,
             details: error.code == .internal ? [:] : error.details))
         return (try? result(envelope, isError: true))
-            ?? CallTool.Result(content: [.text(text: "{\"error\":{\"code\":\"INTERNAL\"}}", annotations: nil, _meta: nil)], isError: true)
+            ?? Result(structured: .object(["error": .object(["code": .string(BridgeError.Code.internal.rawValue)])]), isError: true)
     }
 
     struct ErrorEnvelope: Encodable {
@@ -166,7 +175,7 @@ public final class ToolRouter: Sendable {
 
     /// Counts the call and writes its `tool.call` log line.
     private func log(
-        _ entry: ToolCatalog.Entry, context: CallContext?, requestID: String? = nil, arguments: [String: Value],
+        _ entry: ToolCatalog.Entry, context: CallContext?, requestID: String? = nil, arguments: [String: JSONValue],
         started: ContinuousClock.Instant, error: BridgeError?
     ) {
         let elapsed = started.duration(to: .now)

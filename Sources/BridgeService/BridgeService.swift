@@ -253,7 +253,7 @@ public struct BridgeService: Sendable {
                               details: ["field": "\(fieldPrefix)body", "limit": "\(limits.maxBodyBytes)"])
         }
         if let payload {
-            let payloadBytes = (try? WireCoding.makeEncoder().encode(payload).count) ?? Int.max
+            let payloadBytes = payload.serialized().count
             if payloadBytes > limits.maxPayloadBytes {
                 throw BridgeError(.invalidArgument, .payloadTooLarge, "payload is \(payloadBytes) bytes; the limit is \(limits.maxPayloadBytes).",
                                   details: ["field": "\(fieldPrefix)payload", "limit": "\(limits.maxPayloadBytes)"])

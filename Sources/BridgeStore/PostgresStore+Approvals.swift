@@ -171,7 +171,7 @@ extension PostgresStore {
     func postSystemMessage(
         threadID: UUID, to: [String], body: String, payload: [String: JSONValue], on connection: PostgresConnection, context: CallContext
     ) async throws {
-        let payloadJSON = String(decoding: try WireCoding.makeEncoder().encode(JSONValue.object(payload)), as: UTF8.self)
+        let payloadJSON = String(decoding: JSONValue.object(payload).serialized(), as: UTF8.self)
         try await connection.query("""
             WITH t AS (
                 UPDATE threads SET last_seq = last_seq + 1, updated_at = now() WHERE id = \(threadID) RETURNING last_seq, workspace_id

@@ -32,12 +32,12 @@ extension PostgresStore {
                     """, logger: self.logger)
                 for try await (hash, stored) in rows.decode((String, String?).self) {
                     guard hash == scope.requestHash, let stored else { throw Self.keyReused(scope) }
-                    return (try WireCoding.makeDecoder().decode(Result.self, from: Data(stored.utf8)), true)
+                    return (try WireCoding.decode(Result.self, from: stored.utf8), true)
                 }
                 throw BridgeError(.aborted, .transactionConflict, "The idempotency key changed while in use; retry.")
             }
             let result = try await body(connection)
-            let encoded = String(decoding: try WireCoding.makeEncoder().encode(result), as: UTF8.self)
+            let encoded = String(decoding: try WireCoding.encode(result), as: UTF8.self)
             try await connection.query("""
                 UPDATE idempotency_keys SET result = \(encoded)::jsonb
                  WHERE workspace_id = \(workspace) AND caller = \(caller) AND tool = \(scope.tool) AND key = \(scope.key)
@@ -81,9 +81,8 @@ extension PostgresStore {
         _ connection: PostgresConnection, context: CallContext, action: String, target: String,
         before: [String: JSONValue]? = nil, after: [String: JSONValue]? = nil, reason: String? = nil, logger: Logger
     ) async throws {
-        let encoder = WireCoding.makeEncoder()
-        let beforeJSON = try before.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        let afterJSON = try after.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let beforeJSON = before.map { String(decoding: JSONValue.object($0).serialized(), as: UTF8.self) }
+        let afterJSON = after.map { String(decoding: JSONValue.object($0).serialized(), as: UTF8.self) }
         try await connection.query("""
             INSERT INTO audit_events (workspace_id, actor, action, target, before, after, reason, request_id)
             VALUES (\(context.identity.workspace), \(context.identity.auditActor), \(action), \(target),

@@ -127,13 +127,12 @@ extension PostgresStore {
                  ORDER BY id DESC LIMIT \(auditLimit)) recent
              ORDER BY id
             """, logger: logger)
-        let decoder = WireCoding.makeDecoder()
         for try await (eventID, at, actor, action, target, reason, requestID, before, after)
             in auditRows.decode((Int64, Date, String, String, String, String?, String?, String?, String?).self) {
             audit.append(AuditEvent(
                 id: eventID, at: at, actor: actor, action: action, target: target, reason: reason, requestId: requestID,
-                before: try before.map { try decoder.decode(JSONValue.self, from: Data($0.utf8)) },
-                after: try after.map { try decoder.decode(JSONValue.self, from: Data($0.utf8)) }))
+                before: try before.map { try JSONParser.parse($0.utf8) },
+                after: try after.map { try JSONParser.parse($0.utf8) }))
         }
         return ThreadInspection(thread: thread, participants: members, recentMessages: messages, tickets: tickets, audit: audit)
     }

@@ -82,11 +82,11 @@ extension PostgresStore {
             switch trip {
             case .noProgress(let count):
                 detail = "\(count) agent turns without progress (no result or status message, human message or status change)"
-                payload["turns"] = .number(Double(count))
+                payload["turns"] = .integer(Int64(count))
             case .repeatedFinding(let hash, let cycles):
                 detail = "the same finding was reported \(cycles) times"
                 payload["body_hash"] = .string(hash)
-                payload["cycles"] = .number(Double(cycles))
+                payload["cycles"] = .integer(Int64(cycles))
             }
             try await connection.query("""
                 UPDATE threads SET status = 'blocked', status_reason = \(reason), no_progress_turns = 0,

@@ -41,7 +41,7 @@ extension PostgresStore {
     static func message(from c: MessageColumns) throws -> Message {
         Message(
             id: c.0, threadId: c.1, seq: c.2, author: c.3, kind: MessageKind(rawValue: c.4) ?? .note, to: c.5,
-            replyToSeq: c.6, body: c.7, payload: try WireCoding.makeDecoder().decode(JSONValue.self, from: Data(c.8.utf8)),
+            replyToSeq: c.6, body: c.7, payload: try JSONParser.parse(c.8.utf8),
             schemaVersion: c.9, bodyHash: c.10, createdAt: c.11)
     }
 
@@ -53,7 +53,7 @@ extension PostgresStore {
         _ message: NewMessage, mayPostWhileBlocked: Bool, rateLimit: PolicyCatalog.RateLimit? = nil,
         context: CallContext, idempotency: IdempotencyScope?
     ) async throws(BridgeError) -> (Message, deduplicated: Bool) {
-        let payloadJSON = String(decoding: try encodePayload(message.payload), as: UTF8.self)
+        let payloadJSON = String(decoding: message.payload.serialized(), as: UTF8.self)
         let statement = PostMessageStatement(
             message, payloadJSON: payloadJSON, mayPostWhileBlocked: mayPostWhileBlocked, rateLimit: rateLimit,
             context: context, idempotency: idempotency)
@@ -242,13 +242,5 @@ extension PostgresStore {
         return (try cell(0, UUID.self), try cell(1, UUID.self), try cell(2, Int64.self), try cell(3, String.self),
                 try cell(4, String.self), try cell(5, [String].self), try cell(6, Int64?.self), try cell(7, String.self),
                 try cell(8, String.self), try cell(9, String.self), try cell(10, String.self), try cell(11, Date.self))
-    }
-
-    func encodePayload(_ payload: JSONValue) throws(BridgeError) -> Data {
-        do {
-            return try WireCoding.makeEncoder().encode(payload)
-        } catch {
-            throw BridgeError.invalidArgument(.invalidFieldValue, "payload cannot be stored as JSON.", field: "payload")
-        }
     }
 }

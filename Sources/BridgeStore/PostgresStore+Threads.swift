@@ -88,7 +88,7 @@ extension PostgresStore {
 
     /// Posts inside an open transaction (used for a thread's first message).
     func insertMessage(_ message: NewMessage, on connection: PostgresConnection, context: CallContext) async throws -> Message {
-        let payloadJSON = String(decoding: try encodePayload(message.payload), as: UTF8.self)
+        let payloadJSON = String(decoding: message.payload.serialized(), as: UTF8.self)
         // The thread was created active in this transaction, so the blocked-thread permission never applies.
         let statement = PostMessageStatement(message, payloadJSON: payloadJSON, mayPostWhileBlocked: false, rateLimit: nil, context: context, idempotency: nil)
         for try await row in try await connection.execute(statement, logger: logger) {

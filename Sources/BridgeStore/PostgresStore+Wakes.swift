@@ -209,7 +209,7 @@ extension PostgresStore {
                 VALUES (\(id), \(attempt), \(action.rawValue), \(context.identity.handle), \(argv), \(now))
                 """, logger: self.logger)
             try await Self.audit(connection, context: context, action: "wake.triggered", target: "participant:\(wake.target)",
-                                 after: ["wake_id": .string(id.wireString), "attempt": .number(Double(attempt)),
+                                 after: ["wake_id": .string(id.wireString), "attempt": .integer(Int64(attempt)),
                                          "action": .string(action.rawValue), "thread_id": .string(wake.threadID.wireString)],
                                  logger: self.logger)
             return ClaimedAttempt(requestID: id, attempt: attempt, action: action)
@@ -293,7 +293,7 @@ extension PostgresStore {
                 wakeID = id
                 try await Self.audit(connection, context: context, action: "wake.request", target: "participant:\(target)",
                                      after: ["wake_id": .string(id.wireString), "thread_id": .string(threadID.wireString),
-                                             "trigger_seq": .number(Double(lastSeq))], logger: self.logger)
+                                             "trigger_seq": .integer(lastSeq)], logger: self.logger)
                 // The supervisor listens on the post channel; a trigger is work for it like a post.
                 try await connection.query("SELECT pg_notify(\(Self.messageChannel), \(threadID.wireString))", logger: self.logger)
             } else {

@@ -79,9 +79,7 @@ func parseID(_ text: String, what: String) throws -> UUID {
 
 /// Prints `value` as stable JSON (sorted keys, ISO-8601 UTC times) for scripts.
 func printJSON(_ value: some Encodable) throws {
-    let encoder = WireCoding.makeEncoder()
-    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    print(String(decoding: JSONWriter.data(try JSONValueEncoder().encode(value), prettyPrinted: true), as: UTF8.self))
 }
 
 // MARK: - Threads

@@ -79,7 +79,8 @@ struct Serve: AsyncParsableCommand {
         let service = BridgeService(configuration: serviceConfiguration, store: store, logger: logger)
         let catalog = try ToolCatalog.bundled()
         let stats = APIRequestStats(workspace: resolveWorkspace(workspace, in: environment))
-        let router = ToolRouter(catalog: catalog, service: service, identity: identity, logger: logger, stats: stats)
+        let presence = PresenceLog()
+        let router = ToolRouter(catalog: catalog, service: service, identity: identity, logger: logger, stats: stats, presence: presence)
         let mcp = MCPServerService(router: router, version: AgentBridge.version, logger: logger) {
             do throws(BridgeError) {
                 try await setup.prepareSchema(store, logger: logger)
@@ -92,6 +93,7 @@ struct Serve: AsyncParsableCommand {
                 .init(service: store.client),
                 .init(service: store.notifications),
                 .init(service: APIStatsFlusher(stats: stats, store: store, logger: logger)),
+                .init(service: PresenceFlusher(presence: presence, store: store, logger: logger)),
                 .init(service: mcp, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

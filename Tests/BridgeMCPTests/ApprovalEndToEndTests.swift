@@ -18,12 +18,12 @@ import Testing
 
     func ticket(_ result: (isError: Bool, structured: [String: Any], text: String)) throws -> [String: Any] {
         #expect(!result.isError, "\(result.text)")
-        let value = try JSONDecoder().decode(Value.self, from: JSONSerialization.data(withJSONObject: result.structured))
+        let value = try JSONValue(parsing: JSONSerialization.data(withJSONObject: result.structured))
         return try #require(result.structured["ticket"] as? [String: Any], "\(value)")
     }
 
     func expectConforms(_ tool: String, _ result: (isError: Bool, structured: [String: Any], text: String)) throws {
-        let value = try JSONDecoder().decode(Value.self, from: JSONSerialization.data(withJSONObject: result.structured))
+        let value = try JSONValue(parsing: JSONSerialization.data(withJSONObject: result.structured))
         let validate = try #require(catalog.outputValidator(for: tool))
         #expect(throws: Never.self, "\(tool) output must match its schema") { try validate(value) }
     }

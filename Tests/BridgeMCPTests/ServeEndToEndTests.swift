@@ -17,10 +17,10 @@ import Testing
     /// Checks a successful result against the tool's published output schema and that the text block holds the same JSON.
     func expectConforms(_ tool: String, _ result: (isError: Bool, structured: [String: Any], text: String)) throws {
         #expect(!result.isError, "\(tool) failed: \(result.text)")
-        let value = try JSONDecoder().decode(Value.self, from: JSONSerialization.data(withJSONObject: result.structured))
+        let value = try JSONValue(parsing: JSONSerialization.data(withJSONObject: result.structured))
         let validate = try #require(catalog.outputValidator(for: tool))
         #expect(throws: Never.self, "\(tool) output must match its schema") { try validate(value) }
-        let fromText = try JSONDecoder().decode(Value.self, from: Data(result.text.utf8))
+        let fromText = try JSONValue(parsing: Data(result.text.utf8))
         #expect(fromText == value)
     }
 
