@@ -93,16 +93,22 @@ final class MCPClient: @unchecked Sendable {
     /// - Parameter timeout: how long to wait for more output before giving up with ``MCPTestError/timedOut``,
     ///   so a missing answer fails the test instead of hanging it; nil waits for ever.
     func readMessageBlocking(timeout: Duration? = nil) throws -> [String: Any] {
+        let line = try readLineBlocking(timeout: timeout)
+        let object = try JSONSerialization.jsonObject(with: line) as? [String: Any]
+        guard let object, object["jsonrpc"] as? String == "2.0" else {
+            throw MCPTestError.notJSONRPC(String(decoding: line, as: UTF8.self))
+        }
+        return object
+    }
+
+    /// Reads one line of stdout as the bytes the server wrote, without its newline.
+    func readLineBlocking(timeout: Duration? = nil) throws -> Data {
         let deadline = timeout.map { ContinuousClock.now + $0 }
         while true {
             if let newline = buffer.firstIndex(of: 0x0A) {
-                let line = buffer[buffer.startIndex..<newline]
+                let line = Data(buffer[buffer.startIndex..<newline])
                 buffer = Data(buffer[(newline + 1)...])
-                let object = try JSONSerialization.jsonObject(with: line) as? [String: Any]
-                guard let object, object["jsonrpc"] as? String == "2.0" else {
-                    throw MCPTestError.notJSONRPC(String(decoding: line, as: UTF8.self))
-                }
-                return object
+                return line
             }
             if let deadline {
                 let left = ContinuousClock.now.duration(to: deadline)
@@ -145,6 +151,26 @@ final class MCPClient: @unchecked Sendable {
         guard let result = response["result"] as? [String: Any] else { throw MCPTestError.protocolError("\(response)") }
         let text = ((result["content"] as? [[String: Any]])?.first?["text"] as? String) ?? ""
         return (result["isError"] as? Bool ?? false, result["structuredContent"] as? [String: Any] ?? [:], text)
+    }
+
+    /// Calls a tool and returns the answer's line as the server wrote it, for tests that must not trust
+    /// `JSONSerialization` with the reply (on Linux it drops a leading U+FEFF from strings).
+    func callLine(_ tool: String, _ arguments: [String: Any]) async throws -> Data {
+        let id = nextID
+        nextID += 1
+        let frame = try JSONSerialization.data(withJSONObject: ["jsonrpc": "2.0", "id": id, "method": "tools/call", "params": ["name": tool, "arguments": arguments]])
+        return try await exchangeRaw(String(decoding: frame, as: UTF8.self), id: id)
+    }
+
+    /// Sends one request line exactly as given (it must carry `"id":ID`) and returns the answer's line as written.
+    func exchangeRaw(_ line: String, id: Int, timeout: Duration = .seconds(30)) async throws -> Data {
+        try await onQueue {
+            try self.write(Data((line + "\n").utf8))
+            while true {
+                let answer = try self.readLineBlocking(timeout: timeout)
+                if (try? JSONSerialization.jsonObject(with: answer) as? [String: Any])?["id"] as? Int == id { return answer }
+            }
+        }
     }
 
     /// Closes the server's stdin, as a client that has written everything it means to.
