@@ -21,6 +21,9 @@ public struct BenchReport: Codable, Sendable {
     public var throughput: [ThroughputResult]
     /// A fresh `agent-bridge serve` process, from spawn to its reply to MCP `initialize`.
     public var serveInitialize: LatencySummary
+    /// One `agent-bridge serve` child driven over its pipes by a raw JSON-RPC client: posts and reads of the
+    /// latest page, timed at the client and by the server's own `tool.call` log lines.
+    public var wire: WireResult
     public var errors: ErrorCounts
     public var gaplessSeq: GaplessCheck
     public var serviceLevels: [ServiceLevel]
@@ -32,6 +35,7 @@ public struct BenchReport: Codable, Sendable {
         public var latencySamples: Int
         public var wakeSamples: Int
         public var serveSamples: Int
+        public var wireSamples: Int
         public var writerCounts: [Int]
         public var spreadThreads: Int
     }
@@ -62,6 +66,39 @@ public struct BenchReport: Codable, Sendable {
         public var rawPosts: Int
         public var oursErrors: Int
         public var rawErrors: Int
+    }
+
+    /// The wire step: posts and reads through one real `serve` process, as an MCP client makes them.
+    public struct WireResult: Codable, Sendable {
+        /// `v1_message_post` calls, each with a distinct body, kind `note`, one at a time.
+        public var post: WireOperation
+        /// Non-waiting `v1_message_read` calls of the latest page of the thread the posts went to.
+        public var read: WireOperation
+        /// Messages each read returned (the page size, 50).
+        public var messagesPerRead: Int
+        /// The serve process's CPU time (user + system, all threads, `/proc/PID/stat`) over the post loop ÷ posts.
+        public var serveCpuPerPostMs: Double
+        /// The same over the read loop ÷ reads. `/proc` counts in clock ticks (usually 10 ms), so this is a
+        /// mean over the loop, not a per-call figure.
+        public var serveCpuPerReadMs: Double
+        /// The store's page query of a read, sent alone over PostgresNIO from the bench's own client for the
+        /// same thread and page: what PostgreSQL and one round trip cost, with no service around it.
+        public var postgresPageQuery: LatencySummary
+        /// `serve_cpu_per_read_ms ÷ postgres_page_query.p50_ms`: how much work serve does per read, measured
+        /// in PostgreSQL page times. 0 when either is missing.
+        public var cpuPerReadToPageQuery: Double
+        /// How the figures were taken, in words.
+        public var method: String
+    }
+
+    /// One wire operation, timed twice.
+    public struct WireOperation: Codable, Sendable {
+        /// From just before the request line is written to serve's stdin until its reply line is read.
+        public var roundTrip: LatencySummary
+        /// `duration_ms` of serve's `tool.call` log lines for the successful calls: from when its tool router
+        /// takes the call (identity, argument checks, participant upkeep, the operation) until the result is
+        /// encoded. It leaves out JSON-RPC framing and decoding and the write of the reply.
+        public var serverSide: LatencySummary
     }
 
     /// Errors by step and by code (`BridgeError` code for the service, SQLSTATE for the raw statement).

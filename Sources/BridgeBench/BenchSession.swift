@@ -14,6 +14,8 @@ final class BenchSession: Sendable {
         static let workspace = "bench"
         static let writer = "bench-writer"
         static let reader = "bench-reader"
+        /// The wire step's `serve` participant; it creates its own thread.
+        static let wire = "bench-wire"
 
         var latencyThread: UUID
         /// `bench-w01`…: one distinct participant per concurrent writer.
@@ -54,7 +56,7 @@ final class BenchSession: Sendable {
     }
 
     /// The steps a run reports progress for.
-    var totalSteps: Int { configuration.writerCounts.count * 2 + 6 }
+    var totalSteps: Int { configuration.writerCounts.count * 2 + 7 }
 
     /// Reports that the next step starts.
     func begin(_ label: String) {

@@ -8,7 +8,8 @@ import Logging
 ///
 /// Steps: post-to-visible latency; posts/s through the service and as the raw statement, at each writer
 /// count, on one hot thread and spread over many; read latency; message-to-wake-trigger latency with an
-/// in-process supervisor; `serve` start to `initialize` reply; and a gapless-seq check over every thread.
+/// in-process supervisor; `serve` start to `initialize` reply; posts and reads through one `serve` child
+/// driven by a raw JSON-RPC client; and a gapless-seq check over every thread.
 public struct Benchmark: Sendable {
     /// Sizes and inputs of a run.
     public struct Configuration: Sendable {
@@ -22,6 +23,9 @@ public struct Benchmark: Sendable {
         public var wakeSamples: Int
         /// `serve` processes started.
         public var serveSamples: Int
+        /// Reads through the wire step's `serve` child; it posts as many, and at least one page (50).
+        /// At most 500, below the post rate limit the child keeps (the catalog's default is 600 a minute).
+        public var wireSamples: Int
         public var writerCounts = [1, 8, 32]
         /// Threads of the `spread` layout.
         public var spreadThreads = 64
@@ -39,15 +43,18 @@ public struct Benchmark: Sendable {
             latencySamples = quick ? 40 : 200
             wakeSamples = quick ? 8 : 40
             serveSamples = quick ? 3 : 10
+            wireSamples = quick ? 50 : 200
             var catalog = catalog
             catalog.postRateLimit = nil
             self.catalog = catalog
             self.executablePath = executablePath
         }
 
-        /// Sets every sample count from one number: latency samples `n`, wake samples `n/5`, serve samples `n/20` (at least 3 each).
+        /// Sets every sample count from one number: latency samples `n`, wake samples `n/5`, serve samples `n/20`
+        /// (at least 3 each), wire samples `n` (at most 500).
         public mutating func scaleSamples(to samples: Int) {
             latencySamples = max(samples, 1)
+            wireSamples = min(max(samples, 1), 500)
             wakeSamples = max(samples / 5, 3)
             serveSamples = max(samples / 20, 3)
         }
@@ -120,6 +127,9 @@ public struct Benchmark: Sendable {
             session.begin("serve start to initialize reply, \(configuration.serveSamples) processes")
             let serve = try await session.measureServeInitialize()
 
+            session.begin("wire: one serve, raw JSON-RPC client, \(configuration.wireSamples) reads")
+            let wire = try await session.measureWire()
+
             session.begin("gapless-seq check")
             let gapless = try await session.checkGaplessSeqs()
 
@@ -128,10 +138,10 @@ public struct Benchmark: Sendable {
                 settings: .init(
                     quick: configuration.quick, stepSeconds: configuration.stepDuration.milliseconds / 1000,
                     latencySamples: configuration.latencySamples, wakeSamples: configuration.wakeSamples,
-                    serveSamples: configuration.serveSamples, writerCounts: configuration.writerCounts,
+                    serveSamples: configuration.serveSamples, wireSamples: configuration.wireSamples, writerCounts: configuration.writerCounts,
                     spreadThreads: configuration.spreadThreads),
                 machine: machine, postToVisible: postToVisible, wakeTrigger: wake, readLatency: readLatency,
-                throughput: throughput, serveInitialize: serve, errors: session.tally.counts, gaplessSeq: gapless, serviceLevels: [])
+                throughput: throughput, serveInitialize: serve, wire: wire, errors: session.tally.counts, gaplessSeq: gapless, serviceLevels: [])
             report.serviceLevels = Self.serviceLevels(report, tally: session.tally)
             return report
         }
@@ -165,6 +175,15 @@ public struct Benchmark: Sendable {
         }
         levels.append(.init(sli: "p95 serve start to initialize reply", measured: milliseconds(report.serveInitialize.p95Ms), target: "≤ 150 ms",
                             pass: report.serveInitialize.samples > 0 && report.serveInitialize.p95Ms <= 150))
+        let wire = report.wire
+        levels.append(.init(sli: "p50 server-side read of 50 (serve log)", measured: String(format: "%.2f ms", wire.read.serverSide.p50Ms),
+                            target: "≤ 1.5 ms", pass: wire.read.serverSide.samples > 0 && wire.read.serverSide.p50Ms <= 1.5))
+        levels.append(.init(sli: "p50 server-side post (serve log)", measured: String(format: "%.2f ms", wire.post.serverSide.p50Ms),
+                            target: "≤ 1 ms", pass: wire.post.serverSide.samples > 0 && wire.post.serverSide.p50Ms <= 1))
+        levels.append(.init(
+            sli: "serve CPU per read ÷ PostgreSQL page time",
+            measured: String(format: "%.1f× (%.2f / %.2f ms)", wire.cpuPerReadToPageQuery, wire.serveCpuPerReadMs, wire.postgresPageQuery.p50Ms),
+            target: "≤ 5×", pass: wire.cpuPerReadToPageQuery > 0 && wire.cpuPerReadToPageQuery <= 5))
         levels.append(.init(sli: "gapless seqs", measured: "\(report.gaplessSeq.violatingThreads) of \(report.gaplessSeq.threads) threads with a gap",
                             target: "none", pass: report.gaplessSeq.pass))
         return levels

@@ -7,8 +7,9 @@ import Synchronization
 final class ErrorTally: Sendable {
     /// What kind of call was counted; the success rates of DESIGN §10 are per kind.
     enum Kind: String, Sendable {
-        case post, read, rawPost
-        /// A wake that did not start, a serve that did not answer: failures only, no call count.
+        case post, read, rawPost, rawRead
+        /// A wake that did not start, a serve that did not answer or failed a wire call that is neither post
+        /// nor read: failures only, no call count.
         case wake, serve
     }
 
