@@ -26,6 +26,12 @@ struct Bench: AsyncParsableCommand {
                                   participants whose runtime is /bin/true; time from the post until the wake
                                   attempt is recorded
               serve start         a fresh `agent-bridge serve` process: time from spawn to its initialize reply
+              wire                one `agent-bridge serve --log-level info` child, spoken to as a raw JSON-RPC
+                                  client, one request at a time: v1_message_post calls, then non-waiting
+                                  v1_message_read calls of the latest 50 messages; each timed at the client
+                                  (request line written to reply line read) and by serve's tool.call log line
+                                  (duration_ms); serve's CPU time per read (/proc/PID/stat) against the same page
+                                  query sent straight over PostgresNIO
               gapless seqs        every thread's seqs are 1..n with no gap or duplicate
 
             Output: a table on stdout (or the JSON with --json), the JSON report in --output, and a one-line
@@ -46,13 +52,13 @@ struct Bench: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var catalog: CatalogOptions
 
-    @Flag(help: "CI size: 1 s per side of each posts/s step, 40 latency samples, 8 wake samples, 3 serve starts.")
+    @Flag(help: "CI size: 1 s per side of each posts/s step, 40 latency samples, 8 wake samples, 3 serve starts, 50 wire reads.")
     var quick = false
 
     @Option(help: ArgumentHelp("Seconds the service, and then the raw statement, post in each posts/s step. Default: 3, or 1 with --quick.", valueName: "seconds"))
     var duration: Double?
 
-    @Option(help: ArgumentHelp("Latency samples (post-to-visible, read); wake samples are a fifth, serve starts a twentieth (at least 3). Default: 200, or 40 with --quick.", valueName: "n"))
+    @Option(help: ArgumentHelp("Latency samples (post-to-visible, read); wake samples are a fifth, serve starts a twentieth (at least 3); wire reads as many (at most 500). Default: 200, or 40 with --quick (50 wire reads).", valueName: "n"))
     var samples: Int?
 
     @Option(help: ArgumentHelp("Where the JSON report is written.", valueName: "path"))
@@ -145,6 +151,9 @@ struct Bench: AsyncParsableCommand {
         lines.append(latency.render())
         lines.append("")
 
+        lines.append(renderWire(report.wire))
+        lines.append("")
+
         var throughput = TextTable("posts/s", "writers", "ours", "raw PostgreSQL", "ours/raw", "errors")
         for step in report.throughput {
             throughput.add(step.layout == "hot" ? "one hot thread" : "\(report.settings.spreadThreads) threads", "\(step.writers)",
@@ -167,6 +176,25 @@ struct Bench: AsyncParsableCommand {
             }
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension Bench {
+    /// The wire block: each operation at the client and inside serve, then serve's CPU per read against PostgreSQL.
+    static func renderWire(_ wire: BenchReport.WireResult) -> String {
+        func ms(_ value: Double) -> String { String(format: "%.2f", value) }
+        var table = TextTable("wire (raw JSON-RPC client, one serve; ms)", "samples", "p50", "p95", "p99", "max")
+        func add(_ name: String, _ summary: LatencySummary) {
+            table.add(name, "\(summary.samples)", ms(summary.p50Ms), ms(summary.p95Ms), ms(summary.p99Ms), ms(summary.maxMs))
+        }
+        add("post, client round trip", wire.post.roundTrip)
+        add("post, server side (tool.call log)", wire.post.serverSide)
+        add("read of \(wire.messagesPerRead), client round trip", wire.read.roundTrip)
+        add("read of \(wire.messagesPerRead), server side (tool.call log)", wire.read.serverSide)
+        add("PostgreSQL page query (raw)", wire.postgresPageQuery)
+        return table.render() + "\n" + String(
+            format: "  serve CPU per read %.2f ms (per post %.2f ms); ÷ PostgreSQL page p50 %.2f ms = %.1f×",
+            wire.serveCpuPerReadMs, wire.serveCpuPerPostMs, wire.postgresPageQuery.p50Ms, wire.cpuPerReadToPageQuery)
     }
 }
 
