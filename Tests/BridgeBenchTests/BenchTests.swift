@@ -23,7 +23,7 @@ struct BenchTests {
         let data = try Data(contentsOf: URL(fileURLWithPath: output))
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         for section in ["machine", "post_to_visible", "wake_trigger", "read_latency", "throughput", "serve_initialize",
-                        "errors", "gapless_seq", "service_levels", "settings"] {
+                        "wire", "errors", "gapless_seq", "service_levels", "settings"] {
             #expect(object[section] != nil, "the report has no \(section)")
         }
         let report = try BenchReport.decode(data)
@@ -35,6 +35,7 @@ struct BenchTests {
         #expect(report.wakeTrigger.clientObserved.samples == report.settings.wakeSamples)
         #expect(report.serveInitialize.samples == report.settings.serveSamples)
         #expect(report.throughput.count == report.settings.writerCounts.count * 2)
+        Self.expectWireFigures(report)
         #expect(report.throughput.allSatisfy { $0.oursPosts > 0 && $0.rawPosts > 0 })
         #expect(!report.machine.postgresVersion.isEmpty)
         #expect(report.serviceLevels.contains { $0.sli == "gapless seqs" && $0.pass })
@@ -50,6 +51,29 @@ struct BenchTests {
             return names
         }
         #expect(scratchNames.isEmpty, "left behind: \(scratchNames)")
+    }
+
+    /// The wire step talked to its serve child and timed every call: each figure is there and above zero.
+    /// Only presence is checked, never a speed.
+    static func expectWireFigures(_ report: BenchReport) {
+        let wire = report.wire, reads = report.settings.wireSamples
+        #expect(wire.read.roundTrip.samples == reads)
+        #expect(wire.post.roundTrip.samples >= max(reads, 50))
+        #expect(wire.messagesPerRead == 50, "every read is a full page")
+        // serve logged one tool.call line per successful call, and its duration_ms was read.
+        #expect(wire.read.serverSide.samples == wire.read.roundTrip.samples)
+        #expect(wire.post.serverSide.samples == wire.post.roundTrip.samples)
+        #expect(wire.postgresPageQuery.samples == reads)
+        for (name, summary) in [("post round trip", wire.post.roundTrip), ("post server side", wire.post.serverSide),
+                                ("read round trip", wire.read.roundTrip), ("read server side", wire.read.serverSide),
+                                ("PostgreSQL page query", wire.postgresPageQuery)] {
+            #expect(summary.p50Ms > 0 && summary.p95Ms > 0, "\(name): \(summary)")
+        }
+        #expect(wire.serveCpuPerReadMs > 0)
+        #expect(wire.cpuPerReadToPageQuery > 0)
+        for sli in ["p50 server-side read of 50 (serve log)", "p50 server-side post (serve log)", "serve CPU per read ÷ PostgreSQL page time"] {
+            #expect(report.serviceLevels.contains { $0.sli == sli }, "no service level \(sli)")
+        }
     }
 
     /// Runs the built binary with `arguments`; returns its exit status and stdout. Bounded: killed after 5 minutes.
