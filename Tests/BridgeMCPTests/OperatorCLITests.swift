@@ -51,8 +51,10 @@ import Testing
         let bob = try MCPClient(databaseURL: database.url, participant: "bob", role: "executioner")
         _ = try await bob.initialize()
         #expect(try await bob.call("v1_inbox").isError == false)
-        #expect(lastSeen(try json(try await cli(database, ["inspect-thread", "--thread-id", thread, "--json"])), "bob") != nil,
-                "any call by a participant marks it seen, the supervisor's ack signal")
+        // Any call by a participant marks it seen, the supervisor's ack signal: written off the call's path, within a second.
+        try await waitUntil("bob's call marks him seen", timeout: .seconds(10)) {
+            lastSeen(try json(try await cli(database, ["inspect-thread", "--thread-id", thread, "--json"])), "bob") != nil
+        }
         #expect(await bob.closeAndWait() == 0)
 
         // Escalate and unblock; each is audited as the operator and told to the thread.
