@@ -1,3 +1,4 @@
+import BridgeCore
 import Foundation
 import Logging
 
@@ -19,21 +20,20 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        let level = event.level, message = event.message, explicit = event.metadata
-        var fields: [String: String] = [
-            "ts": Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)),
-            "level": level.rawValue,
-            "message": message.description,
-            "logger": label,
+        var fields: [String: JSONValue] = [
+            "ts": .string(WireCoding.formatTimestamp(Date())),
+            "level": .string(event.level.rawValue),
+            "message": .string(event.message.description),
+            "logger": .string(label),
         ]
-        for (key, value) in metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }) {
-            fields[key] = "\(value)"
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+            fields[key] = .string("\(value)")
         }
-        if fields["event"] == nil { fields["event"] = "log" }
-        var object: [String: Any] = fields
-        if let duration = fields["duration_ms"].flatMap(Double.init) { object["duration_ms"] = duration }
-        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        data.append(0x0A)
-        FileHandle.standardError.write(data)
+        if fields["event"] == nil { fields["event"] = .string("log") }
+        if let duration = fields["duration_ms"]?.stringValue.flatMap(JSONNumber.init(literal:)) { fields["duration_ms"] = .number(duration) }
+        var line: [UInt8] = []
+        JSONWriter.write(.object(fields), into: &line)
+        line.append(0x0A)
+        FileHandle.standardError.write(Data(line))
     }
 }
