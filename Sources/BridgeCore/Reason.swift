@@ -60,6 +60,7 @@ public enum Reason: String, Sendable, CaseIterable, Codable {
     case wakeAcknowledged = "WAKE_ACKNOWLEDGED"
     case unmanagedRuntimeTarget = "UNMANAGED_RUNTIME_TARGET"
     case humanInputCollision = "HUMAN_INPUT_COLLISION"
+    case sessionLive = "SESSION_LIVE"
     case deferWindowExceeded = "DEFER_WINDOW_EXCEEDED"
     case wakeCommandFailed = "WAKE_COMMAND_FAILED"
     case wakeNotAcknowledged = "WAKE_NOT_ACKNOWLEDGED"

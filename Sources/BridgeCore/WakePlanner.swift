@@ -22,11 +22,14 @@ public struct WakeFacts: Sendable, Hashable {
     public var threadAutonomous: Bool
     /// Whether the target has read up to the request's seq by itself.
     public var caughtUp: Bool
+    /// Whether an `agent-bridge serve` of the target holds a live session lease: its session is open.
+    public var liveSession: Bool
 
     public init(requestID: UUID, state: WakeState, action: WakeAction, resumeFailures: Int = 0, spawnFailures: Int = 0,
                 deferredSince: Date? = nil, triggeredAt: Date? = nil, attemptOutcome: WakeAttempt.Outcome? = nil,
                 acknowledged: Bool = false, runtime: RuntimeDescriptor, presence: Presence = .active,
-                lastActivityAt: Date? = nil, lastHumanInputAt: Date? = nil, threadAutonomous: Bool = false, caughtUp: Bool = false) {
+                lastActivityAt: Date? = nil, lastHumanInputAt: Date? = nil, threadAutonomous: Bool = false, caughtUp: Bool = false,
+                liveSession: Bool = false) {
         self.requestID = requestID
         self.state = state
         self.action = action
@@ -42,6 +45,7 @@ public struct WakeFacts: Sendable, Hashable {
         self.lastHumanInputAt = lastHumanInputAt
         self.threadAutonomous = threadAutonomous
         self.caughtUp = caughtUp
+        self.liveSession = liveSession
     }
 }
 
@@ -51,8 +55,9 @@ public enum WakeStep: Sendable, Hashable {
     case wait
     /// Start a runtime process now.
     case start(WakeAction)
-    /// Hold the request: a human is typing at the target's terminal.
-    case deferUntil(Date, since: Date)
+    /// Hold the request until the date: a human is typing at the target's terminal (`HUMAN_INPUT_COLLISION`), or
+    /// its session is open (`SESSION_LIVE`).
+    case deferUntil(Date, since: Date, reason: Reason)
     /// The current attempt failed; try `next` at `at`. The failed attempt's action counts one more failure.
     case retry(next: WakeAction, at: Date, reason: Reason)
     /// The request ends in `state` for `reason`.
@@ -99,12 +104,17 @@ public struct WakePlanner: Sendable {
         if !facts.runtime.managed {
             return .finish(.failed, reason: .unmanagedRuntimeTarget)
         }
+        if facts.liveSession {
+            // Never a second writer on an open session: its messages reach it there. Re-checked until it reads
+            // them or the session ends, with no deadline, since the session may stay open for hours.
+            return .deferUntil(now.addingTimeInterval(timings.deferredRecheckInterval.seconds), since: facts.deferredSince ?? now, reason: .sessionLive)
+        }
         if let humanInput = facts.lastHumanInputAt, now.timeIntervalSince(humanInput) < timings.humanQuietWindow.seconds {
             let since = facts.deferredSince ?? now
             if now.timeIntervalSince(since) >= timings.maxDeferWindow.seconds {
                 return .finish(.deferredTimeout, reason: .deferWindowExceeded)
             }
-            return .deferUntil(now.addingTimeInterval(timings.deferredRecheckInterval.seconds), since: since)
+            return .deferUntil(now.addingTimeInterval(timings.deferredRecheckInterval.seconds), since: since, reason: .humanInputCollision)
         }
         return .start(actionFor(facts, now: now))
     }

@@ -43,6 +43,8 @@ struct FrameGate: Sendable {
         case call(ToolCall)
         /// Answer `tools/list` here, with the catalog's encoded list, under this id.
         case listTools(ID)
+        /// Hand this `initialize` to the SDK as sent; `params` is what the client said of itself.
+        case initialize(Data, request: ID, params: [String: JSONValue])
         /// Hand `frame` to the SDK in place of the line read (the same bytes, or only the members its handler
         /// reads). `request` is the id its answer will carry; `cancelled` the id a `notifications/cancelled` names.
         case pass(Data, request: ID?, cancelled: ID?)
@@ -90,14 +92,14 @@ struct FrameGate: Sendable {
             return answer(nil, .parseError, "Parse error: the line is not valid JSON.")
         }
         if envelope.hasMethod {
-            return envelope.hasID ? request(envelope, frame: frame) : notification(envelope)
+            return envelope.hasID ? request(envelope, frame: frame, message: message) : notification(envelope)
         }
         return response(envelope)
     }
 
     // MARK: - Requests, notifications, responses
 
-    private func request(_ envelope: Envelope, frame: Data) -> Verdict {
+    private func request(_ envelope: Envelope, frame: Data, message: [String: JSONValue]) -> Verdict {
         guard let id = envelope.id else {
             return answer(nil, .invalidRequest, "Invalid Request: id must be a string or an integer.")
         }
@@ -118,7 +120,7 @@ struct FrameGate: Sendable {
         }
         switch method {
         case Initialize.name:
-            return .pass(frame, request: id, cancelled: nil)
+            return .initialize(frame, request: id, params: message["params"]?.objectValue ?? [:])
         case ListTools.name:
             // One page holds every tool, so a cursor changes nothing.
             return .listTools(id)
@@ -129,7 +131,7 @@ struct FrameGate: Sendable {
         }
     }
 
-    /// The checks ``request(_:frame:)`` makes, in the same order and words, read from the parsed frame.
+    /// The checks ``request(_:frame:message:)`` makes, in the same order and words, read from the parsed frame.
     private func toolCall(_ message: [String: JSONValue]) -> Verdict {
         guard let id = Self.id(message["id"]) else {
             return answer(nil, .invalidRequest, "Invalid Request: id must be a string or an integer.")

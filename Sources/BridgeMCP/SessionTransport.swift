@@ -1,3 +1,4 @@
+import BridgeCore
 import Foundation
 import Logging
 import MCP
@@ -8,7 +9,11 @@ import MCP
 /// **Tool calls.** Each `tools/call` runs in its own task, from the ``JSONValue`` the gate parsed to the reply
 /// bytes of ``JSONRPCResultReply``: one parse in, one write out, and no detour through the SDK's `Value`
 /// (see ``ToolRouter``). A `notifications/cancelled` naming a running call cancels its task, and the call is not
-/// answered, as MCP asks. Everything else of the protocol (`initialize`, `ping`, notifications) is the SDK's.
+/// answered, as MCP asks. A call whose `_meta` carries a `progressToken` gets a `notifications/progress` every
+/// `progressInterval` while it runs (a long poll, a wait for a human), so clients that reset their tool timeout
+/// on progress keep waiting. Everything else of the protocol (`initialize`, `ping`, notifications) is the SDK's;
+/// what `initialize` says of the client goes to ``ClientSession``, and when the client declared Claude Code's
+/// `claude/channel` capability the SDK's reply is amended to declare it too.
 ///
 /// **Draining.** The SDK stops reading when stdin closes; a client that writes its requests and closes its end
 /// at once (`printf … | agent-bridge serve`) would otherwise get no replies. The end of the incoming stream is
@@ -21,15 +26,24 @@ public actor SessionTransport: Transport {
     private let drainTimeout: Duration
     private let gate: FrameGate
     private let router: ToolRouter
+    private let client: ClientSession
+    private let progressInterval: Duration
+    /// The id of the `initialize` request whose reply may need the channel capability.
+    private var initializeID: ID?
     private var outstanding: Set<ID> = []
     /// The tool calls running, by request id; a cancelled one is removed, so its answer is dropped.
     private var calls: [ID: RunningCall] = [:]
     private var callsStarted = 0
     private var drained: [CheckedContinuation<Void, Never>] = []
 
-    init(wrapping inner: any Transport, router: ToolRouter, drainTimeout: Duration, gate: FrameGate, logger: Logger) {
+    init(
+        wrapping inner: any Transport, router: ToolRouter, client: ClientSession, progressInterval: Duration = .seconds(5),
+        drainTimeout: Duration, gate: FrameGate, logger: Logger
+    ) {
         self.inner = inner
         self.router = router
+        self.client = client
+        self.progressInterval = progressInterval
         self.drainTimeout = drainTimeout
         self.gate = gate
         self.logger = logger
@@ -44,9 +58,20 @@ public actor SessionTransport: Transport {
     }
 
     public func send(_ data: Data) async throws {
-        try await inner.send(data)
+        let id = Self.answeredID(data)
+        if let initializeID, id == initializeID {
+            self.initializeID = nil
+            try await inner.send(client.info?.channel == true ? Self.declaringChannel(data) : data)
+        } else {
+            try await inner.send(data)
+        }
         // Only after the write: the answer is out before input may be declared finished.
-        if let id = Self.answeredID(data) { settle(id) }
+        if let id { settle(id) }
+    }
+
+    /// Writes a notification the server originates (a channel push).
+    func notify(_ data: Data) async {
+        await write(data)
     }
 
     public nonisolated func receive() -> AsyncThrowingStream<Data, any Error> {
@@ -73,10 +98,16 @@ public actor SessionTransport: Transport {
         switch gate.classify(data) {
         case .pass(let frame, let request, let cancelled):
             if let request { outstanding.insert(request) }
-            if let cancelled {
-                calls.removeValue(forKey: cancelled)?.task.cancel()
+            if let cancelled, let running = calls.removeValue(forKey: cancelled) {
+                running.task.cancel()
+                running.ticker?.cancel()
                 settle(cancelled)
             }
+            return frame
+        case .initialize(let frame, let id, let params):
+            outstanding.insert(id)
+            initializeID = id
+            client.noteInitialize(params)
             return frame
         case .call(let call):
             start(call, received: received)
@@ -97,6 +128,8 @@ public actor SessionTransport: Transport {
     private struct RunningCall {
         let serial: Int
         let task: Task<Void, Never>
+        /// Sends its progress notifications, when the client asked for them.
+        var ticker: Task<Void, Never>?
     }
 
     private func start(_ call: FrameGate.ToolCall, received: ContinuousClock.Instant) {
@@ -106,10 +139,60 @@ public actor SessionTransport: Transport {
         outstanding.insert(call.id)
         // A client that reuses the id of a call still running replaces it; the first one's answer is dropped.
         calls[call.id]?.task.cancel()
-        calls[call.id] = RunningCall(serial: serial, task: Task {
+        calls[call.id]?.ticker?.cancel()
+        var running = RunningCall(serial: serial, task: Task {
             let reply = await Self.answer(call, router: router, received: received)
             await self.finish(call.id, serial: serial, reply: reply)
         })
+        if let token = Self.progressToken(call.meta) {
+            let interval = progressInterval
+            running.ticker = Task {
+                var step = 0
+                while true {
+                    do {
+                        try await Task.sleep(for: interval)
+                    } catch {
+                        return
+                    }
+                    step += 1
+                    await self.progress(call.id, serial: serial, token: token, step: step, elapsed: received.duration(to: .now))
+                }
+            }
+        }
+        calls[call.id] = running
+    }
+
+    /// A `_meta.progressToken` as MCP allows it: a string or an integer.
+    static func progressToken(_ meta: [String: JSONValue]?) -> JSONValue? {
+        switch meta?["progressToken"] {
+        case .string(let token)?: .string(token)
+        case .number(let number)? where Int64(number.literal) != nil: .number(number)
+        default: nil
+        }
+    }
+
+    /// Writes one progress notification for a call still running.
+    private func progress(_ id: ID, serial: Int, token: JSONValue, step: Int, elapsed: Duration) async {
+        guard calls[id]?.serial == serial else { return }
+        await write(JSONValue.object([
+            "jsonrpc": .string("2.0"), "method": .string("notifications/progress"),
+            "params": .object([
+                "progressToken": token, "progress": .integer(Int64(step)),
+                "message": .string("Still working (\(Int(elapsed.seconds)) s)."),
+            ]),
+        ]).serialized())
+    }
+
+    /// The SDK's `initialize` reply with `capabilities.experimental["claude/channel"]` added.
+    static func declaringChannel(_ reply: Data) -> Data {
+        guard case .object(var message)? = try? JSONParser.parse(reply), case .object(var result)? = message["result"] else { return reply }
+        var capabilities = result["capabilities"]?.objectValue ?? [:]
+        var experimental = capabilities["experimental"]?.objectValue ?? [:]
+        experimental["claude/channel"] = .object([:])
+        capabilities["experimental"] = .object(experimental)
+        result["capabilities"] = .object(capabilities)
+        message["result"] = .object(result)
+        return JSONValue.object(message).serialized()
     }
 
     /// Runs a call and writes its reply bytes, off the actor.
@@ -125,7 +208,7 @@ public actor SessionTransport: Transport {
     /// Writes a call's answer unless the client cancelled it (or reused its id) meanwhile.
     private func finish(_ id: ID, serial: Int, reply: Data) async {
         guard calls[id]?.serial == serial else { return }
-        calls.removeValue(forKey: id)
+        calls.removeValue(forKey: id)?.ticker?.cancel()
         await write(reply)
         settle(id)
     }

@@ -36,3 +36,11 @@ extension BridgeService {
         return try await setThreadStatus(ThreadSetStatusInput(threadId: threadID, action: transition, reason: reason), context: context, idempotency: nil)
     }
 }
+
+extension BridgeService {
+    /// The workspace's session leases: one per running `agent-bridge serve`, live while renewed.
+    public func sessionLeases(handle: String?, includeEnded: Bool, context: CallContext) async throws(BridgeError) -> [SessionLease] {
+        try authorize(PolicyRequest(identity: context.identity, operation: .threadList), context: context)
+        return try await store.sessionLeases(workspace: context.identity.workspace, handle: handle, includeEnded: includeEnded)
+    }
+}

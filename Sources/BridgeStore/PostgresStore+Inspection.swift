@@ -15,9 +15,11 @@ public struct ThreadInspection: Sendable, Codable {
     public var audit: [AuditEvent]
     /// The supervisor's newest wake requests for the thread, each with its attempts and their output tails.
     public var wakes: [WakeRequest] = []
+    /// The live session leases of the thread's current members: whose MCP session is open now.
+    public var sessions: [SessionLease] = []
 
     enum CodingKeys: String, CodingKey {
-        case thread, participants, tickets, audit, wakes
+        case thread, participants, tickets, audit, wakes, sessions
         case recentMessages = "recent_messages"
     }
 }
@@ -79,6 +81,8 @@ extension PostgresStore {
         }
         guard var inspection else { throw .threadNotFound(id.wireString) }
         inspection.wakes = try await wakeRequests(target: nil, threadID: id, limit: 20, workspace: workspace)
+        let members = Set(inspection.participants.filter { $0.leftAt == nil }.map(\.handle))
+        inspection.sessions = try await sessionLeases(workspace: workspace).filter { members.contains($0.handle) }
         return inspection
     }
 

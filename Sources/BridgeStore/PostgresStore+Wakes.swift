@@ -14,6 +14,8 @@ public struct OpenWake: Sendable {
     public var cursorSeq: Int64
     /// How many attempts were started so far.
     public var attemptCount: Int
+    /// Why a deferred request waits (`HUMAN_INPUT_COLLISION`, `SESSION_LIVE`).
+    public var deferReason: Reason?
 
     public var id: UUID { facts.requestID }
 }
@@ -92,7 +94,9 @@ extension PostgresStore {
                        a.outcome, coalesce(a.attempt, 0),
                        p.runtime_kind, p.runtime_managed, p.session_id, p.workdir, p.presence,
                        greatest(p.last_heartbeat_at, p.last_seen_at), p.last_human_input_at,
-                       t.autonomous, coalesce(tp.cursor_seq, 0)
+                       t.autonomous, coalesce(tp.cursor_seq, 0), w.reason,
+                       EXISTS (SELECT 1 FROM session_leases l
+                                WHERE l.workspace_id = w.workspace_id AND l.handle = w.target AND l.expires_at > now())
                   FROM wake_requests w
                   JOIN participants p ON p.workspace_id = w.workspace_id AND p.handle = w.target
                   JOIN threads t ON t.id = w.thread_id
@@ -122,10 +126,12 @@ extension PostgresStore {
                                                sessionId: try cell(16, String?.self), workdir: try cell(17, String?.self)),
                     presence: Presence(rawValue: try cell(18, String.self)) ?? .active,
                     lastActivityAt: try cell(19, Date?.self), lastHumanInputAt: try cell(20, Date?.self),
-                    threadAutonomous: try cell(21, Bool.self), caughtUp: cursor >= triggerSeq)
-                wakes.append(OpenWake(facts: facts, version: try cell(10, Int.self), target: try cell(1, String.self),
-                                      threadID: try cell(2, UUID.self), triggerSeq: triggerSeq, cursorSeq: cursor,
-                                      attemptCount: try cell(13, Int.self)))
+                    threadAutonomous: try cell(21, Bool.self), caughtUp: cursor >= triggerSeq, liveSession: try cell(24, Bool.self))
+                var wake = OpenWake(facts: facts, version: try cell(10, Int.self), target: try cell(1, String.self),
+                                    threadID: try cell(2, UUID.self), triggerSeq: triggerSeq, cursorSeq: cursor,
+                                    attemptCount: try cell(13, Int.self))
+                if facts.state == .deferred { wake.deferReason = try cell(23, String?.self).flatMap(Reason.init(rawValue:)) }
+                wakes.append(wake)
             }
             return wakes
         }
@@ -157,14 +163,14 @@ extension PostgresStore {
                 auditAction = "wake.\(state.rawValue)"
                 reason = finishReason
                 givesUpOnAttempt = countsFailure
-            case .deferUntil(let at, let since):
+            case .deferUntil(let at, let since, let deferReason):
                 changed = try await Self.updateWake(connection, id: id, version: wake.version, logger: self.logger, """
-                    state = 'deferred', reason = \(Reason.humanInputCollision.rawValue), deferred_since = \(since), next_attempt_at = \(at)
+                    state = 'deferred', reason = \(deferReason.rawValue), deferred_since = \(since), next_attempt_at = \(at)
                     """, now: now)
-                // Log entering the deferral, not every re-check.
-                if wake.facts.state != .deferred {
+                // Log entering the deferral (or a change of its cause), not every re-check.
+                if wake.facts.state != .deferred || wake.deferReason != deferReason {
                     auditAction = "wake.deferred"
-                    reason = .humanInputCollision
+                    reason = deferReason
                 }
             case .retry(let next, let at, let retryReason):
                 changed = try await Self.updateWake(connection, id: id, version: wake.version, logger: self.logger, """

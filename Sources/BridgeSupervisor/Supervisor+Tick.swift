@@ -93,10 +93,10 @@ extension Supervisor {
                     if at <= now { doorbell.fire() }
                     logWake(wake, event: "wake.retry", reason: reason, extra: ["next_action": "\(next.rawValue)"])
                 }
-            case .deferUntil:
+            case .deferUntil(_, _, let reason):
                 if try await store.applyWakeStep(step, to: wake, now: now, context: context) {
                     report.wakesDeferred += 1
-                    if wake.facts.state != .deferred { logWake(wake, event: "wake.deferred", reason: .humanInputCollision) }
+                    if wake.facts.state != .deferred || wake.deferReason != reason { logWake(wake, event: "wake.deferred", reason: reason) }
                 }
             }
         }

@@ -27,7 +27,7 @@ struct AgentBridge: AsyncParsableCommand {
         version: version,
         subcommands: [
             Serve.self, Supervise.self, InspectThread.self, EscalateThread.self, UnblockThread.self, OverrideCloseThread.self, Approvals.self,
-            Status.self, TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self, Drill.self, Bench.self,
+            Sessions.self, Status.self, TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self, Drill.self, Bench.self,
         ]
     )
 }

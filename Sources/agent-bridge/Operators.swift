@@ -175,6 +175,10 @@ struct InspectThread: AsyncParsableCommand {
         lines.append(inspection.wakes.isEmpty ? "  (none)" : wakes.render())
 
         lines.append("")
+        lines.append("Live sessions (\(inspection.sessions.count))")
+        lines.append(inspection.sessions.isEmpty ? "  (none)" : Sessions.table(inspection.sessions).render())
+
+        lines.append("")
         lines.append("Audit (newest \(inspection.audit.count))")
         var audit = TextTable("AT", "ACTOR", "ACTION", "TARGET", "REASON")
         for event in inspection.audit {

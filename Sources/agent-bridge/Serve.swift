@@ -81,7 +81,11 @@ struct Serve: AsyncParsableCommand {
         let stats = APIRequestStats(workspace: resolveWorkspace(workspace, in: environment))
         let presence = PresenceLog()
         let router = ToolRouter(catalog: catalog, service: service, identity: identity, logger: logger, stats: stats, presence: presence)
-        let mcp = MCPServerService(router: router, version: AgentBridge.version, logger: logger) {
+        let client = ClientSession()
+        var leaseConfiguration = SessionLeaseKeeper.Configuration()
+        leaseConfiguration.sessionID = environmentValue("AGENT_BRIDGE_SESSION_ID", in: environment)
+        let lease = SessionLeaseKeeper(store: store, identity: identity, client: client, configuration: leaseConfiguration, logger: logger)
+        let mcp = MCPServerService(router: router, client: client, version: AgentBridge.version, logger: logger) {
             do throws(BridgeError) {
                 try await setup.prepareSchema(store, logger: logger)
             } catch {
@@ -94,6 +98,7 @@ struct Serve: AsyncParsableCommand {
                 .init(service: store.notifications),
                 .init(service: APIStatsFlusher(stats: stats, store: store, logger: logger)),
                 .init(service: PresenceFlusher(presence: presence, store: store, logger: logger)),
+                .init(service: lease),
                 .init(service: mcp, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -27,11 +27,25 @@ import Testing
 
     @Test func humanInputDefersUntilTheWindowThenTimesOut() {
         let typing = facts { $0.lastHumanInputAt = now.addingTimeInterval(-3) }
-        #expect(planner.nextStep(typing, now: now) == .deferUntil(now.addingTimeInterval(5), since: now))
+        #expect(planner.nextStep(typing, now: now) == .deferUntil(now.addingTimeInterval(5), since: now, reason: .humanInputCollision))
         let longDeferred = facts(.deferred) { $0.lastHumanInputAt = now.addingTimeInterval(-3); $0.deferredSince = now.addingTimeInterval(-60) }
         #expect(planner.nextStep(longDeferred, now: now) == .finish(.deferredTimeout, reason: .deferWindowExceeded))
         let quietAgain = facts(.deferred) { $0.lastHumanInputAt = now.addingTimeInterval(-21); $0.deferredSince = now.addingTimeInterval(-30) }
         #expect(planner.nextStep(quietAgain, now: now) == .start(.resume))
+    }
+
+    @Test func aLiveSessionIsNeverResumedOrSpawnedAndWaitsWithoutADeadline() {
+        let live = facts { $0.liveSession = true }
+        #expect(planner.nextStep(live, now: now) == .deferUntil(now.addingTimeInterval(5), since: now, reason: .sessionLive))
+        // Hours later, still open: still deferred, never timed out, whatever the session or its staleness.
+        let hoursLater = facts(.deferred) { $0.liveSession = true; $0.deferredSince = now.addingTimeInterval(-6 * 3600); $0.runtime.sessionId = nil }
+        #expect(planner.nextStep(hoursLater, now: now) == .deferUntil(now.addingTimeInterval(5), since: now.addingTimeInterval(-6 * 3600), reason: .sessionLive))
+        // It read the messages in its open session: delivered.
+        #expect(planner.nextStep(facts(.deferred) { $0.liveSession = true; $0.caughtUp = true }, now: now) == .finish(.alreadyActive, reason: .participantActive))
+        // The session ended: the wake goes ahead as a resume.
+        #expect(planner.nextStep(facts(.deferred) { $0.deferredSince = now.addingTimeInterval(-60) }, now: now) == .start(.resume))
+        // An attempt already running is not judged by leases: its own process mounts serve and holds one.
+        #expect(planner.nextStep(facts(.triggered) { $0.liveSession = true; $0.triggeredAt = now; $0.attemptOutcome = .running }, now: now) == .wait)
     }
 
     @Test func aRunningAttemptWaitsForItsAckThenRetriesSpawnsAndDies() {

@@ -1,0 +1,70 @@
+import BridgeCore
+import BridgeStore
+import Foundation
+import Logging
+
+/// Pushes each message directed at this session's participant into a live Claude Code session, as a
+/// `notifications/claude/channel` (CLIENTS.md): the body as `content`, and `thread_id`, `seq`, `sender`, `kind`
+/// as `meta`. Claude Code shows it as a `<channel>` event even while the session is idle.
+///
+/// It runs only when the client declared `capabilities.experimental["claude/channel"]` in `initialize`. Each
+/// message is pushed once per session; a new session starts again from the participant's read cursor, so what
+/// it never read reaches it after a reconnect. New posts wake it through the store's LISTEN connection (the
+/// same NOTIFY long polls use), with a re-check every `recheckInterval` in case a notification was lost.
+struct ChannelPusher: Sendable {
+    let store: PostgresStore
+    let identity: ToolRouter.IdentityProvider
+    let client: ClientSession
+    let send: @Sendable (Data) async -> Void
+    var recheckInterval: Duration = .seconds(10)
+    let logger: Logger
+
+    /// Pushes until the task is cancelled (the session ended).
+    func run() async {
+        let initialized = client.initializeSignal()
+        while client.info == nil {
+            guard await initialized.wait() else { return }
+        }
+        guard client.info?.channel == true else { return }
+        var pushed: [UUID: Int64] = [:]
+        var failing = false
+        while !Task.isCancelled {
+            let hub = store.notifications
+            // Registered before the query, so a post committed in between still wakes the wait below.
+            let waiter = hub.register(threads: nil)
+            defer { hub.unregister(waiter) }
+            do throws(BridgeError) {
+                let caller = try await identity()
+                var batch: [Message]
+                repeat {
+                    batch = try await store.unreadDirectedMessages(to: caller.handle, after: pushed, workspace: caller.workspace)
+                    for message in batch {
+                        await send(Self.notification(for: message))
+                        pushed[message.threadId] = max(pushed[message.threadId] ?? 0, message.seq)
+                    }
+                } while batch.count == 100 && !Task.isCancelled
+                failing = false
+            } catch {
+                if !failing {
+                    logger.warning("Could not push to the channel; retrying.", metadata: ["event": "channel.push_failed", "reason": "\(error.reason.rawValue)"])
+                }
+                failing = true
+            }
+            _ = await hub.wait(waiter, timeout: failing ? .seconds(1) : recheckInterval)
+        }
+    }
+
+    /// `{"jsonrpc":"2.0","method":"notifications/claude/channel","params":{"content":…,"meta":{…}}}`.
+    static func notification(for message: Message) -> Data {
+        JSONValue.object([
+            "jsonrpc": .string("2.0"), "method": .string("notifications/claude/channel"),
+            "params": .object([
+                "content": .string(message.body),
+                "meta": .object([
+                    "thread_id": .string(message.threadId.wireString), "seq": .string(String(message.seq)),
+                    "sender": .string(message.author), "kind": .string(message.kind.rawValue),
+                ]),
+            ]),
+        ]).serialized()
+    }
+}

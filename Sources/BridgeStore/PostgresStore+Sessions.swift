@@ -1,0 +1,144 @@
+import BridgeCore
+import Foundation
+import PostgresNIO
+
+/// What a `serve` process says of its MCP session when it takes or renews its lease.
+public struct SessionLeaseClaim: Sendable {
+    public var id: UUID
+    public var handle: String
+    public var clientName: String?
+    public var clientVersion: String?
+    public var runtime: RuntimeKind
+    public var sessionID: String?
+    public var pid: Int32
+    public var host: String
+    /// The client declared the `claude/channel` capability.
+    public var channel: Bool
+
+    public init(
+        id: UUID, handle: String, clientName: String? = nil, clientVersion: String? = nil, runtime: RuntimeKind = .none,
+        sessionID: String? = nil, pid: Int32, host: String, channel: Bool = false
+    ) {
+        self.id = id
+        self.handle = handle
+        self.clientName = clientName
+        self.clientVersion = clientVersion
+        self.runtime = runtime
+        self.sessionID = sessionID
+        self.pid = pid
+        self.host = host
+        self.channel = channel
+    }
+}
+
+/// A session lease as stored: live while `expires_at` is ahead of the database's clock.
+public struct SessionLease: Codable, Sendable, Hashable {
+    public var id: UUID
+    public var handle: String
+    public var clientName: String?
+    public var clientVersion: String?
+    public var runtime: String
+    public var sessionId: String?
+    public var pid: Int
+    public var host: String
+    public var channel: Bool
+    public var startedAt: Date
+    public var renewedAt: Date
+    public var expiresAt: Date
+    public var live: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case id, handle, clientName = "client_name", clientVersion = "client_version", runtime, sessionId = "session_id", pid, host,
+             channel, startedAt = "started_at", renewedAt = "renewed_at", expiresAt = "expires_at", live
+    }
+}
+
+extension PostgresStore {
+    static let sessionLeaseColumns = """
+        id, handle, client_name, client_version, runtime_kind, session_id, pid, host, channel, started_at, renewed_at, expires_at,
+        expires_at > now()
+        """
+    typealias SessionLeaseColumns = (UUID, String, String?, String?, String, String?, Int, String, Bool, Date, Date, Date, Bool)
+
+    static func sessionLease(from c: SessionLeaseColumns) -> SessionLease {
+        SessionLease(id: c.0, handle: c.1, clientName: c.2, clientVersion: c.3, runtime: c.4, sessionId: c.5, pid: c.6, host: c.7,
+                     channel: c.8, startedAt: c.9, renewedAt: c.10, expiresAt: c.11, live: c.12)
+    }
+
+    /// Takes or renews the lease: it expires `ttl` after now on the database's clock. The first claim of a
+    /// process also clears leases of the workspace that expired more than a day ago.
+    public func renewSessionLease(_ claim: SessionLeaseClaim, ttl: Duration, workspace: String) async throws(BridgeError) {
+        let milliseconds = Int64(ttl.seconds * 1000)
+        _ = try await withTransaction { connection in
+            let rows = try await connection.query("""
+                INSERT INTO session_leases (id, workspace_id, handle, client_name, client_version, runtime_kind, session_id, pid, host,
+                                            channel, expires_at)
+                VALUES (\(claim.id), \(workspace), \(claim.handle), \(claim.clientName), \(claim.clientVersion), \(claim.runtime.rawValue),
+                        \(claim.sessionID), \(Int(claim.pid)), \(claim.host), \(claim.channel),
+                        now() + make_interval(secs => \(milliseconds) / 1000.0))
+                ON CONFLICT (id) DO UPDATE SET
+                    handle = EXCLUDED.handle, client_name = EXCLUDED.client_name, client_version = EXCLUDED.client_version,
+                    runtime_kind = EXCLUDED.runtime_kind, session_id = EXCLUDED.session_id, channel = EXCLUDED.channel,
+                    renewed_at = now(), expires_at = EXCLUDED.expires_at
+                RETURNING (xmax = 0)
+                """, logger: self.logger)
+            var created = false
+            for try await inserted in rows.decode(Bool.self) { created = inserted }
+            if created {
+                try await connection.query("""
+                    DELETE FROM session_leases WHERE workspace_id = \(workspace) AND expires_at < now() - interval '1 day'
+                    """, logger: self.logger)
+            }
+            return created
+        }
+    }
+
+    /// Ends the lease at once (the process is exiting).
+    public func releaseSessionLease(id: UUID, workspace: String) async throws(BridgeError) {
+        _ = try await withTransaction { connection in
+            try await connection.query("DELETE FROM session_leases WHERE id = \(id) AND workspace_id = \(workspace)", logger: self.logger)
+            return true
+        }
+    }
+
+    /// The workspace's leases, newest first: live ones only unless `includeEnded`, of one participant when `handle` is set.
+    public func sessionLeases(workspace: String, handle: String? = nil, includeEnded: Bool = false) async throws(BridgeError) -> [SessionLease] {
+        try await withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.sessionLeaseColumns) FROM session_leases
+                 WHERE workspace_id = \(workspace) AND (\(handle)::text IS NULL OR handle = \(handle))
+                   AND (\(includeEnded) OR expires_at > now())
+                 ORDER BY started_at DESC, id
+                """, logger: self.logger)
+            var leases: [SessionLease] = []
+            for try await columns in rows.decode(SessionLeaseColumns.self) { leases.append(Self.sessionLease(from: columns)) }
+            return leases
+        }
+    }
+}
+
+extension PostgresStore {
+    /// Messages directed at `handle` that it has not read, in the threads it belongs to, oldest first: past its
+    /// cursor and past `pushed` (the highest seq already pushed per thread this session).
+    public func unreadDirectedMessages(
+        to handle: String, after pushed: [UUID: Int64], limit: Int = 100, workspace: String
+    ) async throws(BridgeError) -> [Message] {
+        let threads = Array(pushed.keys)
+        let seqs = threads.map { pushed[$0]! }
+        return try await withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.messageColumns)
+                  FROM thread_participants tp
+                  LEFT JOIN unnest(\(threads)::uuid[], \(seqs)::int8[]) AS w(thread_id, seq) ON w.thread_id = tp.thread_id
+                  JOIN messages m ON m.thread_id = tp.thread_id AND m.seq > greatest(tp.cursor_seq, coalesce(w.seq, 0))
+                 WHERE tp.workspace_id = \(workspace) AND tp.handle = \(handle) AND tp.left_at IS NULL
+                   AND \(handle) = ANY (m.to_handles) AND m.author <> \(handle)
+                 ORDER BY m.created_at, m.thread_id, m.seq
+                 LIMIT \(limit)
+                """, logger: self.logger)
+            var messages: [Message] = []
+            for try await row in rows { messages.append(try Self.message(from: Self.decodeMessageColumns(row, offset: 0))) }
+            return messages
+        }
+    }
+}
