@@ -85,6 +85,7 @@ struct FrameGate: Sendable {
         if message["method"] == .string(CallTool.name), message["id"] != nil {
             return toolCall(message)
         }
+        let frame = Self.withoutExperimentalCapabilities(frame, message)
         let envelope: Envelope
         do {
             envelope = try JSONDecoder().decode(Envelope.self, from: frame)
@@ -169,6 +170,20 @@ struct FrameGate: Sendable {
             meta = object
         }
         return .call(ToolCall(id: id, name: name, arguments: arguments, meta: meta))
+    }
+
+    /// An `initialize` frame without `params.capabilities.experimental`, which the SDK types as `[String: String]`
+    /// while MCP allows any object there (Claude Code sends `"claude/channel": {}`): the SDK would refuse the
+    /// real thing. ``ClientSession`` still gets the whole params; any other frame is returned as it is.
+    static func withoutExperimentalCapabilities(_ frame: Data, _ message: [String: JSONValue]) -> Data {
+        guard message["method"] == .string(Initialize.name), case .object(var params)? = message["params"],
+              case .object(var capabilities)? = params["capabilities"], capabilities["experimental"] != nil
+        else { return frame }
+        capabilities.removeValue(forKey: "experimental")
+        params["capabilities"] = .object(capabilities)
+        var message = message
+        message["params"] = .object(params)
+        return JSONValue.object(message).serialized()
     }
 
     /// A request id as the SDK reads it: a string or an integer; nil for anything else.

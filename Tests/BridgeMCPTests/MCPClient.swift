@@ -173,6 +173,32 @@ final class MCPClient: @unchecked Sendable {
         }
     }
 
+    /// Reads messages until one satisfies `match`, giving up after `timeout`; the others read meanwhile are returned too.
+    func readUntil(timeout: Duration, _ match: @escaping @Sendable ([String: Any]) -> Bool) async throws -> (match: [String: Any], before: [[String: Any]]) {
+        try await onQueue {
+            let deadline = ContinuousClock.now + timeout
+            var before: [[String: Any]] = []
+            while true {
+                let left = ContinuousClock.now.duration(to: deadline)
+                guard left > .zero else { throw MCPTestError.timedOut }
+                let message = try self.readMessageBlocking(timeout: left)
+                if match(message) { return (message, before) }
+                before.append(message)
+            }
+        }
+    }
+
+    /// Sends a request without waiting for its answer; returns its id.
+    func start(_ method: String, _ params: [String: Any]) async throws -> Int {
+        nonisolated(unsafe) let params = params
+        return try await onQueue {
+            let id = self.nextID
+            self.nextID += 1
+            try self.send(["jsonrpc": "2.0", "id": id, "method": method, "params": params])
+            return id
+        }
+    }
+
     /// Closes the server's stdin, as a client that has written everything it means to.
     func closeInput() {
         try? input.fileHandleForWriting.close()
