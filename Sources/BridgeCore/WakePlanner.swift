@@ -105,7 +105,7 @@ public struct WakePlanner: Sendable {
             return .finish(.failed, reason: .unmanagedRuntimeTarget)
         }
         if facts.liveSession {
-            // Never a second writer on an open session: its messages reach it there. Re-checked until it reads
+            // Never a second writer on an open session: its messages reach it there. Re-checked until it acks
             // them or the session ends, with no deadline, since the session may stay open for hours.
             return .deferUntil(now.addingTimeInterval(timings.deferredRecheckInterval.seconds), since: facts.deferredSince ?? now, reason: .sessionLive)
         }

@@ -10,7 +10,7 @@ struct Sessions: AsyncParsableCommand {
         abstract: "List open agent sessions: one lease per running `agent-bridge serve`, renewed every few seconds.",
         discussion: """
             A participant with a live lease has its MCP session open (in Claude Code, Codex, …): the supervisor never
-            resumes or spawns it beside that session, and defers its wakes (SESSION_LIVE) until it reads its messages
+            resumes or spawns it beside that session, and defers its wakes (SESSION_LIVE) until it acks its messages
             or the session ends. A serve killed without a chance to clean up stops renewing; its lease lapses within
             12 seconds.
 
