@@ -94,7 +94,7 @@ public enum CatalogParser {
         }
 
         var actionClasses: [String: PolicyCatalog.ApprovalRule] = [:]
-        try approvals.keys(["action_classes"])
+        try approvals.keys(["action_classes", "permission_prompt"])
         for (name, node) in try approvals.required("action_classes").mapping() {
             guard Identity.isValidHandle(name) else { throw node.error("action class '\(name)' must be lower_snake_case") }
             try node.keys(["decision", "approver_roles", "ttl", "escalate_after"])
@@ -114,9 +114,12 @@ public enum CatalogParser {
                 decision: decision, approverRoles: approverRoles,
                 ttl: try node.duration("ttl") ?? .seconds(1800), escalateAfter: try node.duration("escalate_after"))
         }
+        let permissionPrompt = try approvals.optional("permission_prompt").map { node throws(CatalogError) in
+            try parsePermissionPrompt(node, actionClasses: actionClasses)
+        }
         let runtimes = try texts["runtimes.yaml"].map { text throws(CatalogError) in try parseRuntimes(document("runtimes.yaml", text)) }
         return PolicyCatalog(timings: timings, limits: limits, postRateLimit: rateLimit, roles: permissions, actionClasses: actionClasses,
-                             runtimes: runtimes ?? RuntimeCatalog(runtimes: [:]))
+                             runtimes: runtimes ?? RuntimeCatalog(runtimes: [:]), permissionPrompt: permissionPrompt ?? .none)
     }
 
     /// `runtimes.yaml`: per managed runtime kind, argv templates for resume and spawn, where a spawn names
@@ -253,6 +256,12 @@ struct CatalogNode {
     func bool() throws(CatalogError) -> Bool {
         guard let value = node.bool else { throw error("expected true or false") }
         return value
+    }
+
+    /// The items of a list, each with its own line.
+    func items() throws(CatalogError) -> [CatalogNode] {
+        guard let sequence = node.sequence else { throw error("expected a list") }
+        return sequence.map { CatalogNode(file: file, node: $0) }
     }
 
     func strings() throws(CatalogError) -> [(value: String, node: CatalogNode)] {

@@ -82,15 +82,18 @@ public struct PolicyCatalog: Sendable {
     public var actionClasses: [String: ApprovalRule]
     /// How the supervisor resumes and spawns each managed runtime.
     public var runtimes: RuntimeCatalog
+    /// How `v1_permission_prompt` maps a Claude Code tool call to one of ``actionClasses``.
+    public var permissionPrompt: PermissionPromptRules
 
     public init(timings: Timings, limits: Limits, postRateLimit: RateLimit?, roles: [Role: RolePermissions], actionClasses: [String: ApprovalRule],
-                runtimes: RuntimeCatalog = RuntimeCatalog(runtimes: [:])) {
+                runtimes: RuntimeCatalog = RuntimeCatalog(runtimes: [:]), permissionPrompt: PermissionPromptRules = .none) {
         self.timings = timings
         self.limits = limits
         self.postRateLimit = postRateLimit
         self.roles = roles
         self.actionClasses = actionClasses
         self.runtimes = runtimes
+        self.permissionPrompt = permissionPrompt
     }
 
     /// The permissions of a role; a role the catalog does not list may do nothing.

@@ -49,6 +49,13 @@ struct PolicyCommand: AsyncParsableCommand {
                 let approvers = rule.approverRoles.map(\.rawValue).sorted().joined(separator: ",")
                 print("action \(name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(rule.decision.rawValue)\(approvers.isEmpty ? "" : "  approvers: \(approvers)  ttl: \(rule.ttl.wholeSeconds)s")")
             }
+            for rule in loaded.permissionPrompt.tools {
+                let commands = rule.commandRules.isEmpty ? "" : "  (\(rule.commandRules.count) command patterns)"
+                print("permission \(rule.names.joined(separator: ",")) → \(rule.actionClass)\(commands)")
+            }
+            if let fallback = loaded.permissionPrompt.defaultActionClass {
+                print("permission (any other tool) → \(fallback)")
+            }
             if let rate = loaded.postRateLimit {
                 print("post rate:      \(rate.count) per \(rate.window.wholeSeconds)s per participant")
             }
