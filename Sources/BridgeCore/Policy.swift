@@ -20,6 +20,8 @@ public enum BridgeOperation: String, Sendable, CaseIterable {
     case approvalCancel = "v1_approval_cancel"
     case wakeTrigger = "v1_wake_trigger"
     case wakeStatus = "v1_wake_status"
+    /// The permission-prompt tool a headless `claude -p --permission-prompt-tool` names.
+    case permissionPrompt = "v1_permission_prompt"
 
     /// Whether the operation changes stored state (and so takes an idempotency key and writes an audit event).
     public var isMutating: Bool {

@@ -70,4 +70,9 @@ public enum Reason: String, Sendable, CaseIterable, Codable {
     case approvalEscalated = "APPROVAL_ESCALATED"
     // INTERNAL
     case internalError = "INTERNAL_ERROR"
+    // Permission prompt answers (the reason in a `v1_permission_prompt` deny message, not errors)
+    case destructiveCommand = "DESTRUCTIVE_COMMAND"
+    case noPermissionThread = "NO_PERMISSION_THREAD"
+    case noPermissionRule = "NO_PERMISSION_RULE"
+    case permissionWaitCancelled = "PERMISSION_WAIT_CANCELLED"
 }

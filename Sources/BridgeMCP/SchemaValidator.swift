@@ -5,7 +5,7 @@ import BridgeCore
 ///
 /// Supports the subset the schemas use: `type`, `properties`, `required`, `additionalProperties`, `items`,
 /// `enum`, `const`, `minimum`, `maximum`, `minLength`, `maxLength`, `minItems`, `maxItems`, `uniqueItems`,
-/// `pattern`, and `format` `uuid` / `date-time`. `$ref`s are inlined when the catalog loads.
+/// `pattern`, `oneOf`, and `format` `uuid` / `date-time`. `$ref`s are inlined when the catalog loads.
 /// The first violation becomes an `INVALID_ARGUMENT` with a reason and the offending field's path.
 struct SchemaValidator: Sendable {
     let schema: JSONValue
@@ -42,6 +42,20 @@ struct SchemaValidator: Sendable {
         }
         if let constant = rules["const"], !Self.equal(constant, value) {
             throw fail(.invalidFieldValue, "\(field) must be \(constant.stringValue ?? String(decoding: constant.serialized(), as: UTF8.self)).", path)
+        }
+        if case .array(let alternatives)? = rules["oneOf"] {
+            var firstFailure: BridgeError?
+            var fitting = 0
+            for alternative in alternatives {
+                do throws(BridgeError) {
+                    try check(value, against: alternative, path: path)
+                    fitting += 1
+                } catch {
+                    firstFailure = firstFailure ?? error
+                }
+            }
+            if fitting == 0, let firstFailure { throw firstFailure }
+            if fitting > 1 { throw fail(.invalidFieldValue, "\(field) fits more than one of its schema's alternatives.", path) }
         }
 
         switch value {

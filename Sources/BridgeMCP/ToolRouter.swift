@@ -111,16 +111,20 @@ public final class ToolRouter: Sendable {
         case .approvalCancel: return try await service.cancelApproval(input(ApprovalCancelInput.self), context: context, idempotency: idempotency)
         case .wakeTrigger: return try await service.triggerWake(input(WakeTriggerInput.self), context: context, idempotency: idempotency)
         case .wakeStatus: return try await service.wakeStatus(input(WakeStatusInput.self), context: context)
+        case .permissionPrompt: return try await service.answerPermissionPrompt(input(PermissionPromptInput.self), context: context, idempotency: idempotency)
         }
     }
 
-    /// The key and request fingerprint of a mutating call; the fingerprint covers every argument but the key.
     /// The key and request fingerprint of a mutating call; the fingerprint covers every argument but the key,
     /// in the writer's one stable form (members sorted, strings and numbers as sent).
+    ///
+    /// A permission prompt's key is Claude Code's `tool_use_id`: it sends no `idempotency_key`, and one tool use
+    /// asked twice must wait on one ticket.
     private func idempotencyScope(_ operation: BridgeOperation, arguments: [String: JSONValue]) throws(BridgeError) -> IdempotencyScope? {
-        guard operation.isMutating, case .string(let key)? = arguments["idempotency_key"] else { return nil }
+        let keyField = operation == .permissionPrompt ? "tool_use_id" : "idempotency_key"
+        guard operation.isMutating, case .string(let key)? = arguments[keyField] else { return nil }
         var fingerprinted = arguments
-        fingerprinted.removeValue(forKey: "idempotency_key")
+        fingerprinted.removeValue(forKey: keyField)
         let canonical = JSONValue.object(fingerprinted).serialized()
         return IdempotencyScope(tool: operation.rawValue, key: key, requestHash: ContentHash.sha256Hex(canonical))
     }

@@ -16,6 +16,9 @@ public struct BridgeService: Sendable {
         /// The policy catalog: roles, approval rules, limits and timings.
         public var catalog: PolicyCatalog
         public var limits: Limits { catalog.limits }
+        /// The thread this session was woken for (`AGENT_BRIDGE_WAKE_THREAD_ID`, set by the supervisor): where
+        /// `v1_permission_prompt` opens its tickets when the call names no thread.
+        public var wakeThreadID: UUID?
 
         public init(serverVersion: String, catalog: PolicyCatalog) {
             self.serverVersion = serverVersion
@@ -212,8 +215,17 @@ public struct BridgeService: Sendable {
     ) async throws(BridgeError) -> Result {
         let wait = min(max(waitSeconds ?? 0, 0), configuration.limits.maxWaitSeconds)
         guard wait > 0 else { return try await final() }
+        return try await longPoll(threads: threads, until: ContinuousClock.now + .milliseconds(Int64(wait * 1000)), attempt, final: final)
+    }
+
+    /// ``longPoll(threads:waitSeconds:_:final:)`` up to a deadline the caller chose, not capped by `max_wait_seconds`:
+    /// a permission prompt waits as long as its ticket lives. A cancelled task stops waiting at once and calls `final`.
+    func longPoll<Result: Sendable>(
+        threads: Set<UUID>?, until deadline: ContinuousClock.Instant,
+        _ attempt: () async throws(BridgeError) -> Result?,
+        final: () async throws(BridgeError) -> Result
+    ) async throws(BridgeError) -> Result {
         let hub = store.notifications
-        let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
         let waiter = hub.register(threads: threads)
         defer { hub.unregister(waiter) }
         func poll() async throws(BridgeError) -> Result {

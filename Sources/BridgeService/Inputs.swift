@@ -164,3 +164,12 @@ public struct WakeStatusInput: Decodable, Sendable {
     public var limit: Int?
     enum CodingKeys: String, CodingKey { case participant, threadId = "thread_id", limit }
 }
+
+/// A Claude Code permission question, as `--permission-prompt-tool` sends it, plus an optional thread.
+public struct PermissionPromptInput: Decodable, Sendable {
+    public var toolName: String
+    public var input: [String: JSONValue]
+    public var toolUseId: String?
+    public var threadId: UUID?
+    enum CodingKeys: String, CodingKey { case toolName = "tool_name", input, toolUseId = "tool_use_id", threadId = "thread_id" }
+}

@@ -133,3 +133,24 @@ public struct WakeTriggerOutput: Encodable, Sendable {
 public struct WakeStatusOutput: Encodable, Sendable {
     public var wakes: [WakeRequest]
 }
+
+/// Claude Code's permission answer, in the exact shape its `--permission-prompt-tool` contract asks for:
+/// `{"behavior":"allow","updatedInput":{…}}` or `{"behavior":"deny","message":"…"}`, and nothing else.
+public enum PermissionPromptOutput: Encodable, Sendable, Equatable {
+    case allow(updatedInput: [String: JSONValue])
+    case deny(message: String)
+
+    enum CodingKeys: String, CodingKey { case behavior, updatedInput, message }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .allow(let input):
+            try container.encode("allow", forKey: .behavior)
+            try container.encode(input, forKey: .updatedInput)
+        case .deny(let message):
+            try container.encode("deny", forKey: .behavior)
+            try container.encode(message, forKey: .message)
+        }
+    }
+}

@@ -19,6 +19,9 @@ struct Serve: AsyncParsableCommand {
             "reviewer"; --role / $AGENT_BRIDGE_ROLE its role (coordinator, executioner, reviewer, approver, operator,
             observer); the workspace is --workspace / $AGENT_BRIDGE_WORKSPACE, else "local".
 
+            $AGENT_BRIDGE_WAKE_THREAD_ID (set by the supervisor for a woken agent) is the thread where
+            v1_permission_prompt opens approval tickets when the call names none.
+
             Identity, token mode (on when $AGENT_BRIDGE_TOKEN is set, or with --auth token): the token from
             `agent-bridge token issue` names handle, workspace and role, and is checked on every call against
             --token-key-file. The token's workspace must be the one served (--workspace, default "local"),
@@ -76,6 +79,7 @@ struct Serve: AsyncParsableCommand {
         let store = PostgresStore(configuration: .init(endpoint: setup.endpoint), logger: logger)
         var serviceConfiguration = BridgeService.Configuration(serverVersion: AgentBridge.version, catalog: policyCatalog)
         serviceConfiguration.authMode = authMode
+        serviceConfiguration.wakeThreadID = wakeThreadID(environment, logger: logger)
         let service = BridgeService(configuration: serviceConfiguration, store: store, logger: logger)
         let catalog = try ToolCatalog.bundled()
         let stats = APIRequestStats(workspace: resolveWorkspace(workspace, in: environment))
@@ -104,6 +108,19 @@ struct Serve: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
+    }
+
+    /// The thread the supervisor woke this session for, where permission prompts open their tickets; a value
+    /// that is not a UUID is ignored with a warning.
+    private func wakeThreadID(_ environment: [String: String], logger: Logger) -> UUID? {
+        guard let text = environmentValue("AGENT_BRIDGE_WAKE_THREAD_ID", in: environment) else { return nil }
+        guard let threadID = UUID(uuidString: text) else {
+            logger.warning("AGENT_BRIDGE_WAKE_THREAD_ID is not a UUID; permission prompts without thread_id will be denied.", metadata: [
+                "event": "serve.bad_wake_thread",
+            ])
+            return nil
+        }
+        return threadID
     }
 
     /// How each call learns who is calling: the fixed local identity, or the token checked anew on every call.
