@@ -189,3 +189,31 @@ private struct Handed: @unchecked Sendable {
     let result: PermissionPromptEndToEndTests.CallResult
     init(_ result: PermissionPromptEndToEndTests.CallResult) { self.result = result }
 }
+
+extension PermissionPromptEndToEndTests {
+    /// A prompt waiting for a human keeps its client waiting with progress notifications (Claude Code resets its
+    /// tool timeout on them), then answers with the decision.
+    @Test func aPromptWaitingForAHumanSendsProgressUntilTheDecision() async throws {
+        let database = try await TestDatabase.create()
+        let lead = try MCPClient(databaseURL: database.url, participant: "lead")
+        _ = try await lead.initialize()
+        let created = try await lead.call("v1_thread_create", ["title": "deploy", "participants": [["handle": "worker", "role": "executioner"]]])
+        let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
+        let worker = try MCPClient(databaseURL: database.url, participant: "worker", role: "executioner",
+                                   extraEnvironment: ["AGENT_BRIDGE_WAKE_THREAD_ID": thread])
+        _ = try await worker.initialize()
+        let id = try await worker.start("tools/call", [
+            "name": "v1_permission_prompt", "_meta": ["progressToken": "perm-1"],
+            "arguments": ["tool_name": "Bash", "input": ["command": "make deploy"], "tool_use_id": "toolu_20"],
+        ])
+        let (progress, _) = try await worker.readUntil(timeout: .seconds(12)) { $0["method"] as? String == "notifications/progress" }
+        #expect((progress["params"] as? [String: Any])?["progressToken"] as? String == "perm-1")
+        let ticket = try #require(try await tickets(database, state: "pending").first?["id"] as? String)
+        #expect(try await cli(database, ["approvals", "approve", "--ticket-id", ticket]).status == 0)
+        let (reply, _) = try await worker.readUntil(timeout: .seconds(10)) { $0["id"] as? Int == id }
+        let result = try #require(reply["result"] as? [String: Any], "\(reply)")
+        #expect((result["structuredContent"] as? [String: Any])?["behavior"] as? String == "allow", "\(result)")
+        #expect(await worker.closeAndWait() == 0)
+        #expect(await lead.closeAndWait() == 0)
+    }
+}
