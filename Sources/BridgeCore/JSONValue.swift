@@ -59,6 +59,18 @@ public enum JSONValue: Sendable, Hashable {
     public subscript(key: String) -> JSONValue? {
         objectValue?[key]
     }
+
+    /// What kind of value this is, as error messages name it: `an object`, `a string`, `null`, ….
+    public var kindPhrase: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
 }
 
 // MARK: - Codable

@@ -77,18 +77,10 @@ public struct JSONValueDecoder: Sendable {
         }
 
         static func mismatch(_ type: Any.Type, _ value: JSONValue, _ codingPath: [any CodingKey]) -> DecodingError {
-            let found = switch value {
-            case .null: "null"
-            case .bool: "a boolean"
-            case .number: "a number"
-            case .string: "a string"
-            case .array: "an array"
-            case .object: "an object"
-            }
             if case .null = value {
                 return .valueNotFound(type, .init(codingPath: codingPath, debugDescription: "found null"))
             }
-            return .typeMismatch(type, .init(codingPath: codingPath, debugDescription: "found \(found)"))
+            return .typeMismatch(type, .init(codingPath: codingPath, debugDescription: "found \(value.kindPhrase)"))
         }
     }
 

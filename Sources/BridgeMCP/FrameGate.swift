@@ -147,25 +147,25 @@ struct FrameGate: Sendable {
             return answer(id, .invalidParams, "Invalid params: params is required for tools/call.")
         }
         guard case .object(let params) = paramsValue else {
-            return answer(id, .invalidParams, "Invalid params: params must be an object, not \(Kind(paramsValue).phrase).")
+            return answer(id, .invalidParams, "Invalid params: params must be an object, not \(paramsValue.kindPhrase).")
         }
         guard let nameValue = params["name"] else {
             return answer(id, .invalidParams, "Invalid params: params.name is required.")
         }
         guard case .string(let name) = nameValue else {
-            return answer(id, .invalidParams, "Invalid params: params.name must be a string, not \(Kind(nameValue).phrase).")
+            return answer(id, .invalidParams, "Invalid params: params.name must be a string, not \(nameValue.kindPhrase).")
         }
         var arguments: [String: JSONValue] = [:]
         if let value = params["arguments"] {
             guard case .object(let object) = value else {
-                return answer(id, .invalidParams, "Invalid params: params.arguments must be an object, not \(Kind(value).phrase).")
+                return answer(id, .invalidParams, "Invalid params: params.arguments must be an object, not \(value.kindPhrase).")
             }
             arguments = object
         }
         var meta: [String: JSONValue]?
         if let value = params["_meta"] {
             guard case .object(let object) = value else {
-                return answer(id, .invalidParams, "Invalid params: params._meta must be an object, not \(Kind(value).phrase).")
+                return answer(id, .invalidParams, "Invalid params: params._meta must be an object, not \(value.kindPhrase).")
             }
             meta = object
         }
@@ -281,16 +281,6 @@ extension FrameGate {
     enum Kind: Sendable, Equatable {
         case object, array, string, number, bool, null
 
-        init(_ value: JSONValue) {
-            self = switch value {
-            case .object: .object
-            case .array: .array
-            case .string: .string
-            case .number: .number
-            case .bool: .bool
-            case .null: .null
-            }
-        }
 
         var phrase: String {
             switch self {

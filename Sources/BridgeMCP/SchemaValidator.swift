@@ -33,7 +33,7 @@ struct SchemaValidator: Sendable {
             default: []
             }
             guard allowed.contains(where: { Self.matches(value, type: $0) }) else {
-                throw fail(.invalidFieldType, "\(field) must be \(allowed.joined(separator: " or ")), not \(Self.typeName(value)).", path)
+                throw fail(.invalidFieldType, "\(field) must be \(allowed.joined(separator: " or ")), not \(value.kindPhrase).", path)
             }
         }
         if case .array(let options)? = rules["enum"], !options.contains(where: { Self.equal($0, value) }) {
@@ -144,17 +144,6 @@ struct SchemaValidator: Sendable {
         // JSON Schema counts 3.0 as an integer; the typed input reads it as 3.
         case ("integer", .number(let number)): number.int64Value != nil
         default: false
-        }
-    }
-
-    static func typeName(_ value: JSONValue) -> String {
-        switch value {
-        case .null: "null"
-        case .bool: "a boolean"
-        case .number: "a number"
-        case .string: "a string"
-        case .array: "an array"
-        case .object: "an object"
         }
     }
 

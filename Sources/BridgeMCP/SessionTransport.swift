@@ -98,9 +98,12 @@ public actor SessionTransport: Transport {
         switch gate.classify(data) {
         case .pass(let frame, let request, let cancelled):
             if let request { outstanding.insert(request) }
-            if let cancelled, let running = calls.removeValue(forKey: cancelled) {
-                running.task.cancel()
-                running.ticker?.cancel()
+            if let cancelled {
+                if let running = calls.removeValue(forKey: cancelled) {
+                    running.task.cancel()
+                    running.ticker?.cancel()
+                }
+                // Cancelled requests are not answered, by this transport or by the SDK.
                 settle(cancelled)
             }
             return frame

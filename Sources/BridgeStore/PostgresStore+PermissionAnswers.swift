@@ -33,9 +33,11 @@ extension PostgresStore {
         if let threadID = record.threadID { facts["thread_id"] = .string(threadID.wireString) }
         let after = facts
         let target = record.toolUseID.map { "tool_use:\($0)" } ?? "tool:\(record.toolName)"
-        try await withConnection { connection in
+        // In a transaction like every write: the answer waits for its audit row's confirmed COMMIT.
+        _ = try await withTransaction { connection in
             try await Self.audit(connection, context: context, action: "permission.\(record.behavior)", target: target,
                                  after: after, reason: record.reason.rawValue, logger: self.logger)
+            return true
         }
     }
 }
