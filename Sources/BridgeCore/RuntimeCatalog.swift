@@ -25,27 +25,40 @@ public struct RuntimeCatalog: Sendable, Hashable {
     }
 
     /// Where to find a new session id in a process's stdout.
+    ///
+    /// Both CLIs stream one JSON event per line and name the session in their first event, so the id is
+    /// looked for line by line while the process runs (``SessionIDScanner``), not only once it has exited.
     public enum SessionIDSource: Sendable, Hashable {
-        /// JSON lines: the first event whose `type` is `event` carries the id in `field` (Codex: `thread.started`, `thread_id`).
+        /// JSON lines: the first event whose `type` is `event` carries the id in `field` (Codex `exec --json`:
+        /// `thread.started`, `thread_id`; Claude Code `--output-format stream-json`: `system`, `session_id`).
         case jsonEvent(type: String, field: String)
-        /// A JSON object (the whole output, or any line of it) carries the id in `field` (Claude Code: `session_id`).
+        /// A JSON object (one line of the output, or the whole output) carries the id in `field`.
         case jsonField(String)
 
-        /// The session id in `output`, if it is there.
+        /// The session id in one line of output, if that line is a JSON object that names it.
+        public func sessionID(inLine line: some Collection<UInt8>) -> String? {
+            guard let object = (try? JSONParser.parse(line))?.objectValue else { return nil }
+            return sessionID(in: object)
+        }
+
+        /// The session id in `output`: the first line that names it, else the whole output read as one JSON object
+        /// (a pretty-printed result).
         public func find(in output: String) -> String? {
-            var candidates = output.split(whereSeparator: \.isNewline).map(String.init)
-            candidates.append(output)
-            for text in candidates {
-                guard let data = text.data(using: .utf8),
-                      let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { continue }
-                switch self {
-                case .jsonEvent(let type, let field):
-                    if object["type"] as? String == type, let id = object[field] as? String, !id.isEmpty { return id }
-                case .jsonField(let field):
-                    if let id = object[field] as? String, !id.isEmpty { return id }
-                }
+            for line in output.utf8.split(separator: UInt8(ascii: "\n")) {
+                if let id = sessionID(inLine: line) { return id }
             }
-            return nil
+            guard let object = (try? JSONParser.parse(output.utf8))?.objectValue else { return nil }
+            return sessionID(in: object)
+        }
+
+        private func sessionID(in object: [String: JSONValue]) -> String? {
+            switch self {
+            case .jsonEvent(let type, let field):
+                guard object["type"]?.stringValue == type else { return nil }
+                return object[field]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            case .jsonField(let field):
+                return object[field]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            }
         }
     }
 

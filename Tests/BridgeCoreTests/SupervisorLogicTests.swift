@@ -133,5 +133,49 @@ import Testing
         let claude = "{\"type\":\"result\",\"subtype\":\"success\",\"session_id\":\"abc-1\",\"result\":\"ok\"}"
         #expect(RuntimeCatalog.SessionIDSource.jsonField("session_id").find(in: claude) == "abc-1")
         #expect(RuntimeCatalog.SessionIDSource.jsonField("session_id").find(in: "not json") == nil)
+        // A pretty-printed result is read as a whole.
+        #expect(RuntimeCatalog.SessionIDSource.jsonField("session_id").find(in: "{\n  \"session_id\": \"abc-2\"\n}\n") == "abc-2")
+    }
+
+    @Test func aStreamNamesItsSessionInTheFirstEventHoweverTheBytesArrive() {
+        let stream = """
+            {"type":"system","subtype":"init","session_id":"9f1c-init","tools":["Bash"]}
+            {"type":"assistant","message":{"content":[]},"session_id":"9f1c-init"}
+            {"type":"result","subtype":"success","session_id":"9f1c-init"}
+
+            """
+        let source = RuntimeCatalog.SessionIDSource.jsonEvent(type: "system", field: "session_id")
+        // Byte by byte: nothing until the first line is complete, then the id, then nothing more.
+        var scanner = SessionIDScanner(source: source)
+        var found: [String] = []
+        var foundAfter: Int?
+        for (offset, byte) in stream.utf8.enumerated() {
+            if let id = scanner.feed([byte]) {
+                found.append(id)
+                foundAfter = offset
+            }
+        }
+        #expect(found == ["9f1c-init"])
+        #expect(foundAfter == stream.utf8.firstIndex(of: UInt8(ascii: "\n")).map { stream.utf8.distance(from: stream.utf8.startIndex, to: $0) })
+        #expect(!scanner.isLooking)
+
+        // Lines that are not the event (a warning, other JSON) are passed over; an unfinished line is not read.
+        var codex = SessionIDScanner(source: .jsonEvent(type: "thread.started", field: "thread_id"))
+        #expect(codex.feed(Array("warning: config is old\n{\"type\":\"turn.started\"}\n{\"type\":\"thread.sta".utf8)) == nil)
+        #expect(codex.isLooking)
+        #expect(codex.feed(Array("rted\",\"thread_id\":\"0199b\"}".utf8)) == nil)
+        #expect(codex.feed(Array("\r\n".utf8)) == "0199b")
+    }
+
+    @Test func aScannerSkipsAnOverlongLineAndStopsLookingAfterItsBudget() {
+        var scanner = SessionIDScanner(source: .jsonField("session_id"))
+        let long = "{\"session_id\":\"" + String(repeating: "x", count: SessionIDScanner.maximumLineBytes) + "\"}\n"
+        #expect(scanner.feed(Array(long.utf8)) == nil)
+        #expect(scanner.feed(Array("{\"session_id\":\"after-long\"}\n".utf8)) == "after-long")
+
+        var quiet = SessionIDScanner(source: .jsonField("session_id"))
+        let filler = Array(repeating: UInt8(ascii: "."), count: 1 << 16) + [UInt8(ascii: "\n")]
+        while quiet.isLooking { _ = quiet.feed(filler) }
+        #expect(quiet.feed(Array("{\"session_id\":\"too-late\"}\n".utf8)) == nil)
     }
 }
