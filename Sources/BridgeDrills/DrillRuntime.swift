@@ -29,7 +29,7 @@ struct DrillRuntime: Sendable {
         esac
         if [ "$2" = spawn ]; then
           echo "{\\"type\\":\\"thread.started\\",\\"thread_id\\":\\"drill-$1-$n\\"}"
-          echo "{\\"session_id\\":\\"drill-$1-$n\\"}"
+          echo "{\\"type\\":\\"system\\",\\"subtype\\":\\"init\\",\\"session_id\\":\\"drill-$1-$n\\"}"
         fi
         if [ "$o" = ok ]; then
           # The agent's turn: the drill reads and acks as this participant, then lets the process end.

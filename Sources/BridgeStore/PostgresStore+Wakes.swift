@@ -223,7 +223,8 @@ extension PostgresStore {
     }
 
     /// Records how an attempt's process ended. A spawn that reported a session id makes it the target's
-    /// session, so the next wake resumes it.
+    /// session, so the next wake resumes it (usually ``recordSpawnedSession(_:target:sessionID:context:)`` did
+    /// so already, while the process ran).
     public func finishWakeAttempt(
         _ claimed: ClaimedAttempt, target: String, outcome: WakeAttempt.Outcome, exitCode: Int?, sessionID: String?, outputTail: String,
         now: Date, context: CallContext
@@ -232,18 +233,12 @@ extension PostgresStore {
             try await connection.query("""
                 UPDATE wake_attempts
                    SET outcome = CASE WHEN outcome = 'running' THEN \(outcome.rawValue) ELSE outcome END,
-                       finished_at = coalesce(finished_at, \(now)), exit_code = \(exitCode), session_id = \(sessionID),
-                       output_tail = \(outputTail)
+                       finished_at = coalesce(finished_at, \(now)), exit_code = \(exitCode),
+                       session_id = coalesce(\(sessionID), session_id), output_tail = \(outputTail)
                  WHERE request_id = \(claimed.requestID) AND attempt = \(claimed.attempt)
                 """, logger: self.logger)
-            if let sessionID, claimed.action == .spawn {
-                try await connection.query("""
-                    UPDATE participants SET session_id = \(sessionID), updated_at = now()
-                     WHERE workspace_id = \(context.identity.workspace) AND handle = \(target)
-                    """, logger: self.logger)
-                try await Self.audit(connection, context: context, action: "participant.session", target: "participant:\(target)",
-                                     after: ["session_id": .string(sessionID), "wake_id": .string(claimed.requestID.wireString)],
-                                     logger: self.logger)
+            if let sessionID {
+                try await Self.adoptSpawnedSession(connection, claimed, target: target, sessionID: sessionID, context: context, logger: self.logger)
             }
             return true
         }

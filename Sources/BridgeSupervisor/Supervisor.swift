@@ -149,7 +149,9 @@ public final class Supervisor: Service, Sendable {
     /// Runs one attempt's process, records how it ended, and rings for a tick to act on it.
     private func runAttempt(_ launch: Launch) async {
         let started = ContinuousClock.now
-        let result = await launch.process.run(stop: launch.stop)
+        let result = await launch.process.run(stop: launch.stop) { sessionID in
+            await self.recordSpawnedSession(sessionID, of: launch)
+        }
         running.withLock { _ = $0.removeValue(forKey: launch.claimed.requestID) }
         let elapsed = started.duration(to: .now)
         logger.info("Wake process ended.", metadata: [
@@ -172,6 +174,26 @@ public final class Supervisor: Service, Sendable {
             }
         }
         doorbell.fire()
+    }
+
+    /// Records the session a spawn's output named while it still runs, retrying through a brief outage
+    /// (the attempt's end records it again in any case).
+    private func recordSpawnedSession(_ sessionID: String, of launch: Launch) async {
+        for attempt in 1...5 {
+            do throws(BridgeError) {
+                try await store.recordSpawnedSession(launch.claimed, target: launch.target, sessionID: sessionID, context: supervisorContext(prefix: "wake"))
+                logger.info("Spawned session recorded.", metadata: [
+                    "event": "wake.session_recorded", "wake_id": "\(launch.claimed.requestID.wireString)",
+                    "participant": "\(launch.target)", "attempt": "\(launch.claimed.attempt)", "session_id": "\(sessionID)",
+                ])
+                return
+            } catch {
+                logger.warning("Could not record a spawned session.", metadata: [
+                    "event": "wake.record_failed", "reason": "\(error.reason.rawValue)", "try": "\(attempt)"])
+                if Task.isCancelled { return }
+                try? await Task.sleep(for: .milliseconds(200 * attempt))
+            }
+        }
     }
 
     /// The identity the supervisor acts as, with a fresh request id for the audit trail.

@@ -6,6 +6,10 @@ import SystemPackage
 
 /// One runtime process started to wake a participant: run without a shell, in the participant's workdir,
 /// with a timeout, its output captured to files and kept only as a bounded tail.
+///
+/// With a session id source, the output is read as it grows and the first id found is handed over while the
+/// process still runs (a first turn can take many minutes; recording the id at once lets a later wake resume
+/// it even if this supervisor dies meanwhile).
 struct WakeProcess: Sendable {
     /// How the process ended.
     struct Result: Sendable {
@@ -24,9 +28,13 @@ struct WakeProcess: Sendable {
     /// Where output files live while the process runs.
     var scratchDirectory: String
 
+    /// How often the output file is looked at for a session id while the process runs.
+    static let sessionIDPollInterval = Duration.milliseconds(50)
+
     /// Runs the process until it exits, `timeout` passes, or `stop` fires (then it is terminated, its
-    /// process group first with SIGTERM, then SIGKILL).
-    func run(stop: WakeSignal) async -> Result {
+    /// process group first with SIGTERM, then SIGKILL). `sessionFound` is called, at most once and while the
+    /// process runs, with the first session id its output names; the result carries the id either way.
+    func run(stop: WakeSignal, sessionFound: @escaping @Sendable (String) async -> Void = { _ in }) async -> Result {
         guard let program = argv.first, !program.isEmpty else {
             return Result(outcome: .notStarted, exitCode: nil, sessionID: nil, outputTail: "No command is configured for this runtime in runtimes.yaml.")
         }
@@ -68,37 +76,18 @@ struct WakeProcess: Sendable {
             executable: .path(FilePath(executable)), arguments: Arguments(Array(argv.dropFirst())),
             environment: .custom(variables), workingDirectory: FilePath(workdir), platformOptions: options)
 
-        enum Ending: Sendable {
-            case exited(TerminationStatus)
-            case failedToStart(String)
-            case stopped
-        }
-        let ending = await withTaskGroup(of: Ending?.self) { group -> Ending in
-            group.addTask {
-                do {
-                    let result = try await Subprocess.run(
-                        configuration, input: .none,
-                        output: .fileDescriptor(stdoutFile, closeAfterSpawningProcess: false),
-                        error: .fileDescriptor(stderrFile, closeAfterSpawningProcess: false))
-                    return .exited(result.terminationStatus)
-                } catch {
-                    return Task.isCancelled ? .stopped : .failedToStart("\(program) could not be started: \(error)")
+        let processEnded = WakeSignal()
+        let ending = await withTaskGroup(of: Void.self) { watchers -> Ending in
+            if let sessionIDSource {
+                // In a group of its own: the process's group is cancelled when the process ends, and that
+                // must not cut short a recording already under way.
+                watchers.addTask {
+                    await Self.watch(stdoutPath, for: sessionIDSource, until: processEnded, found: sessionFound)
                 }
             }
-            group.addTask {
-                _ = await stop.wait(timeout: timeout)
-                return Task.isCancelled ? nil : .stopped
-            }
-            var ending: Ending = .stopped
-            while let next = await group.next() {
-                if let next {
-                    ending = next
-                    break
-                }
-            }
-            group.cancelAll()
-            // Wait for the process task's teardown before reading its output.
-            while await group.next() != nil {}
+            let ending = await runUntilEnded(configuration, program: program, stdout: stdoutFile, stderr: stderrFile, stop: stop)
+            processEnded.fire()
+            await watchers.waitForAll()
             return ending
         }
 
@@ -120,6 +109,66 @@ struct WakeProcess: Sendable {
             return Result(outcome: .notStarted, exitCode: nil, sessionID: nil, outputTail: why)
         case .stopped:
             return Result(outcome: .stopped, exitCode: nil, sessionID: sessionID, outputTail: tail)
+        }
+    }
+
+    /// How the process ended.
+    private enum Ending: Sendable {
+        case exited(TerminationStatus)
+        case failedToStart(String)
+        case stopped
+    }
+
+    /// Runs the process until it exits, `timeout` passes, or `stop` fires.
+    private func runUntilEnded(
+        _ configuration: Configuration, program: String, stdout: FileDescriptor, stderr: FileDescriptor, stop: WakeSignal
+    ) async -> Ending {
+        await withTaskGroup(of: Ending?.self) { group -> Ending in
+            group.addTask {
+                do {
+                    let result = try await Subprocess.run(
+                        configuration, input: .none,
+                        output: .fileDescriptor(stdout, closeAfterSpawningProcess: false),
+                        error: .fileDescriptor(stderr, closeAfterSpawningProcess: false))
+                    return .exited(result.terminationStatus)
+                } catch {
+                    return Task.isCancelled ? .stopped : .failedToStart("\(program) could not be started: \(error)")
+                }
+            }
+            group.addTask {
+                _ = await stop.wait(timeout: timeout)
+                return Task.isCancelled ? nil : .stopped
+            }
+            var ending: Ending = .stopped
+            while let next = await group.next() {
+                if let next {
+                    ending = next
+                    break
+                }
+            }
+            group.cancelAll()
+            // Wait for the process task's teardown before reading its output.
+            while await group.next() != nil {}
+            return ending
+        }
+    }
+
+    /// Reads `path` as the process appends to it, until `source` finds a session id (handed to `found`), the
+    /// scan gives up, or `ended` fires. The output goes to a file rather than a pipe so that a child the agent
+    /// leaves behind, holding the pipe open, can never keep the wake from ending; so the file is polled.
+    private static func watch(
+        _ path: String, for source: RuntimeCatalog.SessionIDSource, until ended: WakeSignal,
+        found: @Sendable (String) async -> Void
+    ) async {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return }
+        defer { try? handle.close() }
+        var scanner = SessionIDScanner(source: source)
+        while scanner.isLooking && !Task.isCancelled {
+            if let chunk = try? handle.readToEnd(), let id = scanner.feed(chunk) {
+                await found(id)
+                return
+            }
+            if await ended.wait(timeout: sessionIDPollInterval) { return }
         }
     }
 

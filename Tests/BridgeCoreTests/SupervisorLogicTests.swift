@@ -108,7 +108,8 @@ import Testing
             .deletingLastPathComponent().appendingPathComponent("catalog/runtimes.yaml"), encoding: .utf8)
         let catalog = try CatalogParser.parse(texts)
         #expect(catalog.runtimes.runtimes[.codexCLI]?.resume?.contains("resume") == true)
-        #expect(catalog.runtimes.runtimes[.claudeCode]?.sessionID == .jsonField("session_id"))
+        #expect(catalog.runtimes.runtimes[.claudeCode]?.sessionID == .jsonEvent(type: "system", field: "session_id"))
+        #expect(catalog.runtimes.runtimes[.claudeCode]?.spawn.contains("--permission-prompt-tool") == true)
         #expect(catalog.runtimes.runtimes[.command]?.resume == nil)
 
         for (bad, problem) in [

@@ -134,7 +134,7 @@ import Testing
             let wake = try await h.waitForWake(of: "exec", in: .fallbackSpawned)
             #expect(wake.attempts.map(\.action) == [.spawn])
             let argv = try #require(try h.invocations(of: "claude").first)
-            #expect(Array(argv.prefix(3)) == ["-p", "--output-format", "json"])
+            #expect(Array(argv.prefix(4)) == ["-p", "--output-format", "stream-json", "--verbose"])
             #expect(!argv.contains("--resume"))
             #expect(try await h.store.participant(handle: "exec", context: h.context("exec")).runtime.sessionId == "claude-fresh")
         }

@@ -23,7 +23,8 @@ bridge_turn() {
 }
 
 # The behaviour asked of this mode: ok (call back, exit 0), fail (exit 1 at once), hang (never answer),
-# silent (exit 0 without calling back).
+# silent (exit 0 without calling back), hang_after_start (print the first event, naming the session, then
+# never answer: a long first turn).
 behaviour_for() {
     if [ "$1" = resume ]; then echo "${FAKE_RESUME:-ok}"; else echo "${FAKE_SPAWN:-ok}"; fi
 }
