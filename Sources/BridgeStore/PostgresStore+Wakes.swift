@@ -16,6 +16,8 @@ public struct OpenWake: Sendable {
     public var attemptCount: Int
     /// Why a deferred request waits (`HUMAN_INPUT_COLLISION`, `SESSION_LIVE`).
     public var deferReason: Reason?
+    /// The target's role (its participant row), for the woken process's `AGENT_BRIDGE_ROLE`.
+    public var role: Role
 
     public var id: UUID { facts.requestID }
 }
@@ -96,7 +98,8 @@ extension PostgresStore {
                        greatest(p.last_heartbeat_at, p.last_seen_at), p.last_human_input_at,
                        t.autonomous, coalesce(tp.cursor_seq, 0), w.reason,
                        EXISTS (SELECT 1 FROM session_leases l
-                                WHERE l.workspace_id = w.workspace_id AND l.handle = w.target AND l.expires_at > now())
+                                WHERE l.workspace_id = w.workspace_id AND l.handle = w.target AND l.expires_at > now()),
+                       p.role
                   FROM wake_requests w
                   JOIN participants p ON p.workspace_id = w.workspace_id AND p.handle = w.target
                   JOIN threads t ON t.id = w.thread_id
@@ -129,7 +132,7 @@ extension PostgresStore {
                     threadAutonomous: try cell(21, Bool.self), caughtUp: cursor >= triggerSeq, liveSession: try cell(24, Bool.self))
                 var wake = OpenWake(facts: facts, version: try cell(10, Int.self), target: try cell(1, String.self),
                                     threadID: try cell(2, UUID.self), triggerSeq: triggerSeq, cursorSeq: cursor,
-                                    attemptCount: try cell(13, Int.self))
+                                    attemptCount: try cell(13, Int.self), role: Role(rawValue: try cell(25, String.self)) ?? .observer)
                 if facts.state == .deferred { wake.deferReason = try cell(23, String?.self).flatMap(Reason.init(rawValue:)) }
                 wakes.append(wake)
             }

@@ -119,7 +119,11 @@ extension Supervisor {
 
         var environment = ProcessInfo.processInfo.environment
         environment.merge(configuration.wakeEnvironment) { $1 }
+        // Who the woken agent is, in the variables `agent-bridge serve` reads: the server its CLI mounts
+        // identifies it without flags of its own.
         environment["AGENT_BRIDGE_PARTICIPANT"] = wake.target
+        environment["AGENT_BRIDGE_ROLE"] = wake.role.rawValue
+        environment["AGENT_BRIDGE_WORKSPACE"] = configuration.workspace
         environment["AGENT_BRIDGE_WAKE_THREAD_ID"] = threadID
         environment["AGENT_BRIDGE_WAKE_SEQ"] = String(wake.triggerSeq)
         environment["AGENT_BRIDGE_WAKE_REQUEST_ID"] = values.requestID

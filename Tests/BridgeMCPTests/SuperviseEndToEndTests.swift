@@ -125,7 +125,7 @@ import Testing
         #expect((statusB["attempts"] as? [[String: Any]])?.first?["supervisor"] as? String == standby.id)
 
         // Exactly one process per wake, across both supervisors.
-        let invocations = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("codex-") }
+        let invocations = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("codex-") && $0.hasSuffix(".args") }
         #expect(invocations.count == 2)
 
         // A wake for someone outside the thread is refused with a stable reason.

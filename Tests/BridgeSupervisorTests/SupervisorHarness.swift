@@ -159,6 +159,31 @@ final class SupervisorHarness: Sendable {
         }
     }
 
+    /// The process id of each recorded invocation of the fake `program`, oldest first (a fake that hangs
+    /// `exec`s its sleep, so this is the process the supervisor waits for).
+    func processIDs(of program: String) throws -> [pid_t] {
+        try FileManager.default.contentsOfDirectory(atPath: runtimeDirectory)
+            .filter { $0.hasPrefix("\(program)-") && $0.hasSuffix(".args") }
+            .sorted()
+            .compactMap { file in file.dropLast(".args".count).split(separator: "-").last.flatMap { pid_t($0) } }
+    }
+
+    /// The `AGENT_BRIDGE_*` environment of each recorded invocation of the fake `program`, oldest first.
+    func environments(of program: String) throws -> [[String: String]] {
+        let files = try FileManager.default.contentsOfDirectory(atPath: runtimeDirectory)
+            .filter { $0.hasPrefix("\(program)-") && $0.hasSuffix(".env") }
+            .sorted()
+        return try files.map { file in
+            let text = try String(contentsOfFile: "\(runtimeDirectory)/\(file)", encoding: .utf8)
+            var variables: [String: String] = [:]
+            for line in text.split(separator: "\n") {
+                guard let equals = line.firstIndex(of: "=") else { continue }
+                variables[String(line[..<equals])] = String(line[line.index(after: equals)...])
+            }
+            return variables
+        }
+    }
+
     /// Waits for a condition on state (see BridgeTestSupport's `waitUntil`).
     func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
         try await BridgeTestSupport.waitUntil(what, timeout: timeout, condition)

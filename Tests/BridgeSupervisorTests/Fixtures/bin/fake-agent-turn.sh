@@ -2,14 +2,19 @@
 # agent-bridge over MCP (read the thread it was woken for, then acknowledge up to the seq).
 #
 # Environment: FAKE_RUNTIME_DIR (where invocations are recorded), AGENT_BRIDGE_BIN (the binary under test),
-# DATABASE_URL, and what the supervisor sets for every wake: AGENT_BRIDGE_PARTICIPANT,
-# AGENT_BRIDGE_WAKE_THREAD_ID, AGENT_BRIDGE_WAKE_SEQ.
+# DATABASE_URL, and what the supervisor sets for every wake: AGENT_BRIDGE_PARTICIPANT, AGENT_BRIDGE_ROLE,
+# AGENT_BRIDGE_WORKSPACE (which the `serve` below reads, with no flags), AGENT_BRIDGE_WAKE_THREAD_ID,
+# AGENT_BRIDGE_WAKE_SEQ.
 
 record_invocation() {
     local name="$1"
     shift
-    # One file per invocation: the arguments, NUL-separated, exactly as received.
-    printf '%s\0' "$@" > "${FAKE_RUNTIME_DIR:?}/$name-$(date +%s%N)-$$.args"
+    local base
+    base="${FAKE_RUNTIME_DIR:?}/$name-$(date +%s%N)-$$"
+    # One file per invocation: the arguments, NUL-separated, exactly as received; and the AGENT_BRIDGE_*
+    # environment it was started with, one NAME=VALUE a line.
+    printf '%s\0' "$@" > "$base.args"
+    env | grep '^AGENT_BRIDGE_' | sort > "$base.env"
 }
 
 bridge_turn() {
