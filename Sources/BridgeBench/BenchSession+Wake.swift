@@ -78,12 +78,17 @@ extension BenchSession {
                         tally.record(step: "wake_trigger", kind: .post, error: error)
                         continue
                     }
-                    guard let gap = try await waitForAttempt(target: target.handle, workspace: workspace) else {
+                    switch try await waitForAttempt(target: target.handle, workspace: workspace) {
+                    case nil:
                         tally.add(step: "wake_trigger", kind: .wake, calls: 0, failures: ["WAKE_NOT_STARTED_IN_10S": 1])
                         continue
+                    case .deferred:
+                        // Deferred on purpose (a human was typing, the session was live): a chosen wait, no sample.
+                        break
+                    case .started(let gap):
+                        observed.append(start.duration(to: .now))
+                        stamped.append(gap)
                     }
-                    observed.append(start.duration(to: .now))
-                    stamped.append(gap)
                     let seen = context(target.handle, workspace: workspace)
                     _ = try? await writerStore.acknowledge(threadID: target.thread, seq: seq, context: seen, idempotency: nil)
                     try? await writerStore.markSeen(context: seen)
@@ -91,25 +96,36 @@ extension BenchSession {
                 return BenchReport.WakeTriggerResult(
                     clientObserved: LatencySummary(observed), databaseStamps: LatencySummary(stamped),
                     method: "client_observed: just before the post call until the wake_attempts row is visible (polled every 2 ms); "
-                        + "database_stamps: wake_attempts.started_at (supervisor clock at its tick's start) minus messages.created_at (database transaction time)")
+                        + "database_stamps: wake_attempts.started_at (supervisor clock at its tick's start) minus messages.created_at (database transaction time); "
+                        + "wakes deferred on purpose are left out")
             }
         }
     }
 
-    /// Polls every 2 ms, for up to 10 s, for the target's first wake attempt; returns started_at − created_at.
-    private func waitForAttempt(target: String, workspace: String) async throws -> Duration? {
+    /// How a sample's wake began.
+    enum WakeStart {
+        /// The first attempt started this long (started_at − created_at) after the message.
+        case started(Duration)
+        /// The request was deferred on purpose, before or after it started.
+        case deferred
+    }
+
+    /// Polls every 2 ms, for up to 10 s, for the target's first wake request to start an attempt or be deferred.
+    private func waitForAttempt(target: String, workspace: String) async throws -> WakeStart? {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             let rows = try await writerStore.client.query("""
-                SELECT EXTRACT(EPOCH FROM a.started_at - m.created_at)::float8
-                  FROM wake_attempts a
-                  JOIN wake_requests w ON w.id = a.request_id
+                SELECT w.deferred_since IS NOT NULL,
+                       (SELECT EXTRACT(EPOCH FROM a.started_at - m.created_at)::float8
+                          FROM wake_attempts a WHERE a.request_id = w.id ORDER BY a.attempt LIMIT 1)
+                  FROM wake_requests w
                   JOIN messages m ON m.thread_id = w.thread_id AND m.seq = w.trigger_seq
                  WHERE w.workspace_id = \(workspace) AND w.target = \(target)
-                 ORDER BY a.started_at LIMIT 1
+                 ORDER BY w.created_at LIMIT 1
                 """, logger: logger)
-            for try await seconds in rows.decode(Double.self) {
-                return .milliseconds(Int64((seconds * 1_000_000).rounded())) / 1000
+            for try await (deferred, seconds) in rows.decode((Bool, Double?).self) {
+                if deferred { return .deferred }
+                if let seconds { return .started(.milliseconds(Int64((seconds * 1_000_000).rounded())) / 1000) }
             }
             try await Task.sleep(for: .milliseconds(2))
         }

@@ -59,6 +59,8 @@ extension PostgresStore {
                       JOIN wake_requests r ON r.id = a.request_id
                       JOIN messages m ON m.thread_id = r.thread_id AND m.seq = r.trigger_seq
                      WHERE a.started_at > \(attemptsSince) AND a.attempt = 1 AND r.workspace_id = \(workspace)
+                       -- A deliberate deferral is not wake latency.
+                       AND r.deferred_since IS NULL
                 )
                 SELECT 'message', kind, count(*)::float8 FROM messages WHERE workspace_id = \(workspace) GROUP BY kind
                 UNION ALL

@@ -51,7 +51,8 @@ public struct WorkspaceMetrics: Sendable, Codable, Hashable {
     /// Age in seconds of the oldest such unread message; 0 when there is none.
     public var oldestUnreadSeconds: Double = 0
     /// Quantiles of first-attempt wake start latency over the last hour: attempt start minus the triggering
-    /// message's creation. Nil without attempts.
+    /// message's creation. Requests that were ever deferred are left out: their wait was chosen (a human was
+    /// typing, the session was live), not a delay of the supervisor's. Nil without attempts.
     public var wakeStartLatencyP50: Double?
     public var wakeStartLatencyP95: Double?
     /// The backend pid of the supervisor that holds this workspace's leader lock, if one does.

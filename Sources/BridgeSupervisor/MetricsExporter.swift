@@ -220,7 +220,7 @@ public final class MetricsExporter: Sendable {
         registry.gauge("agent_bridge_oldest_unread_seconds", "Age of the oldest such unread message; 0 when none.")
             .set(metrics.oldestUnreadSeconds)
         let wakeHelp = "Quantiles of wake start latency over the last hour: first attempt start minus the triggering message's "
-            + "creation; 0 without attempts."
+            + "creation, leaving out wakes deferred on purpose (human input, a live session); 0 without attempts."
         registry.gauge("agent_bridge_wake_start_latency_seconds", wakeHelp, [("quantile", "0.5")])
             .set(metrics.wakeStartLatencyP50 ?? 0)
         registry.gauge("agent_bridge_wake_start_latency_seconds", wakeHelp, [("quantile", "0.95")])

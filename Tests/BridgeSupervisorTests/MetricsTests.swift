@@ -100,4 +100,38 @@ import Testing
             #expect(second.contains("agent_bridge_unread_messages \(Double(unread + 1))"))
         }
     }
+
+    @Test func aWakeDeferredOnPurposeIsLeftOutOfTheWakeStartLatency() async throws {
+        try await SupervisorHarness.run { h in
+            // Prompt: woken in the tick right after the post.
+            try await h.register("prompt", kind: .codexCLI, sessionID: "sess-prompt")
+            let first = try await h.thread(by: "rev", members: ["prompt"])
+            try await h.post("now", in: first, from: "rev", to: ["prompt"])
+            await h.tick()
+            try await h.waitForWake(of: "prompt", in: .acked)
+
+            // Deferred: a human is typing at the target's terminal, so the wake waits 25 s by design.
+            try await h.register("typing", kind: .codexCLI, sessionID: "sess-typing")
+            let second = try await h.thread(by: "rev", members: ["typing"])
+            try await h.heartbeat("typing", presence: .idle, humanInput: true)
+            try await h.post("when you have a moment", in: second, from: "rev", to: ["typing"])
+            await h.tick()
+            #expect(try await h.latestWake(of: "typing").state == .deferred)
+            h.advance(.seconds(25))
+            await h.tick()
+            let deferred = try await h.waitForWake(of: "typing", in: .acked)
+            #expect(deferred.deferredSince != nil)
+            #expect(deferred.attempts.count == 1)
+
+            // Only the prompt wake counts: with the deferred one, p95 would be about 25 s.
+            let figures = try await h.store.workspaceMetrics(workspace: "local", attemptsSince: .distantPast)
+            let p95 = try #require(figures.wakeStartLatencyP95)
+            #expect(p95 < 10, "p95 \(p95) s includes the deliberately deferred wake")
+            #expect(figures.wakeStartLatencyP50 == p95, "one wake counted")
+            let text = await MetricsExporter(supervisor: h.supervisor).prometheusText()
+            let gauge = try #require(text.split(separator: "\n").first { $0.hasPrefix(#"agent_bridge_wake_start_latency_seconds{quantile="0.95"}"#) })
+            let value = try #require(Double(gauge.split(separator: " ").last ?? ""))
+            #expect(value < 10, "\(gauge)")
+        }
+    }
 }
