@@ -16,6 +16,7 @@ struct AgentBridge: AsyncParsableCommand {
             ($XDG_STATE_HOME/agent-bridge, or /var/lib/agent-bridge as root), created on first use.
 
             Quick start:
+              agent-bridge mount claude|codex --print        # the config that mounts it in Claude Code or Codex
               agent-bridge serve --participant reviewer      # an MCP stdio server for one agent session
               agent-bridge supervise                         # wake dormant agents when work arrives for them
               agent-bridge status                            # healthy? threads, unread, wakes, API errors
@@ -27,7 +28,7 @@ struct AgentBridge: AsyncParsableCommand {
         version: version,
         subcommands: [
             Serve.self, Supervise.self, InspectThread.self, EscalateThread.self, UnblockThread.self, OverrideCloseThread.self, Approvals.self,
-            Sessions.self, Status.self, TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self, Drill.self, Bench.self,
+            Sessions.self, Status.self, TokenCommand.self, PolicyCommand.self, Migrate.self, Database.self, Drill.self, Bench.self, Mount.self,
         ]
     )
 }

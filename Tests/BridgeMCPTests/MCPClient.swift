@@ -262,13 +262,14 @@ struct CommandRun: Sendable {
     let stdout: String
     let stderr: String
 
-    static func agentBridge(_ arguments: [String], environment extra: [String: String] = [:]) async throws -> CommandRun {
+    static func agentBridge(_ arguments: [String], environment extra: [String: String] = [:], in directory: URL? = nil) async throws -> CommandRun {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 do {
                     let process = Process()
                     process.executableURL = TestDatabase.executableURL
                     process.arguments = arguments
+                    if let directory { process.currentDirectoryURL = directory }
                     var environment = ProcessInfo.processInfo.environment
                     environment["AGENT_BRIDGE_LOG_LEVEL"] = "warning"
                     environment.merge(extra) { $1 }
