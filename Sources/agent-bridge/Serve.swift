@@ -27,8 +27,10 @@ struct Serve: AsyncParsableCommand {
             --token-key-file. The token's workspace must be the one served (--workspace, default "local"),
             and a --participant given as well must be the token's.
 
-            Example, Codex CLI (~/.codex/config.toml):
-              [mcp_servers.bridge]
+            $AGENT_BRIDGE_SESSION_ID, when set, is recorded in this process's session lease (agent-bridge sessions).
+
+            Write the config with `agent-bridge mount claude|codex`; for Codex (~/.codex/config.toml) it is:
+              [mcp_servers.agent-bridge]
               command = "/path/to/agent-bridge"
               args = ["serve"]
               env = { AGENT_BRIDGE_PARTICIPANT = "reviewer", AGENT_BRIDGE_ROLE = "reviewer" }
