@@ -12,6 +12,9 @@ public final class ClientSession: Sendable {
         /// The client declared `capabilities.experimental["claude/channel"]`: the server may push channel
         /// notifications into its session even while it is idle.
         public var channel = false
+        /// The client declared `experimental["claude/channel/permission"]`: it relays its permission questions
+        /// (``PermissionRelay``) and takes the first answer.
+        public var permissionRelay = false
 
         /// The runtime kind the client name implies (Claude Code calls itself `claude-code`, Codex `codex-mcp-client`).
         public var runtime: RuntimeKind {
@@ -51,6 +54,7 @@ public final class ClientSession: Sendable {
         info.name = params["clientInfo"]?["name"]?.stringValue
         info.version = params["clientInfo"]?["version"]?.stringValue
         info.channel = params["capabilities"]?["experimental"]?["claude/channel"] != nil
+        info.permissionRelay = params["capabilities"]?["experimental"]?["claude/channel/permission"] != nil
         let listeners = state.withLock { state -> [WakeSignal] in
             state.info = info
             return state.listeners

@@ -43,6 +43,8 @@ struct FrameGate: Sendable {
         case call(ToolCall)
         /// Answer `tools/list` here, with the catalog's encoded list, under this id.
         case listTools(ID)
+        /// Decide this relayed permission question (a notification: nothing answers it as a response).
+        case permissionRequest(PermissionRelay.Request)
         /// Hand this `initialize` to the SDK as sent; `params` is what the client said of itself.
         case initialize(Data, request: ID, params: [String: JSONValue])
         /// Hand `frame` to the SDK in place of the line read (the same bytes, or only the members its handler
@@ -84,6 +86,12 @@ struct FrameGate: Sendable {
         }
         if message["method"] == .string(CallTool.name), message["id"] != nil {
             return toolCall(message)
+        }
+        if message["method"] == .string(PermissionRelay.requestMethod), message["id"] == nil {
+            guard message["jsonrpc"] == .string("2.0"), case .object(let params)? = message["params"],
+                  let request = PermissionRelay.Request(params)
+            else { return .drop(reason: "A channel permission request needs params with request_id and tool_name.") }
+            return .permissionRequest(request)
         }
         let frame = Self.withoutExperimentalCapabilities(frame, message)
         let envelope: Envelope

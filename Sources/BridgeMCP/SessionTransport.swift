@@ -61,7 +61,7 @@ public actor SessionTransport: Transport {
         let id = Self.answeredID(data)
         if let initializeID, id == initializeID {
             self.initializeID = nil
-            try await inner.send(client.info?.channel == true ? Self.declaringChannel(data) : data)
+            try await inner.send(client.info.map { Self.declaringChannel(data, $0) } ?? data)
         } else {
             try await inner.send(data)
         }
@@ -114,6 +114,16 @@ public actor SessionTransport: Transport {
             return frame
         case .call(let call):
             start(call, received: received)
+            return nil
+        case .permissionRequest(let request):
+            guard client.info?.permissionRelay == true else {
+                logger.warning("A permission request from a client that did not declare claude/channel/permission was ignored.")
+                return nil
+            }
+            let router = self.router
+            Task {
+                if let reply = await PermissionRelay.answer(request, router: router) { await self.notify(reply) }
+            }
             return nil
         case .listTools(let id):
             await write(JSONRPCResultReply.encoded(id: id, result: router.catalog.listResult))
@@ -186,12 +196,15 @@ public actor SessionTransport: Transport {
         ]).serialized())
     }
 
-    /// The SDK's `initialize` reply with `capabilities.experimental["claude/channel"]` added.
-    static func declaringChannel(_ reply: Data) -> Data {
-        guard case .object(var message)? = try? JSONParser.parse(reply), case .object(var result)? = message["result"] else { return reply }
+    /// The SDK's `initialize` reply declaring the Claude Code channel capabilities the client declared
+    /// (`claude/channel`, `claude/channel/permission`); the reply as it is when it declared neither.
+    static func declaringChannel(_ reply: Data, _ client: ClientSession.Info) -> Data {
+        guard client.channel || client.permissionRelay,
+              case .object(var message)? = try? JSONParser.parse(reply), case .object(var result)? = message["result"] else { return reply }
         var capabilities = result["capabilities"]?.objectValue ?? [:]
         var experimental = capabilities["experimental"]?.objectValue ?? [:]
-        experimental["claude/channel"] = .object([:])
+        if client.channel { experimental["claude/channel"] = .object([:]) }
+        if client.permissionRelay { experimental["claude/channel/permission"] = .object([:]) }
         capabilities["experimental"] = .object(experimental)
         result["capabilities"] = .object(capabilities)
         message["result"] = .object(result)

@@ -172,4 +172,11 @@ public struct PermissionPromptInput: Decodable, Sendable {
     public var toolUseId: String?
     public var threadId: UUID?
     enum CodingKeys: String, CodingKey { case toolName = "tool_name", input, toolUseId = "tool_use_id", threadId = "thread_id" }
+
+    public init(toolName: String, input: [String: JSONValue], toolUseId: String? = nil, threadId: UUID? = nil) {
+        self.toolName = toolName
+        self.input = input
+        self.toolUseId = toolUseId
+        self.threadId = threadId
+    }
 }

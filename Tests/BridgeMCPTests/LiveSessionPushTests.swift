@@ -132,3 +132,53 @@ import Testing
         #expect(await alice.closeAndWait() == 0)
     }
 }
+
+extension LiveSessionPushTests {
+    /// Claude Code's channel permission relay: the bridge answers what policy decides at once, asks a human
+    /// through an approval ticket for the rest, and leaves unanswered what it has no one to ask about.
+    @Test func relayedPermissionQuestionsAreAnsweredByPolicyOrByAHuman() async throws {
+        let database = try await TestDatabase.create()
+        let lead = try MCPClient(databaseURL: database.url, participant: "lead")
+        _ = try await initialize(lead)
+        let created = try await lead.call("v1_thread_create", ["title": "relay", "participants": [["handle": "worker", "role": "executioner"]]])
+        let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
+        let worker = try MCPClient(databaseURL: database.url, participant: "worker", role: "executioner",
+                                   extraEnvironment: ["AGENT_BRIDGE_WAKE_THREAD_ID": thread])
+        let capabilities: [String: Any] = ["experimental": ["claude/channel": [String: Any](), "claude/channel/permission": [String: Any]()]]
+        let result = try await initialize(worker, capabilities: capabilities, name: "claude-code")
+        let declared = (result["capabilities"] as? [String: Any])?["experimental"] as? [String: Any]
+        #expect(declared?["claude/channel"] != nil && declared?["claude/channel/permission"] != nil, "\(result)")
+        func ask(_ id: String, _ tool: String, _ preview: String) throws {
+            try worker.send(["jsonrpc": "2.0", "method": "notifications/claude/channel/permission_request",
+                             "params": ["request_id": id, "tool_name": tool, "description": "asked by the test", "input_preview": preview]])
+        }
+        func answer(_ id: String, timeout: Duration = .seconds(10)) async throws -> String? {
+            let (message, _) = try await worker.readUntil(timeout: timeout) {
+                $0["method"] as? String == "notifications/claude/channel/permission" && ($0["params"] as? [String: Any])?["request_id"] as? String == id
+            }
+            return (message["params"] as? [String: Any])?["behavior"] as? String
+        }
+
+        // A destructive command: denied by policy at once.
+        try ask("abcde", "Bash", "rm -rf /tmp/build")
+        #expect(try await answer("abcde") == "deny")
+        // A read: allowed at once.
+        try ask("fghij", "Read", #"{"file_path":"README.md"}"#)
+        #expect(try await answer("fghij") == "allow")
+        // An edit: a ticket in the wake thread; an operator approves; the relay answers allow.
+        try ask("klmno", "Edit", "Sources/App/main.swift")
+        var ticket: String?
+        try await waitUntil("the relayed edit's ticket is open", timeout: .seconds(10)) {
+            let run = try await CommandRun.agentBridge(["approvals", "list", "--json", "--state", "pending", "--database-url", database.url])
+            let tickets = (try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])?["tickets"] as? [[String: Any]]
+            ticket = tickets?.first?["id"] as? String
+            return ticket != nil
+        }
+        let approved = try await CommandRun.agentBridge(["approvals", "approve", "--ticket-id", ticket!, "--database-url", database.url],
+                                                        environment: ["USER": "ops-person"])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        #expect(try await answer("klmno") == "allow")
+        #expect(await worker.closeAndWait() == 0)
+        #expect(await lead.closeAndWait() == 0)
+    }
+}
