@@ -57,9 +57,10 @@ import Testing
             let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
             return text.split(separator: "\n").contains { $0.contains(#""tool":"v1_message_read""#) && $0.contains(#""event":"tool.call""#) }
         }
-        try await waitUntil("the cancelled read ends", timeout: .seconds(5)) { readLogged() }
+        // Polled every 2 ms, so the figure printed is close to what the server took.
+        while !readLogged(), cancelled.duration(to: .now) < .seconds(5) { try await Task.sleep(for: .milliseconds(2)) }
         let freed = cancelled.duration(to: .now)
-        print("A cancelled long poll ended \(freed) after its cancellation (polled every 50 ms).")
+        print("A cancelled long poll ended \(freed) after its cancellation.")
         #expect(freed < .seconds(2), "the wait ended long before its 30 s")
         // Nothing more for the cancelled request: the next answer is the ping's.
         let ping = try await alice.start("ping", [:])
