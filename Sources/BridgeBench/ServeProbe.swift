@@ -20,14 +20,22 @@ struct ServeProbe: Sendable {
         }
     }
 
-    private func measureBlocking() throws -> Duration {
+    /// An `agent-bridge serve` child for the bench: local identity (never a token from the environment), the
+    /// bench's database and workspace; stdin, stdout and stderr are the caller's to set.
+    static func serveProcess(executable: String, participant: String, workspace: String, databaseURL: String, logLevel: String) -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve", "--participant", "bench-serve", "--workspace", workspace, "--auth", "local",
-                             "--database-url", databaseURL, "--log-level", "warning"]
+        process.arguments = ["serve", "--participant", participant, "--workspace", workspace, "--auth", "local",
+                             "--database-url", databaseURL, "--log-level", logLevel]
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "AGENT_BRIDGE_TOKEN")
         process.environment = environment
+        return process
+    }
+
+    private func measureBlocking() throws -> Duration {
+        let process = Self.serveProcess(executable: executable, participant: "bench-serve", workspace: workspace,
+                                        databaseURL: databaseURL, logLevel: "warning")
         let input = Pipe(), output = Pipe()
         process.standardInput = input
         process.standardOutput = output

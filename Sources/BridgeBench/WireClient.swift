@@ -71,13 +71,8 @@ final class WireClient {
         guard FileManager.default.createFile(atPath: logFile.path, contents: nil) else {
             throw Failure.cannotStart("cannot create the log file \(logFile.path)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve", "--participant", participant, "--workspace", workspace, "--auth", "local",
-                             "--database-url", databaseURL, "--log-level", "info"]
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: "AGENT_BRIDGE_TOKEN")
-        process.environment = environment
+        let process = ServeProbe.serveProcess(executable: executable, participant: participant, workspace: workspace,
+                                              databaseURL: databaseURL, logLevel: "info")
         let input = Pipe(), output = Pipe()
         process.standardInput = input
         process.standardOutput = output
