@@ -5,7 +5,9 @@ import Logging
 
 /// Pushes each message directed at this session's participant into a live Claude Code session, as a
 /// `notifications/claude/channel` (CLIENTS.md): the body as `content`, and `thread_id`, `seq`, `sender`, `kind`
-/// as `meta`. Claude Code shows it as a `<channel>` event even while the session is idle.
+/// as `meta`. Claude Code shows it as a `<channel>` event even while the session is idle. A wake someone asked
+/// for by name (`v1_wake_trigger`) is pushed too, once, as `kind` `wake`; the supervisor holds it (`SESSION_LIVE`)
+/// until the agent acks the thread.
 ///
 /// It runs only when the client declared `capabilities.experimental["claude/channel"]` in `initialize`. Each
 /// message is pushed once per session; a new session starts again from the participant's read cursor, so what
@@ -27,6 +29,7 @@ struct ChannelPusher: Sendable {
         }
         guard client.info?.channel == true else { return }
         var pushed: [UUID: Int64] = [:]
+        var wakesPushed: Set<UUID> = []
         var failing = false
         while !Task.isCancelled {
             let hub = store.notifications
@@ -43,6 +46,10 @@ struct ChannelPusher: Sendable {
                         pushed[message.threadId] = max(pushed[message.threadId] ?? 0, message.seq)
                     }
                 } while batch.count == 100 && !Task.isCancelled
+                for wake in try await store.requestedWakes(for: caller.handle, excluding: wakesPushed, workspace: caller.workspace) {
+                    await send(Self.notification(for: wake))
+                    wakesPushed.insert(wake.id)
+                }
                 failing = false
             } catch {
                 if !failing {
@@ -56,13 +63,24 @@ struct ChannelPusher: Sendable {
 
     /// `{"jsonrpc":"2.0","method":"notifications/claude/channel","params":{"content":…,"meta":{…}}}`.
     static func notification(for message: Message) -> Data {
+        notification(content: message.body, thread: message.threadId, seq: message.seq, sender: message.author, kind: message.kind.rawValue)
+    }
+
+    /// A requested wake, told as what to do.
+    static func notification(for wake: RequestedWake) -> Data {
+        notification(
+            content: "\(wake.requestedBy) asks you to look at thread \(wake.threadID.wireString): read it with v1_message_read "
+                + "and ack up to seq \(wake.triggerSeq) with v1_message_ack.",
+            thread: wake.threadID, seq: wake.triggerSeq, sender: wake.requestedBy, kind: "wake")
+    }
+
+    private static func notification(content: String, thread: UUID, seq: Int64, sender: String, kind: String) -> Data {
         JSONValue.object([
             "jsonrpc": .string("2.0"), "method": .string("notifications/claude/channel"),
             "params": .object([
-                "content": .string(message.body),
+                "content": .string(content),
                 "meta": .object([
-                    "thread_id": .string(message.threadId.wireString), "seq": .string(String(message.seq)),
-                    "sender": .string(message.author), "kind": .string(message.kind.rawValue),
+                    "thread_id": .string(thread.wireString), "seq": .string(String(seq)), "sender": .string(sender), "kind": .string(kind),
                 ]),
             ]),
         ]).serialized()

@@ -142,3 +142,33 @@ extension PostgresStore {
         }
     }
 }
+
+/// An open wake request someone asked for by name (`v1_wake_trigger`), as a live session is told of it.
+public struct RequestedWake: Sendable, Hashable {
+    public var id: UUID
+    public var threadID: UUID
+    public var triggerSeq: Int64
+    public var requestedBy: String
+}
+
+extension PostgresStore {
+    /// The open wake requests for `handle` that a participant or operator asked for (not the supervisor's own,
+    /// which follow directed messages), oldest first, leaving out `known`.
+    public func requestedWakes(for handle: String, excluding known: Set<UUID>, workspace: String) async throws(BridgeError) -> [RequestedWake] {
+        let known = Array(known)
+        return try await withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT id, thread_id, trigger_seq, requested_by FROM wake_requests
+                 WHERE workspace_id = \(workspace) AND target = \(handle) AND state IN \(unescaped: Self.openWakeStates)
+                   AND requested_by <> 'supervisor' AND NOT (id = ANY (\(known)::uuid[]))
+                 ORDER BY created_at, id
+                 LIMIT 20
+                """, logger: self.logger)
+            var wakes: [RequestedWake] = []
+            for try await (id, thread, seq, by) in rows.decode((UUID, UUID, Int64, String).self) {
+                wakes.append(RequestedWake(id: id, threadID: thread, triggerSeq: seq, requestedBy: by))
+            }
+            return wakes
+        }
+    }
+}

@@ -108,17 +108,28 @@ import Testing
         let (next, skipped) = try await bob.readUntil(timeout: .seconds(10)) { $0["method"] as? String == "notifications/claude/channel" }
         #expect((next["params"] as? [String: Any])?["content"] as? String == "directed 22")
         #expect(skipped.isEmpty, "\(skipped)")
+
+        // A wake someone asks for by name is told once, as kind "wake".
+        let trigger = try await alice.call("v1_wake_trigger", ["thread_id": thread, "participant": "bob"])
+        #expect(!trigger.isError, "\(trigger.text)")
+        let (wake, _) = try await bob.readUntil(timeout: .seconds(10)) { $0["method"] as? String == "notifications/claude/channel" }
+        let wakeParams = try #require(wake["params"] as? [String: Any])
+        #expect((wakeParams["meta"] as? [String: String])?["kind"] == "wake", "\(wakeParams)")
+        #expect((wakeParams["meta"] as? [String: String])?["seq"] == "22", "the thread's last seq: \(wakeParams)")
+        #expect((wakeParams["content"] as? String)?.contains("v1_message_ack") == true)
         #expect(await bob.closeAndWait() == 0)
 
         // A new session starts from bob's cursor: the 21 unread directed messages again, in order.
         let again = try MCPClient(databaseURL: database.url, participant: "bob")
         _ = try await initialize(again, capabilities: Self.channelCapabilities, name: "claude-code")
         var bodies: [String] = []
-        while bodies.count < 21 {
+        while bodies.count < 22 {
             let (push, _) = try await again.readUntil(timeout: .seconds(10)) { $0["method"] as? String == "notifications/claude/channel" }
             bodies.append(((push["params"] as? [String: Any])?["content"] as? String) ?? "")
         }
-        #expect(bodies == (1...20).map { "directed \($0)" } + ["directed 22"])
+        // The wake, still open, is told to the new session too.
+        #expect(Array(bodies.prefix(21)) == (1...20).map { "directed \($0)" } + ["directed 22"])
+        #expect(bodies.last?.contains("asks you to look at thread") == true, "\(bodies.last ?? "")")
         // Read and acked: a later session gets nothing.
         #expect(!(try await again.call("v1_message_ack", ["thread_id": thread, "seq": 22])).isError)
         #expect(await again.closeAndWait() == 0)
