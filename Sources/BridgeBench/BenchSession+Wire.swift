@@ -1,4 +1,5 @@
 import BridgeCore
+import BridgeStore
 import Foundation
 import PostgresNIO
 import Synchronization
@@ -182,7 +183,8 @@ extension BenchSession {
         }
     }
 
-    /// The store's page query of `readMessages` (PostgresStore+Messages.swift) for the wire thread's page, sent
+    /// The store's page query (``PostgresStore/messagePageQuery(threadID:afterSeq:limit:handle:workspace:)``, the one
+    /// `readMessages` sends) for the wire thread's page, sent
     /// alone on the writers' client, `samples` times one after another after one untimed call. Each sample is
     /// from the call until its last row is in.
     private func measurePageQuery(thread: UUID, afterSeq: Int64, samples: Int) async throws -> [Duration] {
@@ -190,20 +192,7 @@ extension BenchSession {
         var latencies: [Duration] = []
         for index in 0...samples {
             try Task.checkCancellation()
-            let query: PostgresQuery = """
-                WITH t AS (
-                    SELECT t.id, t.last_seq,
-                           EXISTS (SELECT 1 FROM thread_participants p
-                                    WHERE p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL) AS member
-                      FROM threads t WHERE t.id = \(thread) AND t.workspace_id = \(workspace)
-                )
-                SELECT t.last_seq, t.member, m.id, m.thread_id, m.seq, m.author, m.kind, m.to_handles, m.reply_to_seq,
-                       m.body, m.payload::text, m.schema_version, m.body_hash, m.created_at
-                  FROM t LEFT JOIN LATERAL (
-                       SELECT * FROM messages m WHERE m.thread_id = t.id AND m.seq > \(afterSeq) AND t.member
-                        ORDER BY m.seq LIMIT \(limit + 1)) m ON true
-                 ORDER BY m.seq
-                """
+            let query = PostgresStore.messagePageQuery(threadID: thread, afterSeq: afterSeq, limit: limit, handle: handle, workspace: workspace)
             let start = ContinuousClock.now
             do {
                 let rows = try await writerStore.client.query(query, logger: logger)

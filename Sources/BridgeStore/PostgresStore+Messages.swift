@@ -134,25 +134,33 @@ extension PostgresStore {
         return found
     }
 
+    /// The read's one statement: the thread's last seq, whether `handle` is a member, and (for a member) up to
+    /// `limit + 1` messages after `afterSeq`, one row each (one row of NULL messages when there are none).
+    /// Public so the bench times exactly this statement as PostgreSQL's share of a read.
+    public static func messagePageQuery(threadID: UUID, afterSeq: Int64, limit: Int, handle: String, workspace: String) -> PostgresQuery {
+        """
+        WITH t AS (
+            SELECT t.id, t.last_seq,
+                   EXISTS (SELECT 1 FROM thread_participants p
+                            WHERE p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL) AS member
+              FROM threads t WHERE t.id = \(threadID) AND t.workspace_id = \(workspace)
+        )
+        SELECT t.last_seq, t.member, \(unescaped: Self.messageColumns)
+          FROM t LEFT JOIN LATERAL (
+               SELECT * FROM messages m WHERE m.thread_id = t.id AND m.seq > \(afterSeq) AND t.member
+                ORDER BY m.seq LIMIT \(limit + 1)) m ON true
+         ORDER BY m.seq
+        """
+    }
+
     /// Messages with seq above `afterSeq`, oldest first, for a member of the thread.
     public func readMessages(
         threadID: UUID, afterSeq: Int64, limit: Int, context: CallContext
     ) async throws(BridgeError) -> MessagePage {
-        let workspace = context.identity.workspace, handle = context.identity.handle
+        let query = Self.messagePageQuery(
+            threadID: threadID, afterSeq: afterSeq, limit: limit, handle: context.identity.handle, workspace: context.identity.workspace)
         let result = try await withConnection { connection -> (Int64, Bool, [Message])? in
-            let rows = try await connection.query("""
-                WITH t AS (
-                    SELECT t.id, t.last_seq,
-                           EXISTS (SELECT 1 FROM thread_participants p
-                                    WHERE p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL) AS member
-                      FROM threads t WHERE t.id = \(threadID) AND t.workspace_id = \(workspace)
-                )
-                SELECT t.last_seq, t.member, \(unescaped: Self.messageColumns)
-                  FROM t LEFT JOIN LATERAL (
-                       SELECT * FROM messages m WHERE m.thread_id = t.id AND m.seq > \(afterSeq) AND t.member
-                        ORDER BY m.seq LIMIT \(limit + 1)) m ON true
-                 ORDER BY m.seq
-                """, logger: self.logger)
+            let rows = try await connection.query(query, logger: self.logger)
             var header: (Int64, Bool)?
             var messages: [Message] = []
             for try await row in rows {
