@@ -118,15 +118,9 @@ import Testing
     @Test func aTicketPastItsTTLReadsExpiredAndCannotBeDecided() async throws {
         let database = try await TestDatabase.create()
         // A catalog whose `instant` class expires the moment it is opened: no clock to wait for.
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try CatalogFolder.make(
+            approvals: "action_classes:\n  instant:\n    decision: require_approval\n    approver_roles: [approver]\n    ttl: 0s\n")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let bundled = try #require(CatalogLoader.bundledDirectory as String?)
-        for name in ["policy.yaml", "roles.yaml"] {
-            try FileManager.default.copyItem(atPath: "\(bundled)/\(name)", toPath: folder.appendingPathComponent(name).path)
-        }
-        try "action_classes:\n  instant:\n    decision: require_approval\n    approver_roles: [approver]\n    ttl: 0s\n"
-            .write(to: folder.appendingPathComponent("approvals.yaml"), atomically: true, encoding: .utf8)
         let environment = ["AGENT_BRIDGE_CATALOG": folder.path]
         let worker = try MCPClient(databaseURL: database.url, participant: "worker", role: "executioner", extraEnvironment: environment)
         let judge = try MCPClient(databaseURL: database.url, participant: "judge", role: "approver", extraEnvironment: environment)

@@ -156,14 +156,7 @@ extension PermissionPromptEndToEndTests {
                          "permission (any other tool) → external_side_effect"] {
             #expect(valid.stdout.contains(expected), "\(expected) in \(valid.stdout)")
         }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("catalog-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let bundled = try #require(CatalogLoader.bundledDirectory as String?)
-        for name in ["policy.yaml", "roles.yaml"] {
-            try FileManager.default.copyItem(atPath: "\(bundled)/\(name)", toPath: folder.appendingPathComponent(name).path)
-        }
-        try """
+        let folder = try CatalogFolder.make(approvals: """
             action_classes:
               process_run:
                 decision: require_approval
@@ -177,7 +170,8 @@ extension PermissionPromptEndToEndTests {
                       action_class: nuke
               default_action_class: process_run
 
-            """.write(to: folder.appendingPathComponent("approvals.yaml"), atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(at: folder) }
         let invalid = try await CommandRun.agentBridge(["policy", "check", "--catalog", folder.path])
         #expect(invalid.status == 1)
         #expect(invalid.stderr.contains("approvals.yaml:11: unknown action class 'nuke'"), "\(invalid.stderr)")
