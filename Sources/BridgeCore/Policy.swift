@@ -1,3 +1,5 @@
+import Foundation
+
 /// The operations policy decides on: one per v1 tool, named as the tool.
 public enum BridgeOperation: String, Sendable, CaseIterable {
     case whoami = "v1_whoami"
@@ -43,6 +45,30 @@ public struct ThreadFacts: Sendable, Hashable {
     }
 }
 
+/// What policy knows of a message being posted, beyond its thread: the recipients, the reply and the author's
+/// post allowance. The post statement reads these facts in the same statement that guards its write on them.
+public struct MessagePostFacts: Sendable, Hashable {
+    /// The thread's last seq when the statement ran.
+    public var lastSeq: Int64
+    /// The seq the message replies to, if any.
+    public var replyToSeq: Int64?
+    /// Recipients (`to`) who are not members of the thread, sorted.
+    public var recipientsNotMembers: [String]
+    /// Posts the author may make now under the catalog's rate limit; nil when no limit applies.
+    public var allowance: Double?
+    /// How many posts the allowance regains per second, when a limit applies.
+    public var allowancePerSecond: Double?
+
+    public init(lastSeq: Int64, replyToSeq: Int64? = nil, recipientsNotMembers: [String] = [], allowance: Double? = nil,
+                allowancePerSecond: Double? = nil) {
+        self.lastSeq = lastSeq
+        self.replyToSeq = replyToSeq
+        self.recipientsNotMembers = recipientsNotMembers
+        self.allowance = allowance
+        self.allowancePerSecond = allowancePerSecond
+    }
+}
+
 /// What policy knows of the approval ticket an operation targets.
 public struct TicketFacts: Sendable, Hashable {
     public var requester: String
@@ -64,14 +90,17 @@ public struct PolicyRequest: Sendable {
     public var thread: ThreadFacts?
     /// The target ticket, for decisions and cancellations.
     public var ticket: TicketFacts?
+    /// For a post, what the statement found of its recipients, reply and rate allowance; post rules are skipped without it.
+    public var post: MessagePostFacts?
 
     public init(identity: Identity, operation: BridgeOperation, transition: ThreadStatus.Transition? = nil,
-                thread: ThreadFacts? = nil, ticket: TicketFacts? = nil) {
+                thread: ThreadFacts? = nil, ticket: TicketFacts? = nil, post: MessagePostFacts? = nil) {
         self.identity = identity
         self.operation = operation
         self.transition = transition
         self.thread = thread
         self.ticket = ticket
+        self.post = post
     }
 }
 
@@ -106,8 +135,57 @@ public struct CatalogPolicy: Policy {
     static let membershipOperations: Set<BridgeOperation> = [
         .threadSetStatus, .threadLeave, .messagePost, .messageRead, .messageAck, .approvalRequest, .wakeTrigger,
     ]
+    /// Operations on the caller's own membership, which no role bypasses: a cursor or a seat belongs to a member.
+    static let ownMembershipOperations: Set<BridgeOperation> = [.threadLeave, .messageAck]
     /// Operations that would change a closed thread.
     static let closedThreadOperations: Set<BridgeOperation> = [.threadJoin, .messagePost, .approvalRequest, .wakeTrigger]
+
+    /// One rule about the thread an operation targets (or the message it posts): the facts it reads and the
+    /// refusal it gives. The first rule that refuses decides.
+    public struct ThreadRule: Sendable {
+        /// A short name for the decision trace and the tests.
+        public let name: String
+        let refusal: @Sendable (PolicyRequest, ThreadFacts, PolicyCatalog.RolePermissions) -> BridgeError?
+    }
+
+    /// The thread and post rules, in the order a caller is told about them: the one table refusal reasons come from.
+    ///
+    /// The post statement (`PostMessageStatement` in BridgeStore) guards its write on the same facts, in the same
+    /// statement, so no check-then-act race separates the decision from the write; when a guard trips, the statement
+    /// returns the facts and these rules say why.
+    public static let threadRules: [ThreadRule] = [
+        ThreadRule(name: "membership") { request, thread, permissions in
+            guard membershipOperations.contains(request.operation), !thread.callerIsMember else { return nil }
+            if permissions.bypassMembership && !ownMembershipOperations.contains(request.operation) { return nil }
+            return BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.")
+        },
+        ThreadRule(name: "closed") { request, thread, _ in
+            guard thread.status == .closed, closedThreadOperations.contains(request.operation) else { return nil }
+            return BridgeError(.failedPrecondition, .threadClosed, "The thread is closed.")
+        },
+        ThreadRule(name: "blocked") { request, thread, permissions in
+            guard thread.status == .blocked, request.operation == .messagePost, !permissions.postWhenBlocked else { return nil }
+            return BridgeError(.failedPrecondition, .threadBlocked,
+                               "The thread is blocked; only operators and approvers may post until it is unblocked.")
+        },
+        ThreadRule(name: "recipients") { request, _, _ in
+            guard let strangers = request.post?.recipientsNotMembers, !strangers.isEmpty else { return nil }
+            return BridgeError(.invalidArgument, .unknownRecipient, "Not members of this thread: \(strangers.joined(separator: ", ")).",
+                               details: ["field": "to", "handles": strangers.joined(separator: ",")])
+        },
+        ThreadRule(name: "reply_to") { request, _, _ in
+            guard let post = request.post, let reply = post.replyToSeq, reply > post.lastSeq else { return nil }
+            return BridgeError(.invalidArgument, .replyToUnknownSeq, "reply_to_seq \(reply) is beyond the thread's last seq \(post.lastSeq).",
+                               details: ["field": "reply_to_seq"])
+        },
+        ThreadRule(name: "rate_limit") { request, _, _ in
+            guard let post = request.post, let allowance = post.allowance, allowance < 1 else { return nil }
+            let wait = max(0.001, (1 - allowance) / max(post.allowancePerSecond ?? 0, 1e-9))
+            return BridgeError(.resourceExhausted, .rateLimited,
+                               "You are posting faster than the rate limit allows; retry in \(String(format: "%.1f", wait)) s.",
+                               details: ["retry_after_seconds": String(format: "%.3f", wait)])
+        },
+    ]
 
     public func decide(_ request: PolicyRequest) -> PolicyDecision {
         let role = request.identity.role
@@ -125,15 +203,11 @@ public struct CatalogPolicy: Policy {
         }
         if let thread = request.thread {
             trace.append("thread=\(thread.status.rawValue) member=\(thread.callerIsMember)")
-            if Self.membershipOperations.contains(request.operation) && !thread.callerIsMember && !permissions.bypassMembership {
-                return .deny(BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first."), trace: trace)
-            }
-            if thread.status == .closed && Self.closedThreadOperations.contains(request.operation) {
-                return .deny(BridgeError(.failedPrecondition, .threadClosed, "The thread is closed."), trace: trace)
-            }
-            if thread.status == .blocked && request.operation == .messagePost && !permissions.postWhenBlocked {
-                return .deny(BridgeError(.failedPrecondition, .threadBlocked,
-                                         "The thread is blocked; only operators and approvers may post until it is unblocked."), trace: trace)
+            for rule in Self.threadRules {
+                if let refusal = rule.refusal(request, thread, permissions) {
+                    trace.append("rule \(rule.name) refused")
+                    return .deny(refusal, trace: trace)
+                }
             }
         }
         if let ticket = request.ticket {

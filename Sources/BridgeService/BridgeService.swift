@@ -39,8 +39,10 @@ public struct BridgeService: Sendable {
     }
 
     /// Passes the request through policy; a denial is logged with its decision trace and thrown.
-    public func authorize(_ request: PolicyRequest, context: CallContext) throws(BridgeError) {
-        if case .deny(let error, let trace) = policy.decide(request) {
+    /// A denial about a thread names it in the error's details (`thread_id`).
+    public func authorize(_ request: PolicyRequest, context: CallContext, threadID: UUID? = nil) throws(BridgeError) {
+        if case .deny(var error, let trace) = policy.decide(request) {
+            if let threadID, error.details["thread_id"] == nil { error.details["thread_id"] = threadID.wireString }
             logger.notice("Policy denied the request.", metadata: [
                 "event": "policy.denied", "request_id": "\(context.requestID)", "participant": "\(context.identity.handle)",
                 "tool": "\(request.operation.rawValue)", "reason": "\(error.reason.rawValue)",
@@ -151,16 +153,22 @@ public struct BridgeService: Sendable {
 
     // MARK: - Messages
 
+    /// Posts a message. Policy decides once: the role's permission here, the thread's rules on the facts the post
+    /// statement read while guarding its write on them (see ``CatalogPolicy/threadRules``).
     public func post(_ input: MessagePostInput, schemaVersion: String, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> MessagePostOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .messagePost), context: context)
         try checkSizes(body: input.body, payload: input.payload, fieldPrefix: "")
         let message = NewMessage(
             threadID: input.threadId, kind: input.kind ?? .note, to: Self.unique(input.to ?? []), replyToSeq: input.replyToSeq,
             body: input.body, payload: input.payload ?? .emptyObject, schemaVersion: schemaVersion)
-        let mayPostWhileBlocked = configuration.catalog.permissions(of: context.identity.role).postWhenBlocked
         let (posted, deduplicated) = try await store.postMessage(
-            message, mayPostWhileBlocked: mayPostWhileBlocked, rateLimit: configuration.catalog.postRateLimit,
-            context: context, idempotency: idempotency)
+            message, permissions: configuration.catalog.permissions(of: context.identity.role),
+            rateLimit: configuration.catalog.postRateLimit, context: context, idempotency: idempotency
+        ) { thread, post throws(BridgeError) in
+            try self.authorize(
+                PolicyRequest(identity: context.identity, operation: .messagePost, thread: thread, post: post), context: context,
+                threadID: input.threadId)
+        }
         return MessagePostOutput(message: posted, deduplicated: deduplicated)
     }
 

@@ -1,63 +1,117 @@
 import Foundation
 import BridgeCore
+import Logging
 import PostgresNIO
 
-/// The hot path: seq assignment, insert, audit, idempotency record and NOTIFY in one prepared statement,
-/// one round trip. The thread row's lock is held only for this statement.
+/// The one statement every message goes through (an agent's post, a thread's first message, a system message):
+/// seq assignment, insert, audit, idempotency record and NOTIFY, one prepared statement and one round trip. The
+/// thread row's lock is held only for this statement.
 ///
-/// No row comes back when the thread is missing, closed, blocked for this author, the author is not a
-/// member, a recipient is not a member, `reply_to_seq` is beyond the last seq, or the author's post
-/// allowance (the catalog's rate limit, a token bucket on the participant row) is spent; the caller
-/// diagnoses which.
+/// The write is guarded on the facts of ``CatalogPolicy/threadRules``, in the order listed there: the author is a
+/// member (or its role bypasses membership), the thread is not closed, not blocked (unless the role may post
+/// while blocked), every recipient is a member, `reply_to_seq` is at most the last seq, and the author's post
+/// allowance (the catalog's rate limit, a token bucket on the participant row) is not spent. A system message
+/// passes every guard. The statement returns those facts on every row, written or not, so that when a guard
+/// trips the policy engine, not a second diagnosis, says why; no row at all means the thread does not exist.
 struct PostMessageStatement: PostgresPreparedStatement {
-    static let name = "agent_bridge_post_message_v2"
-    /// The allowance left now: the stored one refilled for the time since, capped at the bucket size ($16).
-    static let allowanceNow = "LEAST($16, COALESCE(post_allowance, $16) + $17 * EXTRACT(EPOCH FROM now() - COALESCE(post_allowance_at, now())))"
+    /// The statement's parameters, by name; `$n` is the case's raw value and bindings follow this order.
+    enum Parameter: Int, CaseIterable {
+        case threadID = 1, workspace, author, isSystem, mayPostWhileBlocked, bypassMembership, replyToSeq, to, messageID,
+             kind, body, payloadJSON, schemaVersion, bodyHash, requestID, idempotencyKey, requestHash,
+             allowanceCapacity, allowancePerSecond
+
+        /// The placeholder for this parameter in the SQL text.
+        var placeholder: String { "$\(rawValue)" }
+    }
+
+    static let name = "agent_bridge_post_message_v3"
+
+    private static func p(_ parameter: Parameter) -> String { parameter.placeholder }
+
+    /// The allowance left now: the stored one refilled for the time since, capped at the bucket size.
+    static let allowanceNow = """
+        LEAST(\(p(.allowanceCapacity)), COALESCE(post_allowance, \(p(.allowanceCapacity)))
+              + \(p(.allowancePerSecond)) * EXTRACT(EPOCH FROM now() - COALESCE(post_allowance_at, now())))
+        """
+    static let isMember = """
+        EXISTS (SELECT 1 FROM thread_participants p WHERE p.thread_id = \(p(.threadID)) AND p.handle = \(p(.author)) AND p.left_at IS NULL)
+        """
     static let sql = """
-        WITH r AS (
+        WITH facts AS (
+            SELECT t.status, t.last_seq, \(isMember) AS author_is_member,
+                   ARRAY (SELECT unnest(\(p(.to))::text[])
+                          EXCEPT SELECT p.handle FROM thread_participants p WHERE p.thread_id = t.id AND p.left_at IS NULL
+                          ORDER BY 1) AS recipients_not_members,
+                   (SELECT (\(allowanceNow))::float8 FROM participants
+                     WHERE \(p(.allowanceCapacity)) IS NOT NULL AND workspace_id = \(p(.workspace)) AND handle = \(p(.author))) AS allowance
+              FROM threads t WHERE t.id = \(p(.threadID)) AND t.workspace_id = \(p(.workspace))
+        ), r AS (
             UPDATE participants SET post_allowance = \(allowanceNow) - 1, post_allowance_at = now()
-             WHERE $16 IS NOT NULL AND workspace_id = $2 AND handle = $4 AND \(allowanceNow) >= 1
+             WHERE \(p(.allowanceCapacity)) IS NOT NULL AND workspace_id = \(p(.workspace)) AND handle = \(p(.author))
+               AND \(allowanceNow) >= 1
             RETURNING 1
         ), t AS (
             UPDATE threads SET last_seq = last_seq + 1, updated_at = now()
-             WHERE id = $1 AND workspace_id = $2
-               AND (status = 'active' OR (status = 'blocked' AND $3))
-               AND ($16 IS NULL OR EXISTS (SELECT 1 FROM r)
-                    OR NOT EXISTS (SELECT 1 FROM participants WHERE workspace_id = $2 AND handle = $4))
-               AND EXISTS (SELECT 1 FROM thread_participants p
-                            WHERE p.thread_id = $1 AND p.handle = $4 AND p.left_at IS NULL)
-               AND ($5::bigint IS NULL OR $5 <= last_seq)
-               AND cardinality($6) = (SELECT count(*) FROM thread_participants p
-                                       WHERE p.thread_id = $1 AND p.handle = ANY ($6) AND p.left_at IS NULL)
+             WHERE id = \(p(.threadID)) AND workspace_id = \(p(.workspace))
+               AND (\(p(.isSystem)) OR (
+                        (\(p(.bypassMembership)) OR \(isMember))
+                    AND (status = 'active' OR (status = 'blocked' AND \(p(.mayPostWhileBlocked))))
+                    AND cardinality(\(p(.to))) = (SELECT count(*) FROM thread_participants p
+                                            WHERE p.thread_id = \(p(.threadID)) AND p.handle = ANY (\(p(.to))) AND p.left_at IS NULL)
+                    AND (\(p(.replyToSeq))::bigint IS NULL OR \(p(.replyToSeq)) <= last_seq)
+                    AND (\(p(.allowanceCapacity)) IS NULL OR EXISTS (SELECT 1 FROM r)
+                         OR NOT EXISTS (SELECT 1 FROM participants WHERE workspace_id = \(p(.workspace)) AND handle = \(p(.author))))))
             RETURNING last_seq
         ), m AS (
             INSERT INTO messages (thread_id, seq, id, workspace_id, author, kind, to_handles, reply_to_seq,
                                   body, payload, schema_version, body_hash, request_id)
-            SELECT $1, t.last_seq, $7, $2, $4, $8, $6, $5, $9, $10::jsonb, $11, $12, $13 FROM t
+            SELECT \(p(.threadID)), t.last_seq, \(p(.messageID)), \(p(.workspace)), \(p(.author)), \(p(.kind)), \(p(.to)),
+                   \(p(.replyToSeq)), \(p(.body)), \(p(.payloadJSON))::jsonb, \(p(.schemaVersion)), \(p(.bodyHash)), \(p(.requestID))
+              FROM t
             RETURNING seq, created_at
         ), a AS (
+            -- A system message is audited by the action that wrote it.
             INSERT INTO audit_events (workspace_id, actor, action, target, after, request_id)
-            SELECT $2, 'participant:' || $4, 'message.post', 'thread:' || $1::text,
-                   jsonb_build_object('seq', m.seq, 'message_id', $7, 'kind', $8, 'to', $6), $13
-              FROM m
+            SELECT \(p(.workspace)), 'participant:' || \(p(.author)), 'message.post', 'thread:' || \(p(.threadID))::text,
+                   jsonb_build_object('seq', m.seq, 'message_id', \(p(.messageID)), 'kind', \(p(.kind)), 'to', \(p(.to))), \(p(.requestID))
+              FROM m WHERE NOT \(p(.isSystem))
         ), i AS (
             INSERT INTO idempotency_keys (workspace_id, caller, tool, key, request_hash, result_ref)
-            SELECT $2, $4, 'v1_message_post', $14, $15, $7 FROM m WHERE $14 IS NOT NULL
+            SELECT \(p(.workspace)), \(p(.author)), 'v1_message_post', \(p(.idempotencyKey)), \(p(.requestHash)), \(p(.messageID))
+              FROM m WHERE \(p(.idempotencyKey)) IS NOT NULL
         ), n AS (
-            SELECT pg_notify('\(PostgresStore.messageChannel)', $1::text) FROM m
+            SELECT m.seq, m.created_at, pg_notify('\(PostgresStore.messageChannel)', \(p(.threadID))::text) FROM m
         )
-        SELECT m.seq, m.created_at FROM m, n
+        SELECT facts.status, facts.last_seq, facts.author_is_member, facts.recipients_not_members, facts.allowance,
+               n.seq, n.created_at
+          FROM facts LEFT JOIN n ON true
         """
-    static let bindingDataTypes: [PostgresDataType] = [
-        .uuid, .text, .bool, .text, .int8, .textArray, .uuid, .text, .text, .text, .text, .text, .text, .text, .text,
-        .float8, .float8,
-    ]
-    typealias Row = (Int64, Date)
+    static let bindingDataTypes: [PostgresDataType] = Parameter.allCases.map { parameter in
+        switch parameter {
+        case .threadID, .messageID: .uuid
+        case .isSystem, .mayPostWhileBlocked, .bypassMembership: .bool
+        case .replyToSeq: .int8
+        case .to: .textArray
+        case .allowanceCapacity, .allowancePerSecond: .float8
+        case .workspace, .author, .kind, .body, .payloadJSON, .schemaVersion, .bodyHash, .requestID, .idempotencyKey, .requestHash: .text
+        }
+    }
+
+    /// What the statement answers: the facts its guards read and, when it wrote, the message's seq and time.
+    struct Row: Sendable {
+        var thread: ThreadFacts
+        var post: MessagePostFacts
+        /// The written message's seq and creation time; nil when a guard refused the write.
+        var written: (seq: Int64, createdAt: Date)?
+    }
 
     var threadID: UUID
     var workspace: String
-    var authorMayPostWhileBlocked: Bool
     var author: String
+    /// A `system` message: no guard applies, no rate limit, no audit row of its own.
+    var isSystem: Bool
+    var mayPostWhileBlocked: Bool
+    var bypassMembership: Bool
     var replyToSeq: Int64?
     var to: [String]
     var messageID: UUID
@@ -73,47 +127,64 @@ struct PostMessageStatement: PostgresPreparedStatement {
     var rateLimit: (capacity: Double, perSecond: Double)?
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 17)
-        bindings.append(threadID)
-        bindings.append(workspace)
-        bindings.append(authorMayPostWhileBlocked)
-        bindings.append(author)
-        if let replyToSeq { bindings.append(replyToSeq) } else { bindings.appendNull() }
-        bindings.append(to)
-        bindings.append(messageID)
-        bindings.append(kind)
-        bindings.append(body)
-        bindings.append(payloadJSON)
-        bindings.append(schemaVersion)
-        bindings.append(bodyHash)
-        bindings.append(requestID)
-        if let idempotencyKey { bindings.append(idempotencyKey) } else { bindings.appendNull() }
-        if let requestHash { bindings.append(requestHash) } else { bindings.appendNull() }
-        if let rateLimit {
-            bindings.append(rateLimit.capacity)
-            bindings.append(rateLimit.perSecond)
-        } else {
-            bindings.appendNull()
-            bindings.appendNull()
+        var bindings = PostgresBindings(capacity: Parameter.allCases.count)
+        func append<Value: PostgresNonThrowingEncodable>(_ value: Value?) {
+            if let value { bindings.append(value) } else { bindings.appendNull() }
+        }
+        for parameter in Parameter.allCases {
+            switch parameter {
+            case .threadID: append(threadID)
+            case .workspace: append(workspace)
+            case .author: append(author)
+            case .isSystem: append(isSystem)
+            case .mayPostWhileBlocked: append(mayPostWhileBlocked)
+            case .bypassMembership: append(bypassMembership)
+            case .replyToSeq: append(replyToSeq)
+            case .to: append(to)
+            case .messageID: append(messageID)
+            case .kind: append(kind)
+            case .body: append(body)
+            case .payloadJSON: append(payloadJSON)
+            case .schemaVersion: append(schemaVersion)
+            case .bodyHash: append(bodyHash)
+            case .requestID: append(requestID)
+            case .idempotencyKey: append(idempotencyKey)
+            case .requestHash: append(requestHash)
+            case .allowanceCapacity: append(rateLimit?.capacity)
+            case .allowancePerSecond: append(rateLimit?.perSecond)
+            }
         }
         return bindings
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
-        try row.decode(Row.self)
+        let cells = row.makeRandomAccess()
+        func value<T: PostgresDecodable>(_ column: String, _: T.Type = T.self) throws -> T {
+            try cells[column].decode(T.self, context: .default)
+        }
+        let status: String = try value("status")
+        let lastSeq: Int64 = try value("last_seq")
+        let seq: Int64? = try value("seq")
+        let createdAt: Date? = try value("created_at")
+        return Row(
+            thread: ThreadFacts(status: ThreadStatus(rawValue: status) ?? .active, callerIsMember: try value("author_is_member")),
+            post: MessagePostFacts(
+                lastSeq: lastSeq, replyToSeq: replyToSeq, recipientsNotMembers: try value("recipients_not_members"),
+                allowance: try value("allowance"), allowancePerSecond: rateLimit?.perSecond),
+            written: seq.flatMap { seq in createdAt.map { (seq, $0) } })
     }
 }
 
 extension PostMessageStatement {
-    /// The statement that posts `message` (its payload already encoded) as the caller, optionally recording an idempotency key.
-    /// `mayPostWhileBlocked` is the caller's catalog permission to post to a blocked thread.
+    /// The statement that posts `message` (its payload already encoded) as the caller, optionally recording an
+    /// idempotency key; `permissions` are the caller's role's, from the catalog.
     init(
-        _ message: NewMessage, payloadJSON: String, mayPostWhileBlocked: Bool, rateLimit: PolicyCatalog.RateLimit?,
+        _ message: NewMessage, payloadJSON: String, permissions: PolicyCatalog.RolePermissions, rateLimit: PolicyCatalog.RateLimit?,
         context: CallContext, idempotency: IdempotencyScope?
     ) {
         self.init(
-            threadID: message.threadID, workspace: context.identity.workspace,
-            authorMayPostWhileBlocked: mayPostWhileBlocked, author: context.identity.handle,
+            threadID: message.threadID, workspace: context.identity.workspace, author: context.identity.handle, isSystem: false,
+            mayPostWhileBlocked: permissions.postWhenBlocked, bypassMembership: permissions.bypassMembership,
             replyToSeq: message.replyToSeq, to: message.to, messageID: UUID(), kind: message.kind.rawValue,
             body: message.body, payloadJSON: payloadJSON,
             schemaVersion: message.schemaVersion, bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID,
@@ -121,12 +192,33 @@ extension PostMessageStatement {
             rateLimit: rateLimit.map { (Double($0.count), Double($0.count) / max($0.window.seconds, 0.001)) })
     }
 
-    /// The stored message this statement wrote, given the row it returned.
-    func message(_ message: NewMessage, row: Row) -> Message {
+    /// The statement that appends a `system` message to a thread of the caller's workspace.
+    init(systemMessage message: NewMessage, payloadJSON: String, context: CallContext) {
+        self.init(
+            threadID: message.threadID, workspace: context.identity.workspace, author: PostMessageStatement.systemAuthor, isSystem: true,
+            mayPostWhileBlocked: true, bypassMembership: true, replyToSeq: nil, to: message.to, messageID: UUID(),
+            kind: MessageKind.system.rawValue, body: message.body, payloadJSON: payloadJSON, schemaVersion: message.schemaVersion,
+            bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID, idempotencyKey: nil, requestHash: nil,
+            rateLimit: nil)
+    }
+
+    /// The author of every system message.
+    static let systemAuthor = "system"
+
+    /// The stored message this statement wrote.
+    func message(_ message: NewMessage, seq: Int64, createdAt: Date) -> Message {
         Message(
-            id: messageID, threadId: threadID, seq: row.0, author: author, kind: message.kind, to: message.to,
+            id: messageID, threadId: threadID, seq: seq, author: author, kind: MessageKind(rawValue: kind) ?? message.kind, to: message.to,
             replyToSeq: message.replyToSeq, body: message.body, payload: message.payload,
-            schemaVersion: message.schemaVersion, bodyHash: bodyHash, createdAt: row.1)
+            schemaVersion: message.schemaVersion, bodyHash: bodyHash, createdAt: createdAt)
+    }
+
+    /// Runs the statement on `connection` (inside the caller's transaction) and returns its one row, or nil when
+    /// the thread does not exist in the workspace.
+    func run(on connection: PostgresConnection, logger: Logger) async throws -> Row? {
+        var answer: Row?
+        for try await row in try await connection.execute(self, logger: logger) { answer = row }
+        return answer
     }
 }
 
@@ -136,11 +228,12 @@ extension PostgresStore {
     /// raw-PostgreSQL baseline, the same prepared statement the store's posts use. Returns whether a row was written.
     public func postBaseline(threadID: UUID, workspace: String, author: String, body: String, bodyHash: String, requestID: String) async throws -> Bool {
         let statement = PostMessageStatement(
-            threadID: threadID, workspace: workspace, authorMayPostWhileBlocked: false, author: author, replyToSeq: nil, to: [],
-            messageID: UUID(), kind: MessageKind.note.rawValue, body: body, payloadJSON: "{}", schemaVersion: SchemaVersion.current,
-            bodyHash: bodyHash, requestID: requestID, idempotencyKey: nil, requestHash: nil, rateLimit: nil)
+            threadID: threadID, workspace: workspace, author: author, isSystem: false, mayPostWhileBlocked: false,
+            bypassMembership: false, replyToSeq: nil, to: [], messageID: UUID(), kind: MessageKind.note.rawValue, body: body,
+            payloadJSON: "{}", schemaVersion: SchemaVersion.current, bodyHash: bodyHash, requestID: requestID,
+            idempotencyKey: nil, requestHash: nil, rateLimit: nil)
         var written = false
-        for try await _ in try await client.execute(statement, logger: logger) { written = true }
+        for try await row in try await client.execute(statement, logger: logger) { written = row.written != nil }
         return written
     }
 }

@@ -167,22 +167,15 @@ extension PostgresStore {
                     details: ["ticket_id": id.wireString])
     }
 
-    /// Appends a `system` message in the caller's transaction, with the same seq counter and NOTIFY as a post.
+    /// Appends a `system` message in the caller's transaction, through the same statement, seq counter and
+    /// NOTIFY as a post; it passes every post guard.
     func postSystemMessage(
         threadID: UUID, to: [String], body: String, payload: [String: JSONValue], on connection: PostgresConnection, context: CallContext
     ) async throws {
-        let payloadJSON = String(decoding: JSONValue.object(payload).serialized(), as: UTF8.self)
-        try await connection.query("""
-            WITH t AS (
-                UPDATE threads SET last_seq = last_seq + 1, updated_at = now() WHERE id = \(threadID) RETURNING last_seq, workspace_id
-            ), m AS (
-                INSERT INTO messages (thread_id, seq, id, workspace_id, author, kind, to_handles, reply_to_seq, body, payload,
-                                      schema_version, body_hash, request_id)
-                SELECT \(threadID), t.last_seq, \(UUID()), t.workspace_id, 'system', 'system', \(to), NULL, \(body),
-                       \(payloadJSON)::jsonb, '1.0', \(ContentHash.sha256Hex(body)), \(context.requestID) FROM t
-                RETURNING seq
-            )
-            SELECT pg_notify(\(Self.messageChannel), \(threadID.wireString)) FROM m
-            """, logger: logger)
+        let message = NewMessage(threadID: threadID, kind: .system, to: to, replyToSeq: nil, body: body, payload: .object(payload),
+                                 schemaVersion: SchemaVersion.current)
+        let statement = PostMessageStatement(
+            systemMessage: message, payloadJSON: String(decoding: message.payload.serialized(), as: UTF8.self), context: context)
+        _ = try await guardedPost(statement, message: message, on: connection) { _, _ throws(BridgeError) in }
     }
 }

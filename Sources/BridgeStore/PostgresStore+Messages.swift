@@ -47,26 +47,23 @@ extension PostgresStore {
 
     /// Posts a message: one statement on the hot path, in a transaction whose COMMIT is confirmed before the
     /// answer. Returns the message and whether it was a replay.
-    /// `mayPostWhileBlocked` is the caller's permission from the policy catalog (`post_when_blocked`).
-    /// `rateLimit` is the catalog's per-participant post limit (nil: none).
+    ///
+    /// `permissions` (the caller's role's, from the catalog) and `rateLimit` (the catalog's per-participant post
+    /// limit, nil for none) set the statement's guards. When a guard refuses the write, the statement's facts go to
+    /// `refused`, the policy engine, which throws the reason; nothing of the attempt is kept.
     public func postMessage(
-        _ message: NewMessage, mayPostWhileBlocked: Bool, rateLimit: PolicyCatalog.RateLimit? = nil,
-        context: CallContext, idempotency: IdempotencyScope?
+        _ message: NewMessage, permissions: PolicyCatalog.RolePermissions, rateLimit: PolicyCatalog.RateLimit? = nil,
+        context: CallContext, idempotency: IdempotencyScope?,
+        refused: @escaping @Sendable (ThreadFacts, MessagePostFacts) throws(BridgeError) -> Void
     ) async throws(BridgeError) -> (Message, deduplicated: Bool) {
         let payloadJSON = String(decoding: message.payload.serialized(), as: UTF8.self)
         let statement = PostMessageStatement(
-            message, payloadJSON: payloadJSON, mayPostWhileBlocked: mayPostWhileBlocked, rateLimit: rateLimit,
-            context: context, idempotency: idempotency)
+            message, payloadJSON: payloadJSON, permissions: permissions, rateLimit: rateLimit, context: context, idempotency: idempotency)
         do throws(BridgeError) {
-            let row = try await withTransaction { connection -> PostMessageStatement.Row? in
-                var written: PostMessageStatement.Row?
-                for try await row in try await connection.execute(statement, logger: self.logger) { written = row }
-                return written
+            let written = try await withTransaction { connection in
+                try await self.guardedPost(statement, message: message, on: connection, refused: refused)
             }
-            guard let row else {
-                throw try await diagnoseRefusedPost(message, mayPostWhileBlocked: mayPostWhileBlocked, statement: statement, context: context)
-            }
-            return (statement.message(message, row: row), false)
+            return (written, false)
         } catch let error where error.code == .internal && isIdempotencyConflict(error.underlying) {
             guard let idempotency else { throw error }
             let (requestHash, ref, _) = try await storedIdempotentResult(idempotency, context: context)
@@ -75,49 +72,22 @@ extension PostgresStore {
         }
     }
 
-    /// Finds out why the post statement wrote nothing, in the order a user would want to be told.
-    private func diagnoseRefusedPost(
-        _ message: NewMessage, mayPostWhileBlocked: Bool, statement: PostMessageStatement, context: CallContext
-    ) async throws(BridgeError) -> BridgeError {
-        let workspace = context.identity.workspace, handle = context.identity.handle
-        let capacity = statement.rateLimit?.capacity, perSecond = statement.rateLimit?.perSecond
-        let row = try await withConnection { connection -> (String, Int64, Bool, [String], Double?)? in
-            let rows = try await connection.query("""
-                SELECT t.status, t.last_seq,
-                       EXISTS (SELECT 1 FROM thread_participants p WHERE p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL),
-                       ARRAY (SELECT unnest(\(message.to)::text[])
-                              EXCEPT SELECT p.handle FROM thread_participants p WHERE p.thread_id = t.id AND p.left_at IS NULL),
-                       (SELECT LEAST(\(capacity)::float8, COALESCE(post_allowance, \(capacity)::float8)
-                                     + \(perSecond)::float8 * EXTRACT(EPOCH FROM now() - COALESCE(post_allowance_at, now())))::float8
-                          FROM participants WHERE workspace_id = \(workspace) AND handle = \(handle))
-                  FROM threads t WHERE t.id = \(message.threadID) AND t.workspace_id = \(workspace)
-                """, logger: self.logger)
-            for try await row in rows.decode((String, Int64, Bool, [String], Double?).self) { return row }
-            return nil
+    /// Runs the post statement inside the caller's transaction: the written message, or the refusal `refused`
+    /// throws from the statement's facts (which rolls the transaction back).
+    func guardedPost(
+        _ statement: PostMessageStatement, message: NewMessage, on connection: PostgresConnection,
+        refused: (ThreadFacts, MessagePostFacts) throws(BridgeError) -> Void
+    ) async throws -> Message {
+        guard let row = try await statement.run(on: connection, logger: logger) else {
+            throw BridgeError.threadNotFound(statement.threadID.wireString)
         }
-        guard let (status, lastSeq, isMember, strangers, allowance) = row else { return .threadNotFound(message.threadID.wireString) }
-        if !isMember {
-            return BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": message.threadID.wireString])
+        if let written = row.written {
+            return statement.message(message, seq: written.seq, createdAt: written.createdAt)
         }
-        if status == ThreadStatus.closed.rawValue {
-            return BridgeError(.failedPrecondition, .threadClosed, "The thread is closed; nothing more can be posted to it.", details: ["thread_id": message.threadID.wireString])
-        }
-        if status == ThreadStatus.blocked.rawValue && !mayPostWhileBlocked {
-            return BridgeError(.failedPrecondition, .threadBlocked, "The thread is blocked; only operators and approvers may post until it is unblocked.", details: ["thread_id": message.threadID.wireString])
-        }
-        if !strangers.isEmpty {
-            return BridgeError(.invalidArgument, .unknownRecipient, "Not members of this thread: \(strangers.sorted().joined(separator: ", ")).", details: ["field": "to", "handles": strangers.sorted().joined(separator: ",")])
-        }
-        if let reply = message.replyToSeq, reply > lastSeq {
-            return BridgeError(.invalidArgument, .replyToUnknownSeq, "reply_to_seq \(reply) is beyond the thread's last seq \(lastSeq).", details: ["field": "reply_to_seq"])
-        }
-        if let allowance, let perSecond, allowance < 1 {
-            let wait = max(0.001, (1 - allowance) / max(perSecond, 1e-9))
-            return BridgeError(.resourceExhausted, .rateLimited,
-                               "You are posting faster than the rate limit allows; retry in \(String(format: "%.1f", wait)) s.",
-                               details: ["retry_after_seconds": String(format: "%.3f", wait)])
-        }
-        return BridgeError(.aborted, .transactionConflict, "The thread changed while posting; retry.")
+        try refused(row.thread, row.post)
+        // The rules allow what the guards refused: the thread changed between the statement's snapshot and its
+        // row lock. A conflict is retried, and the retry sees the change.
+        throw BridgeError(.aborted, .transactionConflict, "The thread changed while posting; retry.")
     }
 
     /// One message by id, within the caller's workspace.

@@ -86,15 +86,19 @@ extension PostgresStore {
         }
     }
 
-    /// Posts inside an open transaction (used for a thread's first message).
+    /// Posts a thread's first message inside the transaction that created the thread, through the post statement.
+    /// The creator is a member of the active thread it just made, so only a recipient who is not a member can be refused.
     func insertMessage(_ message: NewMessage, on connection: PostgresConnection, context: CallContext) async throws -> Message {
         let payloadJSON = String(decoding: message.payload.serialized(), as: UTF8.self)
-        // The thread was created active in this transaction, so the blocked-thread permission never applies.
-        let statement = PostMessageStatement(message, payloadJSON: payloadJSON, mayPostWhileBlocked: false, rateLimit: nil, context: context, idempotency: nil)
-        for try await row in try await connection.execute(statement, logger: logger) {
-            return statement.message(message, row: row)
+        let statement = PostMessageStatement(
+            message, payloadJSON: payloadJSON, permissions: PolicyCatalog.RolePermissions(tools: [], transitions: []), rateLimit: nil,
+            context: context, idempotency: nil)
+        return try await guardedPost(statement, message: message, on: connection) { _, facts throws(BridgeError) in
+            if !facts.recipientsNotMembers.isEmpty {
+                throw BridgeError(.invalidArgument, .unknownRecipient, "The first message names recipients who are not members of the thread.",
+                                  details: ["field": "message.to", "handles": facts.recipientsNotMembers.joined(separator: ",")])
+            }
         }
-        throw BridgeError(.invalidArgument, .unknownRecipient, "The first message names recipients who are not members of the thread.", details: ["field": "message.to"])
     }
 
     /// One thread with its members, or `THREAD_NOT_FOUND`.

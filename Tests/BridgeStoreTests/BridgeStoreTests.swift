@@ -44,10 +44,10 @@ import Testing
                             // Half the posts hammer one hot thread; the rest spread over all four.
                             let thread = post % 2 == 0 ? hot : allThreads[(writer + post) % allThreads.count]
                             do {
-                                _ = try await store.postMessage(
+                                _ = try await store.postAsMember(
                                     NewMessage(threadID: thread, kind: .note, to: [], replyToSeq: nil, body: "w\(writer) p\(post)",
                                                payload: .emptyObject, schemaVersion: "1.0"),
-                                    mayPostWhileBlocked: false, context: owner, idempotency: nil)
+                                    context: owner)
                             } catch {
                                 failures += 1
                                 Issue.record("post failed: \(error)")
@@ -90,12 +90,12 @@ import Testing
             let thread = created.thread.thread.id
             let message = NewMessage(threadID: thread, kind: .note, to: [], replyToSeq: nil, body: "once", payload: .emptyObject, schemaVersion: "1.0")
             let scope = IdempotencyScope(tool: "v1_message_post", key: "k", requestHash: "h1")
-            let (first, firstDup) = try await store.postMessage(message, mayPostWhileBlocked: false, context: owner, idempotency: scope)
-            let (second, secondDup) = try await store.postMessage(message, mayPostWhileBlocked: false, context: owner, idempotency: scope)
+            let (first, firstDup) = try await store.postAsMember(message, context: owner, idempotency: scope)
+            let (second, secondDup) = try await store.postAsMember(message, context: owner, idempotency: scope)
             #expect(!firstDup && secondDup)
             #expect(first.id == second.id && first.seq == second.seq)
             do {
-                _ = try await store.postMessage(message, mayPostWhileBlocked: false, context: owner, idempotency: IdempotencyScope(tool: "v1_message_post", key: "k", requestHash: "h2"))
+                _ = try await store.postAsMember(message, context: owner, idempotency: IdempotencyScope(tool: "v1_message_post", key: "k", requestHash: "h2"))
                 Issue.record("a reused key with another payload must be refused")
             } catch {
                 #expect((error as? BridgeError)?.reason == .idempotencyKeyReused)

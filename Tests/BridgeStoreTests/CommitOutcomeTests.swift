@@ -55,7 +55,7 @@ import Testing
 
             let started = ContinuousClock.now
             await #expect {
-                _ = try await store.postMessage(note(thread, "slow"), mayPostWhileBlocked: false, context: owner, idempotency: scope)
+                _ = try await store.postAsMember(note(thread, "slow"), context: owner, idempotency: scope)
             } throws: { error in
                 let error = error as? BridgeError
                 return error?.code == .unavailable && error?.reason == .commitOutcomeUnknown && error?.retryable == true
@@ -65,7 +65,7 @@ import Testing
             // The commit did go through, after the caller stopped waiting.
             try await waitUntil("the abandoned commit is stored", timeout: .seconds(10)) { try await storedBodies(client, thread) == ["slow"] }
             try await client.query("DROP TRIGGER slow_commit ON messages", logger: logger)
-            let (retried, deduplicated) = try await store.postMessage(note(thread, "slow"), mayPostWhileBlocked: false, context: owner, idempotency: scope)
+            let (retried, deduplicated) = try await store.postAsMember(note(thread, "slow"), context: owner, idempotency: scope)
             #expect(deduplicated, "the retry with the same key replays the stored post")
             #expect(retried.seq == 1)
             #expect(try await storedBodies(client, thread) == ["slow"], "written exactly once")
@@ -88,7 +88,7 @@ import Testing
             }
             try await Task.sleep(for: .milliseconds(200))
             await #expect {
-                _ = try await store.postMessage(note(thread, "late"), mayPostWhileBlocked: false, context: owner, idempotency: nil)
+                _ = try await store.postAsMember(note(thread, "late"), context: owner, idempotency: nil)
             } throws: { error in
                 let error = error as? BridgeError
                 return error?.code == .unavailable && error?.reason == .databaseUnavailable
@@ -97,7 +97,7 @@ import Testing
             // The abandoned statement ran once the lock was free, and rolled back.
             try await Task.sleep(for: .milliseconds(500))
             #expect(try await storedBodies(client, thread).isEmpty, "nothing was written after the caller was told UNAVAILABLE")
-            let (posted, _) = try await store.postMessage(note(thread, "next"), mayPostWhileBlocked: false, context: owner, idempotency: nil)
+            let (posted, _) = try await store.postAsMember(note(thread, "next"), context: owner, idempotency: nil)
             #expect(posted.seq == 1, "the seq the abandoned post had taken was rolled back")
         }
     }

@@ -111,9 +111,9 @@ final class SupervisorHarness: Sendable {
 
     @discardableResult
     func post(_ body: String, in thread: UUID, from author: String, to: [String] = [], kind: MessageKind = .note) async throws -> Message {
-        try await store.postMessage(
+        try await store.postAsMember(
             NewMessage(threadID: thread, kind: kind, to: to, replyToSeq: nil, body: body, payload: .emptyObject, schemaVersion: "1.0"),
-            mayPostWhileBlocked: false, context: context(author), idempotency: nil).0
+            context: context(author)).0
     }
 
     func heartbeat(_ handle: String, presence: Presence = .active, humanInput: Bool = false) async throws {
