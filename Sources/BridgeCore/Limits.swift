@@ -16,6 +16,30 @@ public struct Limits: Sendable, Hashable {
         self.maxReadLimit = maxReadLimit
     }
 
-    /// The defaults of DESIGN §4.
+    /// The defaults.
     public static let `default` = Limits()
+
+    /// Checks a message's sizes: the body's UTF-8 bytes and the payload's encoded bytes (`payloadBytes`, nil when
+    /// there is none). `fieldPrefix` names where the message sits in the request (`message.` in a thread create).
+    public func checkMessage(body: String, payloadBytes: Int?, fieldPrefix: String = "") throws(BridgeError) {
+        let bodyBytes = body.utf8.count
+        if bodyBytes > maxBodyBytes {
+            throw BridgeError(.invalidArgument, .bodyTooLarge, "body is \(bodyBytes) bytes; the limit is \(maxBodyBytes).",
+                              details: ["field": "\(fieldPrefix)body", "limit": "\(maxBodyBytes)"])
+        }
+        if let payloadBytes, payloadBytes > maxPayloadBytes {
+            throw BridgeError(.invalidArgument, .payloadTooLarge, "payload is \(payloadBytes) bytes; the limit is \(maxPayloadBytes).",
+                              details: ["field": "\(fieldPrefix)payload", "limit": "\(maxPayloadBytes)"])
+        }
+    }
+
+    /// The page size a read or inbox uses: the requested one (default 50) clamped to 1…`maxReadLimit`.
+    public func readLimit(_ requested: Int?) -> Int {
+        min(max(requested ?? 50, 1), maxReadLimit)
+    }
+
+    /// How long a long poll waits: the requested seconds (default 0) clamped to 0…`maxWaitSeconds`.
+    public func waitSeconds(_ requested: Double?) -> Double {
+        min(max(requested ?? 0, 0), maxWaitSeconds)
+    }
 }

@@ -101,9 +101,11 @@ public struct BridgeService: Sendable {
         }
         var first: NewMessage?
         if let message = input.message {
-            try checkSizes(body: message.body, payload: message.payload, fieldPrefix: "message.")
-            first = NewMessage(threadID: UUID(), kind: message.kind ?? .note, to: Self.unique(message.to ?? []), replyToSeq: nil,
-                               body: message.body, payload: message.payload ?? .emptyObject, schemaVersion: schemaVersion)
+            let new = NewMessage(threadID: UUID(), kind: message.kind ?? .note, to: Self.unique(message.to ?? []), replyToSeq: nil,
+                                 body: message.body, payload: message.payload ?? .emptyObject, schemaVersion: schemaVersion)
+            try configuration.limits.checkMessage(
+                body: new.body, payloadBytes: message.payload == nil ? nil : new.encodedPayload.utf8.count, fieldPrefix: "message.")
+            first = new
         }
         let (created, deduplicated) = try await store.createThread(
             NewThread(title: input.title, autonomous: input.autonomous ?? false, participants: members, firstMessage: first),
@@ -157,10 +159,10 @@ public struct BridgeService: Sendable {
     /// statement read while guarding its write on them (see ``CatalogPolicy/threadRules``).
     public func post(_ input: MessagePostInput, schemaVersion: String, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> MessagePostOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .messagePost), context: context)
-        try checkSizes(body: input.body, payload: input.payload, fieldPrefix: "")
         let message = NewMessage(
             threadID: input.threadId, kind: input.kind ?? .note, to: Self.unique(input.to ?? []), replyToSeq: input.replyToSeq,
             body: input.body, payload: input.payload ?? .emptyObject, schemaVersion: schemaVersion)
+        try configuration.limits.checkMessage(body: message.body, payloadBytes: input.payload == nil ? nil : message.encodedPayload.utf8.count)
         let (posted, deduplicated) = try await store.postMessage(
             message, permissions: configuration.catalog.permissions(of: context.identity.role),
             rateLimit: configuration.catalog.postRateLimit, context: context, idempotency: idempotency
@@ -175,7 +177,7 @@ public struct BridgeService: Sendable {
     public func read(_ input: MessageReadInput, context: CallContext) async throws(BridgeError) -> MessageReadOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .messageRead), context: context)
         let afterSeq = input.afterSeq ?? 0
-        let limit = min(max(input.limit ?? 50, 1), configuration.limits.maxReadLimit)
+        let limit = configuration.limits.readLimit(input.limit)
         let threadID = input.threadId
         let page = try await longPoll(threads: [threadID], waitSeconds: input.waitSeconds) { () async throws(BridgeError) in
             let page = try await store.readMessages(threadID: threadID, afterSeq: afterSeq, limit: limit, context: context)
@@ -197,7 +199,7 @@ public struct BridgeService: Sendable {
 
     public func inbox(_ input: InboxInput, context: CallContext) async throws(BridgeError) -> InboxOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .inbox), context: context)
-        let limit = min(max(input.limit ?? 50, 1), configuration.limits.maxReadLimit)
+        let limit = configuration.limits.readLimit(input.limit)
         let result = try await longPoll(threads: nil, waitSeconds: input.waitSeconds) { () async throws(BridgeError) in
             let result = try await store.inbox(limit: limit, context: context)
             return result.messages.isEmpty ? nil : result
@@ -221,7 +223,7 @@ public struct BridgeService: Sendable {
         _ attempt: () async throws(BridgeError) -> Result?,
         final: () async throws(BridgeError) -> Result
     ) async throws(BridgeError) -> Result {
-        let wait = min(max(waitSeconds ?? 0, 0), configuration.limits.maxWaitSeconds)
+        let wait = configuration.limits.waitSeconds(waitSeconds)
         guard wait > 0 else { return try await final() }
         return try await longPoll(threads: threads, until: ContinuousClock.now + .milliseconds(Int64(wait * 1000)), attempt, final: final)
     }
@@ -264,22 +266,6 @@ public struct BridgeService: Sendable {
 
     /// How long after its wait a long poll may still be finishing its last query.
     static let longPollGrace = Duration.seconds(1)
-
-    func checkSizes(body: String, payload: JSONValue?, fieldPrefix: String) throws(BridgeError) {
-        let limits = configuration.limits
-        let bodyBytes = body.utf8.count
-        if bodyBytes > limits.maxBodyBytes {
-            throw BridgeError(.invalidArgument, .bodyTooLarge, "body is \(bodyBytes) bytes; the limit is \(limits.maxBodyBytes).",
-                              details: ["field": "\(fieldPrefix)body", "limit": "\(limits.maxBodyBytes)"])
-        }
-        if let payload {
-            let payloadBytes = payload.serialized().count
-            if payloadBytes > limits.maxPayloadBytes {
-                throw BridgeError(.invalidArgument, .payloadTooLarge, "payload is \(payloadBytes) bytes; the limit is \(limits.maxPayloadBytes).",
-                                  details: ["field": "\(fieldPrefix)payload", "limit": "\(limits.maxPayloadBytes)"])
-            }
-        }
-    }
 
     static func unique(_ handles: [String]) -> [String] {
         var seen = Set<String>()

@@ -176,28 +176,28 @@ struct PostMessageStatement: PostgresPreparedStatement {
 }
 
 extension PostMessageStatement {
-    /// The statement that posts `message` (its payload already encoded) as the caller, optionally recording an
+    /// The statement that posts `message` as the caller, optionally recording an
     /// idempotency key; `permissions` are the caller's role's, from the catalog.
     init(
-        _ message: NewMessage, payloadJSON: String, permissions: PolicyCatalog.RolePermissions, rateLimit: PolicyCatalog.RateLimit?,
+        _ message: NewMessage, permissions: PolicyCatalog.RolePermissions, rateLimit: PolicyCatalog.RateLimit?,
         context: CallContext, idempotency: IdempotencyScope?
     ) {
         self.init(
             threadID: message.threadID, workspace: context.identity.workspace, author: context.identity.handle, isSystem: false,
             mayPostWhileBlocked: permissions.postWhenBlocked, bypassMembership: permissions.bypassMembership,
             replyToSeq: message.replyToSeq, to: message.to, messageID: UUID(), kind: message.kind.rawValue,
-            body: message.body, payloadJSON: payloadJSON,
+            body: message.body, payloadJSON: message.encodedPayload,
             schemaVersion: message.schemaVersion, bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID,
             idempotencyKey: idempotency?.key, requestHash: idempotency?.requestHash,
             rateLimit: rateLimit.map { (Double($0.count), Double($0.count) / max($0.window.seconds, 0.001)) })
     }
 
     /// The statement that appends a `system` message to a thread of the caller's workspace.
-    init(systemMessage message: NewMessage, payloadJSON: String, context: CallContext) {
+    init(systemMessage message: NewMessage, context: CallContext) {
         self.init(
             threadID: message.threadID, workspace: context.identity.workspace, author: PostMessageStatement.systemAuthor, isSystem: true,
             mayPostWhileBlocked: true, bypassMembership: true, replyToSeq: nil, to: message.to, messageID: UUID(),
-            kind: MessageKind.system.rawValue, body: message.body, payloadJSON: payloadJSON, schemaVersion: message.schemaVersion,
+            kind: MessageKind.system.rawValue, body: message.body, payloadJSON: message.encodedPayload, schemaVersion: message.schemaVersion,
             bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID, idempotencyKey: nil, requestHash: nil,
             rateLimit: nil)
     }

@@ -174,8 +174,7 @@ extension PostgresStore {
     ) async throws {
         let message = NewMessage(threadID: threadID, kind: .system, to: to, replyToSeq: nil, body: body, payload: .object(payload),
                                  schemaVersion: SchemaVersion.current)
-        let statement = PostMessageStatement(
-            systemMessage: message, payloadJSON: String(decoding: message.payload.serialized(), as: UTF8.self), context: context)
+        let statement = PostMessageStatement(systemMessage: message, context: context)
         _ = try await guardedPost(statement, message: message, on: connection) { _, _ throws(BridgeError) in }
     }
 }

@@ -9,7 +9,10 @@ public struct NewMessage: Sendable {
     public var to: [String]
     public var replyToSeq: Int64?
     public var body: String
-    public var payload: JSONValue
+    /// The payload; set only through the initializer, which encodes it once into ``encodedPayload``.
+    public private(set) var payload: JSONValue
+    /// The payload's JSON text, encoded once: measured against the size limit and sent to PostgreSQL as is.
+    public private(set) var encodedPayload: String
     public var schemaVersion: String
 
     public init(threadID: UUID, kind: MessageKind, to: [String], replyToSeq: Int64?, body: String, payload: JSONValue, schemaVersion: String) {
@@ -19,6 +22,7 @@ public struct NewMessage: Sendable {
         self.replyToSeq = replyToSeq
         self.body = body
         self.payload = payload
+        self.encodedPayload = String(decoding: payload.serialized(), as: UTF8.self)
         self.schemaVersion = schemaVersion
     }
 }
@@ -56,9 +60,8 @@ extension PostgresStore {
         context: CallContext, idempotency: IdempotencyScope?,
         refused: @escaping @Sendable (ThreadFacts, MessagePostFacts) throws(BridgeError) -> Void
     ) async throws(BridgeError) -> (Message, deduplicated: Bool) {
-        let payloadJSON = String(decoding: message.payload.serialized(), as: UTF8.self)
         let statement = PostMessageStatement(
-            message, payloadJSON: payloadJSON, permissions: permissions, rateLimit: rateLimit, context: context, idempotency: idempotency)
+            message, permissions: permissions, rateLimit: rateLimit, context: context, idempotency: idempotency)
         do throws(BridgeError) {
             let written = try await withTransaction { connection in
                 try await self.guardedPost(statement, message: message, on: connection, refused: refused)

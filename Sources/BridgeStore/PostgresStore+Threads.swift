@@ -89,9 +89,8 @@ extension PostgresStore {
     /// Posts a thread's first message inside the transaction that created the thread, through the post statement.
     /// The creator is a member of the active thread it just made, so only a recipient who is not a member can be refused.
     func insertMessage(_ message: NewMessage, on connection: PostgresConnection, context: CallContext) async throws -> Message {
-        let payloadJSON = String(decoding: message.payload.serialized(), as: UTF8.self)
         let statement = PostMessageStatement(
-            message, payloadJSON: payloadJSON, permissions: PolicyCatalog.RolePermissions(tools: [], transitions: []), rateLimit: nil,
+            message, permissions: PolicyCatalog.RolePermissions(tools: [], transitions: []), rateLimit: nil,
             context: context, idempotency: nil)
         return try await guardedPost(statement, message: message, on: connection) { _, facts throws(BridgeError) in
             if !facts.recipientsNotMembers.isEmpty {
