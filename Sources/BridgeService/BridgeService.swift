@@ -129,7 +129,11 @@ public struct BridgeService: Sendable {
     public func joinThread(_ input: ThreadJoinInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ThreadJoinOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .threadJoin), context: context)
         let (change, deduplicated) = try await store.joinThread(
-            input.threadId, role: input.role ?? context.identity.role, context: context, idempotency: idempotency)
+            input.threadId, role: input.role ?? context.identity.role, context: context, idempotency: idempotency
+        ) { thread throws(BridgeError) in
+            try self.authorize(PolicyRequest(identity: context.identity, operation: .threadJoin, thread: thread), context: context,
+                               threadID: input.threadId)
+        }
         return ThreadJoinOutput(thread: change.thread, joined: change.changed, deduplicated: deduplicated)
     }
 
@@ -179,11 +183,20 @@ public struct BridgeService: Sendable {
         let afterSeq = input.afterSeq ?? 0
         let limit = configuration.limits.readLimit(input.limit)
         let threadID = input.threadId
+        let bypassMembership = configuration.catalog.permissions(of: context.identity.role).bypassMembership
+        func readPage() async throws(BridgeError) -> MessagePage {
+            try await store.readMessages(
+                threadID: threadID, afterSeq: afterSeq, limit: limit, bypassMembership: bypassMembership, context: context
+            ) { thread throws(BridgeError) in
+                try self.authorize(PolicyRequest(identity: context.identity, operation: .messageRead, thread: thread), context: context,
+                                   threadID: threadID)
+            }
+        }
         let page = try await longPoll(threads: [threadID], waitSeconds: input.waitSeconds) { () async throws(BridgeError) in
-            let page = try await store.readMessages(threadID: threadID, afterSeq: afterSeq, limit: limit, context: context)
+            let page = try await readPage()
             return page.messages.isEmpty ? nil : page
         } final: { () async throws(BridgeError) in
-            try await store.readMessages(threadID: threadID, afterSeq: afterSeq, limit: limit, context: context)
+            try await readPage()
         }
         return MessageReadOutput(
             threadId: threadID, messages: page.messages, lastSeq: page.lastSeq,
@@ -192,7 +205,12 @@ public struct BridgeService: Sendable {
 
     public func ack(_ input: MessageAckInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> MessageAckOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .messageAck), context: context)
-        let result = try await store.acknowledge(threadID: input.threadId, seq: input.seq, context: context, idempotency: idempotency)
+        let result = try await store.acknowledge(
+            threadID: input.threadId, seq: input.seq, context: context, idempotency: idempotency
+        ) { thread throws(BridgeError) in
+            try self.authorize(PolicyRequest(identity: context.identity, operation: .messageAck, thread: thread), context: context,
+                               threadID: input.threadId)
+        }
         return MessageAckOutput(threadId: input.threadId, cursorSeq: result.cursorSeq, lastSeq: result.lastSeq,
                                 unread: max(0, result.lastSeq - result.cursorSeq), deduplicated: result.deduplicated)
     }

@@ -107,47 +107,57 @@ extension PostgresStore {
         return found
     }
 
-    /// The read's one statement: the thread's last seq, whether `handle` is a member, and (for a member) up to
-    /// `limit + 1` messages after `afterSeq`, one row each (one row of NULL messages when there are none).
+    /// The read's one statement: the thread's last seq, status and whether `handle` is a member, and (for a member,
+    /// or anyone when `bypassMembership`) up to `limit + 1` messages after `afterSeq`, one row each (one row of NULL
+    /// messages when there are none).
     /// Public so the bench times exactly this statement as PostgreSQL's share of a read.
-    public static func messagePageQuery(threadID: UUID, afterSeq: Int64, limit: Int, handle: String, workspace: String) -> PostgresQuery {
+    public static func messagePageQuery(
+        threadID: UUID, afterSeq: Int64, limit: Int, handle: String, workspace: String, bypassMembership: Bool = false
+    ) -> PostgresQuery {
         """
         WITH t AS (
-            SELECT t.id, t.last_seq,
+            SELECT t.id, t.last_seq, t.status,
                    EXISTS (SELECT 1 FROM thread_participants p
                             WHERE p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL) AS member
               FROM threads t WHERE t.id = \(threadID) AND t.workspace_id = \(workspace)
         )
-        SELECT t.last_seq, t.member, \(unescaped: Self.messageColumns)
+        SELECT t.last_seq, t.member, t.status, \(unescaped: Self.messageColumns)
           FROM t LEFT JOIN LATERAL (
-               SELECT * FROM messages m WHERE m.thread_id = t.id AND m.seq > \(afterSeq) AND t.member
+               SELECT * FROM messages m WHERE m.thread_id = t.id AND m.seq > \(afterSeq) AND (t.member OR \(bypassMembership))
                 ORDER BY m.seq LIMIT \(limit + 1)) m ON true
          ORDER BY m.seq
         """
     }
 
-    /// Messages with seq above `afterSeq`, oldest first, for a member of the thread.
+    /// Messages with seq above `afterSeq`, oldest first. For a caller who is not a member, the thread's facts go to
+    /// `refused` (the policy engine), which throws the reason unless the role bypasses membership.
     public func readMessages(
-        threadID: UUID, afterSeq: Int64, limit: Int, context: CallContext
+        threadID: UUID, afterSeq: Int64, limit: Int, bypassMembership: Bool = false, context: CallContext,
+        refused: (ThreadFacts) throws(BridgeError) -> Void = { _ throws(BridgeError) in }
     ) async throws(BridgeError) -> MessagePage {
         let query = Self.messagePageQuery(
-            threadID: threadID, afterSeq: afterSeq, limit: limit, handle: context.identity.handle, workspace: context.identity.workspace)
-        let result = try await withConnection { connection -> (Int64, Bool, [Message])? in
+            threadID: threadID, afterSeq: afterSeq, limit: limit, handle: context.identity.handle, workspace: context.identity.workspace,
+            bypassMembership: bypassMembership)
+        let result = try await withConnection { connection -> (Int64, Bool, String, [Message])? in
             let rows = try await connection.query(query, logger: self.logger)
-            var header: (Int64, Bool)?
+            var header: (Int64, Bool, String)?
             var messages: [Message] = []
             for try await row in rows {
                 let cells = row.makeRandomAccess()
-                header = (try cells[0].decode(Int64.self, context: .default), try cells[1].decode(Bool.self, context: .default))
-                if cells[2].bytes != nil {
-                    messages.append(try Self.message(from: Self.decodeMessageColumns(row, offset: 2)))
+                header = (try cells[0].decode(Int64.self, context: .default), try cells[1].decode(Bool.self, context: .default),
+                          try cells[2].decode(String.self, context: .default))
+                if cells[3].bytes != nil {
+                    messages.append(try Self.message(from: Self.decodeMessageColumns(row, offset: 3)))
                 }
             }
-            return header.map { ($0.0, $0.1, messages) }
+            return header.map { ($0.0, $0.1, $0.2, messages) }
         }
-        guard let (lastSeq, member, messages) = result else { throw .threadNotFound(threadID.wireString) }
-        guard member else {
-            throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": threadID.wireString])
+        guard let (lastSeq, member, status, messages) = result else { throw .threadNotFound(threadID.wireString) }
+        if !member {
+            try refused(ThreadFacts(status: ThreadStatus(rawValue: status) ?? .active, callerIsMember: false))
+            guard bypassMembership else {
+                throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.")
+            }
         }
         let hasMore = messages.count > limit
         return MessagePage(messages: Array(messages.prefix(limit)), lastSeq: lastSeq, hasMore: hasMore)
@@ -175,21 +185,25 @@ extension PostgresStore {
     }
 
     /// Advances the caller's cursor (never backwards). Returns the cursor and the thread's last seq.
+    /// A caller who is not a member gets the reason from `refused`, the policy engine.
     public func acknowledge(
-        threadID: UUID, seq: Int64, context: CallContext, idempotency: IdempotencyScope?
+        threadID: UUID, seq: Int64, context: CallContext, idempotency: IdempotencyScope?,
+        refused: @escaping @Sendable (ThreadFacts) throws(BridgeError) -> Void = { _ throws(BridgeError) in }
     ) async throws(BridgeError) -> (cursorSeq: Int64, lastSeq: Int64, deduplicated: Bool) {
         let workspace = context.identity.workspace, handle = context.identity.handle
         let (result, deduplicated) = try await idempotentTransaction(idempotency, context: context) { connection -> AckRecord in
             let rows = try await connection.query("""
-                SELECT t.last_seq, p.cursor_seq
+                SELECT t.last_seq, p.cursor_seq, t.status
                   FROM threads t LEFT JOIN thread_participants p ON p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL
                  WHERE t.id = \(threadID) AND t.workspace_id = \(workspace)
                 """, logger: self.logger)
-            var found: (Int64, Int64?)?
-            for try await row in rows.decode((Int64, Int64?).self) { found = row }
-            guard let (lastSeq, cursor) = found else { throw BridgeError.threadNotFound(threadID.wireString) }
+            var found: (Int64, Int64?, String)?
+            for try await row in rows.decode((Int64, Int64?, String).self) { found = row }
+            guard let (lastSeq, cursor, status) = found else { throw BridgeError.threadNotFound(threadID.wireString) }
             guard let cursor else {
-                throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.", details: ["thread_id": threadID.wireString])
+                try refused(ThreadFacts(status: ThreadStatus(rawValue: status) ?? .active, callerIsMember: false))
+                // No rule lets a non-member move a cursor it does not have.
+                throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.")
             }
             guard seq <= lastSeq else {
                 throw BridgeError(.invalidArgument, .ackBeyondLastSeq, "seq \(seq) is beyond the thread's last seq \(lastSeq).", details: ["field": "seq"])

@@ -194,8 +194,10 @@ extension PostgresStore {
     }
 
     /// Joins a thread (or rejoins after leaving). Returns the thread and whether membership changed.
+    /// A caller who is not yet a member is let in only if `authorize` (policy) allows it on the thread's facts.
     public func joinThread(
-        _ id: UUID, role: Role, context: CallContext, idempotency: IdempotencyScope?
+        _ id: UUID, role: Role, context: CallContext, idempotency: IdempotencyScope?,
+        authorize: @escaping @Sendable (ThreadFacts) throws(BridgeError) -> Void = { _ throws(BridgeError) in }
     ) async throws(BridgeError) -> (MembershipChange, deduplicated: Bool) {
         let identity = context.identity
         return try await idempotentTransaction(idempotency, context: context) { connection in
@@ -205,6 +207,8 @@ extension PostgresStore {
             if current.participants.contains(where: { $0.handle == identity.handle }) {
                 return MembershipChange(thread: current, changed: false)
             }
+            try authorize(ThreadFacts(status: current.thread.status, callerIsMember: false))
+            // Joining changes the thread: never a closed one, whatever the caller's rules say.
             if current.thread.status == .closed {
                 throw BridgeError(.failedPrecondition, .threadClosed, "The thread is closed; it cannot be joined.", details: ["thread_id": id.wireString])
             }
