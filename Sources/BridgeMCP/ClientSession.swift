@@ -1,5 +1,4 @@
 import BridgeCore
-import BridgeStore
 import Synchronization
 
 /// What this session's client said of itself in `initialize`, read by ``SessionTransport`` and acted on by
@@ -27,7 +26,7 @@ public final class ClientSession: Sendable {
 
     private struct State {
         var info: Info?
-        var listeners: [WakeSignal] = []
+        var listeners: [AutoResetSignal] = []
     }
 
     private let state = Mutex(State())
@@ -38,8 +37,8 @@ public final class ClientSession: Sendable {
     public var info: Info? { state.withLock { $0.info } }
 
     /// A signal fired when `initialize` arrives (at once if it already has), one per waiting consumer.
-    public func initializeSignal() -> WakeSignal {
-        let signal = WakeSignal()
+    public func initializeSignal() -> AutoResetSignal {
+        let signal = AutoResetSignal()
         let arrived = state.withLock { state -> Bool in
             state.listeners.append(signal)
             return state.info != nil
@@ -55,7 +54,7 @@ public final class ClientSession: Sendable {
         info.version = params["clientInfo"]?["version"]?.stringValue
         info.channel = params["capabilities"]?["experimental"]?["claude/channel"] != nil
         info.permissionRelay = params["capabilities"]?["experimental"]?["claude/channel/permission"] != nil
-        let listeners = state.withLock { state -> [WakeSignal] in
+        let listeners = state.withLock { state -> [AutoResetSignal] in
             state.info = info
             return state.listeners
         }

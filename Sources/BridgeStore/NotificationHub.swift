@@ -1,3 +1,4 @@
+import BridgeCore
 import Foundation
 import Logging
 import PostgresNIO
@@ -14,12 +15,12 @@ public final class NotificationHub: Service, Sendable {
     /// A registered interest in activity on some threads (or all of them).
     public struct Waiter: Sendable {
         let id: UInt64
-        let signal: WakeSignal
+        let signal: AutoResetSignal
     }
 
     private struct Registration {
         let threads: Set<UUID>?
-        let signal: WakeSignal
+        let signal: AutoResetSignal
     }
 
     private struct State {
@@ -50,7 +51,7 @@ public final class NotificationHub: Service, Sendable {
 
     /// Registers interest in `threads` (nil: any thread). Call before querying, then ``wait(_:timeout:)``.
     public func register(threads: Set<UUID>?) -> Waiter {
-        let signal = WakeSignal()
+        let signal = AutoResetSignal()
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             state.registrations[state.nextID] = Registration(threads: threads, signal: signal)
@@ -122,70 +123,5 @@ public final class NotificationHub: Service, Sendable {
             backoff = min(backoff * 2, .seconds(5))
         }
         state.withLock { $0.listening = false }
-    }
-}
-
-/// A reusable wake-up flag for one waiter: a ``fire()`` with nobody waiting is remembered for the next
-/// ``wait()``, and a cancelled wait leaves the signal usable (unlike an `AsyncStream`, which cancellation ends).
-public final class WakeSignal: Sendable {
-    private struct State {
-        var pending = false
-        var waiting: CheckedContinuation<Bool, Never>?
-    }
-
-    private let state = Mutex(State())
-
-    public init() {}
-
-    /// Wakes the current wait, or the next one if nobody is waiting.
-    public func fire() {
-        let waiting = state.withLock { state -> CheckedContinuation<Bool, Never>? in
-            guard let waiting = state.waiting else {
-                state.pending = true
-                return nil
-            }
-            state.waiting = nil
-            return waiting
-        }
-        waiting?.resume(returning: true)
-    }
-
-    /// Waits until fired (true) or until `timeout` passes (false).
-    public func wait(timeout: Duration) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await self.wait() }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
-    }
-
-    /// Returns true when fired, false when the calling task is cancelled first. One wait at a time.
-    public func wait() async -> Bool {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let immediate = state.withLock { state -> Bool? in
-                    if state.pending {
-                        state.pending = false
-                        return true
-                    }
-                    // Cancelled before the continuation was installed: the handler below found nothing to resume.
-                    if Task.isCancelled { return false }
-                    state.waiting = continuation
-                    return nil
-                }
-                if let immediate { continuation.resume(returning: immediate) }
-            }
-        } onCancel: {
-            let waiting = state.withLock { state -> CheckedContinuation<Bool, Never>? in
-                defer { state.waiting = nil }
-                return state.waiting
-            }
-            waiting?.resume(returning: false)
-        }
     }
 }

@@ -131,7 +131,7 @@ extension Supervisor {
             argv: argv, environment: environment, workdir: workdir, timeout: runtime?.timeout ?? .seconds(1800),
             sessionIDSource: action == .spawn ? runtime?.sessionID : nil, outputTailBytes: configuration.outputTailBytes,
             scratchDirectory: configuration.scratchDirectory)
-        launch(Launch(claimed: claimed, target: wake.target, process: process, stop: WakeSignal()))
+        launch(Launch(claimed: claimed, target: wake.target, process: process, stop: AutoResetSignal()))
         logWake(wake, event: "wake.triggered", reason: nil, extra: [
             "attempt": "\(claimed.attempt)", "action": "\(action.rawValue)", "runtime": "\(wake.facts.runtime.kind.rawValue)"])
         return true

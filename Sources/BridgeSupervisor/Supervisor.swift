@@ -49,7 +49,7 @@ public final class Supervisor: Service, Sendable {
         var claimed: ClaimedAttempt
         var target: String
         var process: WakeProcess
-        var stop: WakeSignal
+        var stop: AutoResetSignal
     }
 
     public let configuration: Configuration
@@ -59,9 +59,9 @@ public final class Supervisor: Service, Sendable {
     let loopGuard: LoopGuard
     let logger: Logger
     /// Rung by the listener, by runners that finish, and by `requestTick()`.
-    let doorbell = WakeSignal()
+    let doorbell = AutoResetSignal()
     let tickGate = AsyncLock()
-    let running = Mutex<[UUID: WakeSignal]>([:])
+    let running = Mutex<[UUID: AutoResetSignal]>([:])
     let launches: AsyncStream<Launch>
     let launchContinuation: AsyncStream<Launch>.Continuation
     let tickCounter = Atomic<Int>(0)

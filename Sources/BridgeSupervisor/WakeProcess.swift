@@ -34,7 +34,7 @@ struct WakeProcess: Sendable {
     /// Runs the process until it exits, `timeout` passes, or `stop` fires (then it is terminated, its
     /// process group first with SIGTERM, then SIGKILL). `sessionFound` is called, at most once and while the
     /// process runs, with the first session id its output names; the result carries the id either way.
-    func run(stop: WakeSignal, sessionFound: @escaping @Sendable (String) async -> Void = { _ in }) async -> Result {
+    func run(stop: AutoResetSignal, sessionFound: @escaping @Sendable (String) async -> Void = { _ in }) async -> Result {
         guard let program = argv.first, !program.isEmpty else {
             return Result(outcome: .notStarted, exitCode: nil, sessionID: nil, outputTail: "No command is configured for this runtime in runtimes.yaml.")
         }
@@ -76,7 +76,7 @@ struct WakeProcess: Sendable {
             executable: .path(FilePath(executable)), arguments: Arguments(Array(argv.dropFirst())),
             environment: .custom(variables), workingDirectory: FilePath(workdir), platformOptions: options)
 
-        let processEnded = WakeSignal()
+        let processEnded = AutoResetSignal()
         let ending = await withTaskGroup(of: Void.self) { watchers -> Ending in
             if let sessionIDSource {
                 // In a group of its own: the process's group is cancelled when the process ends, and that
@@ -121,7 +121,7 @@ struct WakeProcess: Sendable {
 
     /// Runs the process until it exits, `timeout` passes, or `stop` fires.
     private func runUntilEnded(
-        _ configuration: Configuration, program: String, stdout: FileDescriptor, stderr: FileDescriptor, stop: WakeSignal
+        _ configuration: Configuration, program: String, stdout: FileDescriptor, stderr: FileDescriptor, stop: AutoResetSignal
     ) async -> Ending {
         await withTaskGroup(of: Ending?.self) { group -> Ending in
             group.addTask {
@@ -157,7 +157,7 @@ struct WakeProcess: Sendable {
     /// scan gives up, or `ended` fires. The output goes to a file rather than a pipe so that a child the agent
     /// leaves behind, holding the pipe open, can never keep the wake from ending; so the file is polled.
     private static func watch(
-        _ path: String, for source: RuntimeCatalog.SessionIDSource, until ended: WakeSignal,
+        _ path: String, for source: RuntimeCatalog.SessionIDSource, until ended: AutoResetSignal,
         found: @Sendable (String) async -> Void
     ) async {
         guard let handle = FileHandle(forReadingAtPath: path) else { return }
