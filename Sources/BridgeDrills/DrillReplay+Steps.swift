@@ -144,7 +144,7 @@ extension DrillReplay {
             return CallOutcome(result: "PROTOCOL_ERROR")
         }
         // serve writes presence within a second; the drill writes it at once, so its clock alone decides.
-        await PresenceFlusher(presence: presence, store: store, logger: logger).flush()
+        await PresenceFlusher(presence: presence, service: service, logger: logger).flush()
         let structured = result.structured
         guard result.isError else { return CallOutcome(result: "OK", structured: structured) }
         let error = structured["error"]?.objectValue

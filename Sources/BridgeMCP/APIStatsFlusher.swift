@@ -1,5 +1,5 @@
 import BridgeCore
-import BridgeStore
+import BridgeService
 import Logging
 import ServiceLifecycle
 
@@ -18,13 +18,13 @@ public struct APIStatsFlusher: Service {
     }
 
     let stats: APIRequestStats
-    let store: PostgresStore
+    let service: BridgeService
     let configuration: Configuration
     let logger: Logger
 
-    public init(stats: APIRequestStats, store: PostgresStore, configuration: Configuration = .init(), logger: Logger) {
+    public init(stats: APIRequestStats, service: BridgeService, configuration: Configuration = .init(), logger: Logger) {
         self.stats = stats
-        self.store = store
+        self.service = service
         self.configuration = configuration
         self.logger = logger
     }
@@ -43,7 +43,7 @@ public struct APIStatsFlusher: Service {
         let tallies = stats.drain()
         guard !tallies.isEmpty else { return failing }
         do throws(BridgeError) {
-            try await store.recordAPIRequests(tallies, workspace: stats.workspace)
+            try await service.recordAPIRequests(tallies, workspace: stats.workspace)
             if failing { logger.info("API request stats persisted again.", metadata: ["event": "stats.flushed"]) }
             return false
         } catch {

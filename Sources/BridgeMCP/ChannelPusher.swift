@@ -1,5 +1,5 @@
 import BridgeCore
-import BridgeStore
+import BridgeService
 import Foundation
 import Logging
 
@@ -14,7 +14,7 @@ import Logging
 /// it never read reaches it after a reconnect. New posts wake it through the store's LISTEN connection (the
 /// same NOTIFY long polls use), with a re-check every `recheckInterval` in case a notification was lost.
 struct ChannelPusher: Sendable {
-    let store: PostgresStore
+    let service: BridgeService
     let identity: ToolRouter.IdentityProvider
     let client: ClientSession
     let send: @Sendable (Data) async -> Void
@@ -32,21 +32,20 @@ struct ChannelPusher: Sendable {
         var wakesPushed: Set<UUID> = []
         var failing = false
         while !Task.isCancelled {
-            let hub = store.notifications
             // Registered before the query, so a post committed in between still wakes the wait below.
-            let waiter = hub.register(threads: nil)
-            defer { hub.unregister(waiter) }
+            let waiter = service.messageWaiter()
+            defer { waiter.unregister() }
             do throws(BridgeError) {
                 let caller = try await identity()
                 var batch: [Message]
                 repeat {
-                    batch = try await store.unreadDirectedMessages(to: caller.handle, after: pushed, workspace: caller.workspace)
+                    batch = try await service.unreadDirectedMessages(to: caller.handle, after: pushed, workspace: caller.workspace)
                     for message in batch {
                         await send(Self.notification(for: message))
                         pushed[message.threadId] = max(pushed[message.threadId] ?? 0, message.seq)
                     }
                 } while batch.count == 100 && !Task.isCancelled
-                for wake in try await store.requestedWakes(for: caller.handle, excluding: wakesPushed, workspace: caller.workspace) {
+                for wake in try await service.requestedWakes(for: caller.handle, excluding: wakesPushed, workspace: caller.workspace) {
                     await send(Self.notification(for: wake))
                     wakesPushed.insert(wake.id)
                 }
@@ -57,7 +56,7 @@ struct ChannelPusher: Sendable {
                 }
                 failing = true
             }
-            _ = await hub.wait(waiter, timeout: failing ? .seconds(1) : recheckInterval)
+            _ = await waiter.wait(timeout: failing ? .seconds(1) : recheckInterval)
         }
     }
 

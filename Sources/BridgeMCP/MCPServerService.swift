@@ -1,5 +1,5 @@
 import BridgeCore
-import BridgeStore
+import BridgeService
 import Foundation
 import Logging
 import MCP
@@ -45,7 +45,7 @@ public struct MCPServerService: Service {
             drainTimeout: .seconds(Limits().maxWaitSeconds + 15),
             gate: FrameGate(), logger: transportLogger)
         try await server.start(transport: transport)
-        let pusher = ChannelPusher(store: router.service.store, identity: router.identity, client: client,
+        let pusher = ChannelPusher(service: router.service, identity: router.identity, client: client,
                                    send: { await transport.notify($0) }, logger: logger)
         let pushing = Task { await pusher.run() }
         await withGracefulShutdownHandler {

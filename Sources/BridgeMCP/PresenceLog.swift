@@ -1,5 +1,5 @@
 import BridgeCore
-import BridgeStore
+import BridgeService
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -33,13 +33,13 @@ public final class PresenceLog: Sendable {
 /// MCP server, like ``APIStatsFlusher``; a failed write keeps its identities for the next one.
 public struct PresenceFlusher: Service {
     let presence: PresenceLog
-    let store: PostgresStore
+    let service: BridgeService
     let interval: Duration
     let logger: Logger
 
-    public init(presence: PresenceLog, store: PostgresStore, interval: Duration = .seconds(1), logger: Logger) {
+    public init(presence: PresenceLog, service: BridgeService, interval: Duration = .seconds(1), logger: Logger) {
         self.presence = presence
-        self.store = store
+        self.service = service
         self.interval = interval
         self.logger = logger
     }
@@ -60,7 +60,7 @@ public struct PresenceFlusher: Service {
         var lastError: BridgeError?
         for identity in noted {
             do throws(BridgeError) {
-                try await store.markSeen(context: CallContext(identity: identity, requestID: "presence"))
+                try await service.markSeen(context: CallContext(identity: identity, requestID: "presence"))
             } catch {
                 unwritten.insert(identity)
                 lastError = error

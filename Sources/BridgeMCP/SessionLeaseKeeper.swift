@@ -1,5 +1,5 @@
 import BridgeCore
-import BridgeStore
+import BridgeService
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -24,16 +24,16 @@ public struct SessionLeaseKeeper: Service {
 
     /// This lease's id; stable for the life of the process.
     public let id = UUID()
-    let store: PostgresStore
+    let service: BridgeService
     let identity: ToolRouter.IdentityProvider
     let client: ClientSession
     let configuration: Configuration
     let logger: Logger
     private let host = ProcessInfo.processInfo.hostName
 
-    public init(store: PostgresStore, identity: @escaping ToolRouter.IdentityProvider, client: ClientSession,
+    public init(service: BridgeService, identity: @escaping ToolRouter.IdentityProvider, client: ClientSession,
                 configuration: Configuration = .init(), logger: Logger) {
-        self.store = store
+        self.service = service
         self.identity = identity
         self.client = client
         self.configuration = configuration
@@ -51,8 +51,8 @@ public struct SessionLeaseKeeper: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do throws(BridgeError) {
                 let identity = try await identity()
-                if let held, held != identity { try await store.releaseSessionLease(id: id, workspace: held.workspace) }
-                try await store.renewSessionLease(claim(for: identity), ttl: configuration.ttl, workspace: identity.workspace)
+                if let held, held != identity { try await service.releaseSessionLease(id: id, workspace: held.workspace) }
+                try await service.renewSessionLease(claim(for: identity), ttl: configuration.ttl, workspace: identity.workspace)
                 held = identity
                 if failing { logger.info("Session lease renewed again.", metadata: ["event": "session.lease_renewed", "lease_id": "\(id.wireString)"]) }
                 failing = false
@@ -69,7 +69,7 @@ public struct SessionLeaseKeeper: Service {
         }
         guard let held else { return }
         do throws(BridgeError) {
-            try await store.releaseSessionLease(id: id, workspace: held.workspace)
+            try await service.releaseSessionLease(id: id, workspace: held.workspace)
         } catch {
             logger.warning("Could not release the session lease; it lapses by itself.", metadata: [
                 "event": "session.lease_release_failed", "reason": "\(error.reason.rawValue)"])

@@ -133,7 +133,7 @@ public final class ToolRouter: Sendable {
     /// which ``PresenceFlusher`` writes off the request path.
     private func ensureParticipant(_ context: CallContext) async throws(BridgeError) {
         if !ensuredParticipants.withLock({ $0.contains(context.identity) }) {
-            try await service.store.ensureParticipant(context: context)
+            try await service.ensureParticipant(context: context)
             ensuredParticipants.withLock { _ = $0.insert(context.identity) }
         }
         presence.note(context.identity)

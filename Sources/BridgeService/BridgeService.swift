@@ -27,7 +27,8 @@ public struct BridgeService: Sendable {
     }
 
     public let configuration: Configuration
-    public let store: PostgresStore
+    /// Where every operation reads and writes; the MCP layer reaches it only through the service's operations.
+    let store: PostgresStore
     let policy: CatalogPolicy
     let logger: Logger
 

@@ -2,35 +2,6 @@ import BridgeCore
 import Foundation
 import PostgresNIO
 
-/// What a `serve` process says of its MCP session when it takes or renews its lease.
-public struct SessionLeaseClaim: Sendable {
-    public var id: UUID
-    public var handle: String
-    public var clientName: String?
-    public var clientVersion: String?
-    public var runtime: RuntimeKind
-    public var sessionID: String?
-    public var pid: Int32
-    public var host: String
-    /// The client declared the `claude/channel` capability.
-    public var channel: Bool
-
-    public init(
-        id: UUID, handle: String, clientName: String? = nil, clientVersion: String? = nil, runtime: RuntimeKind = .none,
-        sessionID: String? = nil, pid: Int32, host: String, channel: Bool = false
-    ) {
-        self.id = id
-        self.handle = handle
-        self.clientName = clientName
-        self.clientVersion = clientVersion
-        self.runtime = runtime
-        self.sessionID = sessionID
-        self.pid = pid
-        self.host = host
-        self.channel = channel
-    }
-}
-
 /// A session lease as stored: live while `expires_at` is ahead of the database's clock.
 public struct SessionLease: Codable, Sendable, Hashable {
     public var id: UUID
@@ -141,14 +112,6 @@ extension PostgresStore {
             return messages
         }
     }
-}
-
-/// An open wake request someone asked for by name (`v1_wake_trigger`), as a live session is told of it.
-public struct RequestedWake: Sendable, Hashable {
-    public var id: UUID
-    public var threadID: UUID
-    public var triggerSeq: Int64
-    public var requestedBy: String
 }
 
 extension PostgresStore {

@@ -90,7 +90,7 @@ struct Serve: AsyncParsableCommand {
         let client = ClientSession()
         var leaseConfiguration = SessionLeaseKeeper.Configuration()
         leaseConfiguration.sessionID = environmentValue("AGENT_BRIDGE_SESSION_ID", in: environment)
-        let lease = SessionLeaseKeeper(store: store, identity: identity, client: client, configuration: leaseConfiguration, logger: logger)
+        let lease = SessionLeaseKeeper(service: service, identity: identity, client: client, configuration: leaseConfiguration, logger: logger)
         let mcp = MCPServerService(router: router, client: client, version: AgentBridge.version, logger: logger) {
             do throws(BridgeError) {
                 try await setup.prepareSchema(store, logger: logger)
@@ -102,8 +102,8 @@ struct Serve: AsyncParsableCommand {
             services: [
                 .init(service: store.client),
                 .init(service: store.notifications),
-                .init(service: APIStatsFlusher(stats: stats, store: store, logger: logger)),
-                .init(service: PresenceFlusher(presence: presence, store: store, logger: logger)),
+                .init(service: APIStatsFlusher(stats: stats, service: service, logger: logger)),
+                .init(service: PresenceFlusher(presence: presence, service: service, logger: logger)),
                 .init(service: lease),
                 .init(service: mcp, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
             ],
