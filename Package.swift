@@ -138,6 +138,10 @@ let package = Package(
             dependencies: ["BridgeCore", .product(name: "Yams", package: "Yams")]
         ),
         .testTarget(
+            name: "BridgeServiceTests",
+            dependencies: ["BridgeCore", "BridgeService", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
             name: "BridgeStoreTests",
             dependencies: ["BridgeCore", "BridgeStore", "BridgeTestSupport"]
         ),

@@ -122,17 +122,17 @@ extension DrillReplay {
     /// Calls a tool through the real router as `handle`: in local identity mode, or with a token of the given kind.
     func call(as handle: String, role: Role? = nil, token: String? = nil, tool: String, arguments: [String: JSONValue]) async -> CallOutcome {
         let identity = Identity(workspace: workspace, handle: handle, role: role ?? self.role(of: handle))
-        let provider: ToolRouter.IdentityProvider
+        let provider: CallerIdentity
         if let token {
             let presented = try? await tokens.token(token, for: identity)
             let authority = tokens.authority(for: token)
-            provider = { () async throws(BridgeError) -> Identity in
+            provider = CallerIdentity(mode: .token) { () async throws(BridgeError) -> Identity in
                 guard let presented else { throw BridgeError(.internal, .internalError, "The drill could not issue its token.") }
                 let claims = try await authority.verify(presented)
                 return Identity(workspace: claims.workspace, handle: claims.handle, role: claims.role)
             }
         } else {
-            provider = { () async throws(BridgeError) -> Identity in identity }
+            provider = CallerIdentity(mode: .local) { () async throws(BridgeError) -> Identity in identity }
         }
         let router = ToolRouter(catalog: tools, service: service, identity: provider, logger: logger, stats: apiStats, presence: presence)
         var arguments = arguments

@@ -15,7 +15,7 @@ import Logging
 /// same NOTIFY long polls use), with a re-check every `recheckInterval` in case a notification was lost.
 struct ChannelPusher: Sendable {
     let service: BridgeService
-    let identity: ToolRouter.IdentityProvider
+    let identity: CallerIdentity
     let client: ClientSession
     let send: @Sendable (Data) async -> Void
     var recheckInterval: Duration = .seconds(10)
@@ -36,7 +36,7 @@ struct ChannelPusher: Sendable {
             let waiter = service.messageWaiter()
             defer { waiter.unregister() }
             do throws(BridgeError) {
-                let caller = try await identity()
+                let caller = try await identity.resolve()
                 var batch: [Message]
                 repeat {
                     batch = try await service.unreadDirectedMessages(to: caller.handle, after: pushed, workspace: caller.workspace)

@@ -44,7 +44,7 @@ enum PermissionRelay {
     static func answer(_ request: Request, router: ToolRouter) async -> Data? {
         let behavior: String
         do throws(BridgeError) {
-            let identity = try await router.identity()
+            let identity = try await router.identity.resolve()
             let context = CallContext(identity: identity, requestID: ToolRouter.makeRequestID())
             let input = PermissionPromptInput(toolName: request.toolName, input: request.input, toolUseId: "relay:\(request.requestID)")
             let hash = ContentHash.sha256Hex(JSONValue.object(["tool_name": .string(request.toolName), "input": .object(request.input)]).serialized())

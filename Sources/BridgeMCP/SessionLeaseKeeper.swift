@@ -25,13 +25,13 @@ public struct SessionLeaseKeeper: Service {
     /// This lease's id; stable for the life of the process.
     public let id = UUID()
     let service: BridgeService
-    let identity: ToolRouter.IdentityProvider
+    let identity: CallerIdentity
     let client: ClientSession
     let configuration: Configuration
     let logger: Logger
     private let host = ProcessInfo.processInfo.hostName
 
-    public init(service: BridgeService, identity: @escaping ToolRouter.IdentityProvider, client: ClientSession,
+    public init(service: BridgeService, identity: CallerIdentity, client: ClientSession,
                 configuration: Configuration = .init(), logger: Logger) {
         self.service = service
         self.identity = identity
@@ -50,7 +50,7 @@ public struct SessionLeaseKeeper: Service {
         }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do throws(BridgeError) {
-                let identity = try await identity()
+                let identity = try await identity.resolve()
                 if let held, held != identity { try await service.releaseSessionLease(id: id, workspace: held.workspace) }
                 try await service.renewSessionLease(claim(for: identity), ttl: configuration.ttl, workspace: identity.workspace)
                 held = identity

@@ -24,12 +24,10 @@ public final class ToolRouter: Sendable {
         public var message: String
     }
 
-    /// Resolves the caller for each call (local flag today, a token later), or throws `UNAUTHENTICATED`.
-    public typealias IdentityProvider = @Sendable () async throws(BridgeError) -> Identity
-
     let catalog: ToolCatalog
     let service: BridgeService
-    let identity: IdentityProvider
+    /// Resolves the caller of each call.
+    let identity: CallerIdentity
     let logger: Logger
     /// Where every call is counted for `/metrics`; nil counts nothing.
     let stats: APIRequestStats?
@@ -41,7 +39,7 @@ public final class ToolRouter: Sendable {
     ///   - stats: counts every call by tool and code, for ``APIStatsFlusher`` to persist.
     ///   - presence: notes each caller, for ``PresenceFlusher`` to write as `last_seen_at`.
     public init(
-        catalog: ToolCatalog, service: BridgeService, identity: @escaping IdentityProvider, logger: Logger,
+        catalog: ToolCatalog, service: BridgeService, identity: CallerIdentity, logger: Logger,
         stats: APIRequestStats? = nil, presence: PresenceLog
     ) {
         self.catalog = catalog
@@ -65,7 +63,7 @@ public final class ToolRouter: Sendable {
         var context: CallContext?
         do throws(BridgeError) {
             // Who is calling comes first: a caller whose token has expired learns nothing else.
-            let identity = try await identity()
+            let identity = try await identity.resolve()
             let schemaVersion = try SchemaVersion.check(arguments["schema_version"]?.stringValue)
             try catalog.validate(.object(arguments), for: entry)
             let requestContext = CallContext(identity: identity, requestID: requestID)

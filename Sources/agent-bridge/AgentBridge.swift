@@ -1,5 +1,6 @@
 import ArgumentParser
 import BridgeCore
+import BridgeService
 import Foundation
 import Logging
 
@@ -70,14 +71,14 @@ func resolveWorkspace(_ flag: String?, in environment: [String: String] = Proces
 /// Checks a participant handle given on the command line.
 func validateHandle(_ handle: String) throws {
     guard Identity.isValidHandle(handle) else {
-        throw ValidationError("participant \"\(handle)\" is not a valid handle: use 1-64 of a-z, 0-9, '_', '.', '-', starting with a letter or digit.")
+        throw ValidationError(CallerIdentity.ConfigurationError.invalidHandle(handle).message)
     }
 }
 
 /// Parses a role given on the command line.
 func parseRole(_ name: String) throws -> Role {
     guard let role = Role(rawValue: name) else {
-        throw ValidationError("role \"\(name)\" is not one of: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).")
+        throw ValidationError(CallerIdentity.ConfigurationError.invalidRole(name).message)
     }
     return role
 }

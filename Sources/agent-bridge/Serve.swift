@@ -63,7 +63,15 @@ struct Serve: AsyncParsableCommand {
             ])
         }
         let environment = ProcessInfo.processInfo.environment
-        let (identity, authMode) = try makeIdentityProvider(environment, logger: logger)
+        let identityConfiguration = CallerIdentity.Configuration(
+            participant: participant, role: role, workspace: workspace, auth: auth, tokenKeyFile: tokenKey.resolvedPath,
+            environment: environment)
+        let identity: CallerIdentity
+        do {
+            identity = try CallerIdentity(configuration: identityConfiguration, logger: logger)
+        } catch {
+            throw ValidationError(error.message)
+        }
         // A bad catalog stops start-up here, before the client sees a server.
         let policyCatalog = catalog.loadOrExit()
         let setup: DatabaseSetup
@@ -80,11 +88,11 @@ struct Serve: AsyncParsableCommand {
         }
         let store = PostgresStore(configuration: .init(endpoint: setup.endpoint), logger: logger)
         var serviceConfiguration = BridgeService.Configuration(serverVersion: AgentBridge.version, catalog: policyCatalog)
-        serviceConfiguration.authMode = authMode
+        serviceConfiguration.authMode = identity.mode.rawValue
         serviceConfiguration.wakeThreadID = wakeThreadID(environment, logger: logger)
         let service = BridgeService(configuration: serviceConfiguration, store: store, logger: logger)
         let catalog = try ToolCatalog.bundled()
-        let stats = APIRequestStats(workspace: resolveWorkspace(workspace, in: environment))
+        let stats = APIRequestStats(workspace: identityConfiguration.workspace)
         let presence = PresenceLog()
         let router = ToolRouter(catalog: catalog, service: service, identity: identity, logger: logger, stats: stats, presence: presence)
         let client = ClientSession()
@@ -123,51 +131,5 @@ struct Serve: AsyncParsableCommand {
             return nil
         }
         return threadID
-    }
-
-    /// How each call learns who is calling: the fixed local identity, or the token checked anew on every call.
-    private func makeIdentityProvider(_ environment: [String: String], logger: Logger) throws -> (ToolRouter.IdentityProvider, String) {
-        func value(_ flag: String?, _ variable: String) -> String? {
-            flag ?? environmentValue(variable, in: environment)
-        }
-        let handle = value(participant, "AGENT_BRIDGE_PARTICIPANT")
-        if let handle { try validateHandle(handle) }
-        // A deployment serves exactly one workspace (DESIGN §2).
-        let servedWorkspace = resolveWorkspace(workspace, in: environment)
-        let token = environmentValue("AGENT_BRIDGE_TOKEN", in: environment)
-        let mode = value(auth, "AGENT_BRIDGE_AUTH") ?? (token == nil ? "local" : "token")
-
-        switch mode {
-        case "local":
-            let role = try parseRole(value(role, "AGENT_BRIDGE_ROLE") ?? Role.coordinator.rawValue)
-            let identity = handle.map { Identity(workspace: servedWorkspace, handle: $0, role: role) }
-            return ({ () async throws(BridgeError) -> Identity in
-                guard let identity else {
-                    throw BridgeError(.unauthenticated, .identityMissing,
-                                      "No participant identity: start serve with --participant HANDLE or set AGENT_BRIDGE_PARTICIPANT.")
-                }
-                return identity
-            }, mode)
-        case "token":
-            let authority = TokenAuthority(keyFile: tokenKey.resolvedPath)
-            if token == nil {
-                logger.warning("Token mode without AGENT_BRIDGE_TOKEN: every call will be refused.", metadata: ["event": "auth.token_missing"])
-            }
-            return ({ () async throws(BridgeError) -> Identity in
-                guard let token else {
-                    throw BridgeError(.unauthenticated, .tokenMissing, "Token mode is on but no token was given: set AGENT_BRIDGE_TOKEN (agent-bridge token issue).")
-                }
-                let claims = try await authority.verify(token)
-                if claims.workspace != servedWorkspace {
-                    throw BridgeError(.permissionDenied, .workspaceMismatch, "The token is for another workspace than the one this server serves.")
-                }
-                if let handle, claims.handle != handle {
-                    throw BridgeError(.permissionDenied, .identityMismatch, "The token names another participant than the one this server was started for.")
-                }
-                return Identity(workspace: claims.workspace, handle: claims.handle, role: claims.role)
-            }, mode)
-        default:
-            throw ValidationError("auth \"\(mode)\" is not local or token.")
-        }
     }
 }
