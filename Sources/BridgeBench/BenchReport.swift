@@ -11,7 +11,7 @@ public struct BenchReport: Codable, Sendable {
     public var elapsedSeconds: Double
     public var settings: Settings
     public var machine: MachineInfo
-    /// A writer posts through `BridgeService.post`; a reader on its own store long-polls `read` with `wait_seconds`.
+    /// A writer posts through `BridgeAPI.post`; a reader on its own store long-polls `read` with `wait_seconds`.
     public var postToVisible: LatencySummary
     /// A dormant managed participant gets a directed post; an in-process supervisor starts its wake.
     public var wakeTrigger: WakeTriggerResult

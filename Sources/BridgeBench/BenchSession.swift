@@ -31,8 +31,8 @@ final class BenchSession: Sendable {
     let writerStore: PostgresStore
     /// The long-poll reader's own pool and LISTEN connection.
     let readerStore: PostgresStore
-    let service: BridgeService
-    let readerService: BridgeService
+    let service: BridgeAPI
+    let readerService: BridgeAPI
     let tally = ErrorTally()
     private let step = Atomic<Int>(0)
     private let fixtureBox = Mutex<Fixture?>(nil)
@@ -49,10 +49,10 @@ final class BenchSession: Sendable {
         readerConfiguration.maximumConnections = 4
         readerConfiguration.operationTimeout = .seconds(30)
         readerStore = PostgresStore(configuration: readerConfiguration, logger: logger)
-        var serviceConfiguration = BridgeService.Configuration(serverVersion: "bench", catalog: configuration.catalog)
+        var serviceConfiguration = BridgeAPI.Configuration(serverVersion: "bench", catalog: configuration.catalog)
         serviceConfiguration.serverName = "agent-bridge-bench"
-        service = BridgeService(configuration: serviceConfiguration, store: writerStore, logger: logger)
-        readerService = BridgeService(configuration: serviceConfiguration, store: readerStore, logger: logger)
+        service = BridgeAPI(configuration: serviceConfiguration, store: writerStore, logger: logger)
+        readerService = BridgeAPI(configuration: serviceConfiguration, store: readerStore, logger: logger)
     }
 
     /// The steps a run reports progress for.

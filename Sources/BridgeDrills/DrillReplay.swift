@@ -17,7 +17,7 @@ actor DrillReplay {
     let capture = LogCapture()
     let logger: Logger
     let store: PostgresStore
-    let service: BridgeService
+    let service: BridgeAPI
     let tools: ToolCatalog
     let clock: ManualWallClock
     let supervisor: Supervisor
@@ -56,7 +56,7 @@ actor DrillReplay {
         storeConfiguration.maximumConnections = 8
         storeConfiguration.operationTimeout = .seconds(3)
         store = PostgresStore(configuration: storeConfiguration, logger: logger)
-        service = BridgeService(configuration: .init(serverVersion: "drill", catalog: catalog), store: store, logger: logger)
+        service = BridgeAPI(configuration: .init(serverVersion: "drill", catalog: catalog), store: store, logger: logger)
         do {
             tools = try ToolCatalog.bundled()
         } catch {

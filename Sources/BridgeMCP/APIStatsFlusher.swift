@@ -18,11 +18,11 @@ public struct APIStatsFlusher: Service {
     }
 
     let stats: APIRequestStats
-    let service: BridgeService
+    let service: BridgeAPI
     let configuration: Configuration
     let logger: Logger
 
-    public init(stats: APIRequestStats, service: BridgeService, configuration: Configuration = .init(), logger: Logger) {
+    public init(stats: APIRequestStats, service: BridgeAPI, configuration: Configuration = .init(), logger: Logger) {
         self.stats = stats
         self.service = service
         self.configuration = configuration

@@ -14,7 +14,7 @@ import Logging
 /// it never read reaches it after a reconnect. New posts wake it through the store's LISTEN connection (the
 /// same NOTIFY long polls use), with a re-check every `recheckInterval` in case a notification was lost.
 struct ChannelPusher: Sendable {
-    let service: BridgeService
+    let service: BridgeAPI
     let identity: CallerIdentity
     let client: ClientSession
     let send: @Sendable (Data) async -> Void

@@ -33,11 +33,11 @@ public final class PresenceLog: Sendable {
 /// MCP server, like ``APIStatsFlusher``; a failed write keeps its identities for the next one.
 public struct PresenceFlusher: Service {
     let presence: PresenceLog
-    let service: BridgeService
+    let service: BridgeAPI
     let interval: Duration
     let logger: Logger
 
-    public init(presence: PresenceLog, service: BridgeService, interval: Duration = .seconds(1), logger: Logger) {
+    public init(presence: PresenceLog, service: BridgeAPI, interval: Duration = .seconds(1), logger: Logger) {
         self.presence = presence
         self.service = service
         self.interval = interval

@@ -24,14 +24,14 @@ public struct SessionLeaseKeeper: Service {
 
     /// This lease's id; stable for the life of the process.
     public let id = UUID()
-    let service: BridgeService
+    let service: BridgeAPI
     let identity: CallerIdentity
     let client: ClientSession
     let configuration: Configuration
     let logger: Logger
     private let host = ProcessInfo.processInfo.hostName
 
-    public init(service: BridgeService, identity: CallerIdentity, client: ClientSession,
+    public init(service: BridgeAPI, identity: CallerIdentity, client: ClientSession,
                 configuration: Configuration = .init(), logger: Logger) {
         self.service = service
         self.identity = identity

@@ -25,7 +25,7 @@ public final class ToolRouter: Sendable {
     }
 
     let catalog: ToolCatalog
-    let service: BridgeService
+    let service: BridgeAPI
     /// Resolves the caller of each call.
     let identity: CallerIdentity
     let logger: Logger
@@ -39,7 +39,7 @@ public final class ToolRouter: Sendable {
     ///   - stats: counts every call by tool and code, for ``APIStatsFlusher`` to persist.
     ///   - presence: notes each caller, for ``PresenceFlusher`` to write as `last_seen_at`.
     public init(
-        catalog: ToolCatalog, service: BridgeService, identity: CallerIdentity, logger: Logger,
+        catalog: ToolCatalog, service: BridgeAPI, identity: CallerIdentity, logger: Logger,
         stats: APIRequestStats? = nil, presence: PresenceLog
     ) {
         self.catalog = catalog

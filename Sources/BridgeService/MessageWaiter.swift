@@ -2,7 +2,7 @@ import BridgeCore
 import BridgeStore
 
 /// A registered interest in new posts on any thread, woken by the store's LISTEN connection (the NOTIFY long
-/// polls use); from ``BridgeService/messageWaiter()``.
+/// polls use); from ``BridgeAPI/messageWaiter()``.
 ///
 /// A wait also ends when the listener (re)connects, since a notification may have been lost meanwhile: the
 /// waiter queries again either way, as unread state is always derived from the tables.

@@ -34,7 +34,7 @@ struct OperatorOptions: ParsableArguments {
 
     /// Runs `body` against the service as this operator. Any refusal prints one line to stderr and exits:
     /// 1 for a refused or invalid request (unknown id, invalid transition, policy), 3 when the database is unavailable.
-    func run<T: Sendable>(_ body: @escaping @Sendable (BridgeService, CallContext) async throws(BridgeError) -> T) async throws -> T {
+    func run<T: Sendable>(_ body: @escaping @Sendable (BridgeAPI, CallContext) async throws(BridgeError) -> T) async throws -> T {
         let identity = try identity()
         let logger = database.bootstrapLogging(defaultLevel: .warning)
         let policyCatalog = catalog.loadOrExit()
@@ -44,7 +44,7 @@ struct OperatorOptions: ParsableArguments {
             try await setup.startClusterIfNeeded()
             outcome = .success(try await withStore(setup.endpoint, logger: logger) { store async throws(BridgeError) in
                 try await setup.prepareSchema(store, logger: logger)
-                let service = BridgeService(configuration: .init(serverVersion: AgentBridge.version, catalog: policyCatalog), store: store, logger: logger)
+                let service = BridgeAPI(configuration: .init(serverVersion: AgentBridge.version, catalog: policyCatalog), store: store, logger: logger)
                 let context = CallContext(identity: identity, requestID: "req_cli_\(UUID().wireString.prefix(12).lowercased())")
                 return try await body(service, context)
             })

@@ -87,10 +87,10 @@ struct Serve: AsyncParsableCommand {
             logger.error("The embedded database could not be started.", metadata: ["event": "db.unavailable", "error": "\(error.message)"])
         }
         let store = PostgresStore(configuration: .init(endpoint: setup.endpoint), logger: logger)
-        var serviceConfiguration = BridgeService.Configuration(serverVersion: AgentBridge.version, catalog: policyCatalog)
+        var serviceConfiguration = BridgeAPI.Configuration(serverVersion: AgentBridge.version, catalog: policyCatalog)
         serviceConfiguration.authMode = identity.mode.rawValue
         serviceConfiguration.wakeThreadID = wakeThreadID(environment, logger: logger)
-        let service = BridgeService(configuration: serviceConfiguration, store: store, logger: logger)
+        let service = BridgeAPI(configuration: serviceConfiguration, store: store, logger: logger)
         let catalog = try ToolCatalog.bundled()
         let stats = APIRequestStats(workspace: identityConfiguration.workspace)
         let presence = PresenceLog()

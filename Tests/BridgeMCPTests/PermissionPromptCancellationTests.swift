@@ -22,9 +22,9 @@ import Testing
             let (created, _) = try await store.createThread(
                 NewThread(title: "edit", autonomous: false, participants: [], firstMessage: nil), context: worker, idempotency: nil)
             let threadID = created.thread.thread.id
-            var configuration = BridgeService.Configuration(serverVersion: "test", catalog: catalog)
+            var configuration = BridgeAPI.Configuration(serverVersion: "test", catalog: catalog)
             configuration.wakeThreadID = threadID
-            let service = BridgeService(configuration: configuration, store: store, logger: logger)
+            let service = BridgeAPI(configuration: configuration, store: store, logger: logger)
             let input = try JSONValueDecoder().decode(PermissionPromptInput.self, from: .object([
                 "tool_name": .string("Edit"), "tool_use_id": .string("toolu_c1"),
                 "input": .object(["file_path": .string("a.swift"), "old_string": .string("a"), "new_string": .string("b")]),

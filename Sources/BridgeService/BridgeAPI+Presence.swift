@@ -5,7 +5,7 @@ import BridgeStore
 /// API call counts behind `/metrics`.
 ///
 /// None of these is a tool call: they pass no policy check.
-extension BridgeService {
+extension BridgeAPI {
     /// Makes sure the caller has a participant row with its current role; audited when it changes anything.
     public func ensureParticipant(context: CallContext) async throws(BridgeError) {
         try await store.ensureParticipant(context: context)

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// None of these is a tool call: the MCP layer makes them on the session's behalf, with the identity it
 /// resolved, and they pass no policy check.
-extension BridgeService {
+extension BridgeAPI {
     /// Takes or renews this process's session lease: it expires `ttl` after now on the database's clock.
     public func renewSessionLease(_ claim: SessionLeaseClaim, ttl: Duration, workspace: String) async throws(BridgeError) {
         try await store.renewSessionLease(claim, ttl: ttl, workspace: workspace)

@@ -4,7 +4,7 @@ import Foundation
 
 /// What the operator CLI does (DESIGN §7), through the same policy and store as the MCP tools.
 /// The caller's identity has `origin: .operator`, so every audit row names `operator:NAME`.
-extension BridgeService {
+extension BridgeAPI {
     /// The prefix an operator's override-close reason must carry.
     public static let overrideReasonPrefix = "human_override:"
 
@@ -37,7 +37,7 @@ extension BridgeService {
     }
 }
 
-extension BridgeService {
+extension BridgeAPI {
     /// The workspace's session leases: one per running `agent-bridge serve`, live while renewed.
     public func sessionLeases(handle: String?, includeEnded: Bool, context: CallContext) async throws(BridgeError) -> [SessionLease] {
         try authorize(PolicyRequest(identity: context.identity, operation: .threadList), context: context)

@@ -2,7 +2,7 @@ import BridgeCore
 import BridgeStore
 import Foundation
 
-extension BridgeService {
+extension BridgeAPI {
     /// Opens a ticket; the action class's rule may approve or deny it at once.
     public func requestApproval(_ input: ApprovalRequestInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ApprovalChangeOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .approvalRequest), context: context)

@@ -2,7 +2,7 @@ import BridgeCore
 import BridgeStore
 import Foundation
 
-extension BridgeService {
+extension BridgeAPI {
     /// `v1_wake_trigger`: asks the supervisor to wake a thread member now.
     public func triggerWake(_ input: WakeTriggerInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> WakeTriggerOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .wakeTrigger), context: context)

@@ -3,7 +3,7 @@ import BridgeStore
 import Foundation
 import Logging
 
-extension BridgeService {
+extension BridgeAPI {
     /// Answers a Claude Code permission question (`claude -p --permission-prompt-tool`).
     ///
     /// The tool call is classified by the catalog's `permission_prompt` rules; its action class's rule decides.

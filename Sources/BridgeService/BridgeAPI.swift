@@ -6,7 +6,7 @@ import Logging
 /// The v1 operations: identity → policy → validation → store (with audit) → result.
 ///
 /// Shared by the MCP server and the operator CLI, so both obey one policy and write one audit trail.
-public struct BridgeService: Sendable {
+public struct BridgeAPI: Sendable {
     /// What the service tells clients about itself and enforces on every call.
     public struct Configuration: Sendable {
         public var serverName = "agent-bridge"
