@@ -66,7 +66,7 @@ extension PostgresStore {
     /// Whether an error is the unique violation of the idempotency key table.
     func isIdempotencyConflict(_ error: (any Error)?) -> Bool {
         guard let error else { return false }
-        return StoreErrorMapping.sqlState(of: error) == "23505" && StoreErrorMapping.constraint(of: error) == "idempotency_keys_pkey"
+        return StoreErrorMapping.sqlState(of: error) == .uniqueViolation && StoreErrorMapping.constraint(of: error) == "idempotency_keys_pkey"
     }
 
     static func keyReused(_ scope: IdempotencyScope) -> BridgeError {

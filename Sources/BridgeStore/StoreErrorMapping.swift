@@ -7,8 +7,8 @@ enum StoreErrorMapping {
     static func map(_ error: any Error) -> BridgeError {
         if let error = error as? BridgeError { return error }
         if let error = error as? PSQLError {
-            if let sqlState = error.serverInfo?[.sqlState] {
-                return map(sqlState: sqlState, error: error)
+            if let code = sqlState(of: error) {
+                return map(sqlState: code, error: error)
             }
             switch error.code {
             case .connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown,
@@ -30,20 +30,25 @@ enum StoreErrorMapping {
         return internalError(error)
     }
 
-    static func map(sqlState: String, error: any Error) -> BridgeError {
-        switch sqlState {
-        case "40001", "40P01":
+    /// The `BridgeError` for a server error's SQLSTATE; `error` is kept as its underlying error.
+    static func map(sqlState code: PostgresError.Code, error: any Error) -> BridgeError {
+        switch code {
+        case .serializationFailure, .deadlockDetected:
             return BridgeError(.aborted, .transactionConflict, "The write conflicted with another; retry.", underlying: error)
-        case "55P03":
+        case .lockNotAvailable:
             return BridgeError(.unavailable, .lockTimeout, "The data is locked by another session; retry shortly.", underlying: error)
-        case "57014":
+        case .queryCanceled:
             return BridgeError(.deadlineExceeded, .databaseTimeout, "The database operation timed out.", underlying: error)
-        case "22021", "22P05":
+        case .characterNotInRepertoire, .untranslatableCharacter:
             // Text (22021) or JSON (22P05) holding U+0000, which PostgreSQL cannot store: the caller's input, not a fault.
             return BridgeError(.invalidArgument, .invalidFieldValue, "Text may not contain the NUL character (U+0000).", underlying: error)
-        case "42P01", "42703", "3F000":
+        case .undefinedTable, .undefinedColumn, .invalidSchemaName:
             return BridgeError(.unavailable, .schemaNotCurrent, "The database schema is not current; run agent-bridge migrate.", underlying: error)
-        case let state where state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53") || state == "3D000" || state == "28000" || state == "28P01":
+        case .invalidCatalogName, .invalidAuthorizationSpecification, .invalidPassword:
+            return .databaseUnavailable(underlying: error)
+        // postgres-nio names single codes, not classes: these classes are matched on the raw value's prefix.
+        // 08 connection exception, 53 insufficient resources, 57P operator intervention (shutdown, crash, restart).
+        case let code where code.raw.hasPrefix("08") || code.raw.hasPrefix("53") || code.raw.hasPrefix("57P"):
             return .databaseUnavailable(underlying: error)
         default:
             return internalError(error)
@@ -55,8 +60,8 @@ enum StoreErrorMapping {
     }
 
     /// The SQLSTATE of a server error, if it is one.
-    static func sqlState(of error: any Error) -> String? {
-        (error as? PSQLError)?.serverInfo?[.sqlState]
+    static func sqlState(of error: any Error) -> PostgresError.Code? {
+        (error as? PSQLError)?.serverInfo?[.sqlState].map(PostgresError.Code.init(raw:))
     }
 
     /// The constraint a server error names, if any.
