@@ -49,7 +49,7 @@ public final class PostgresStore: Sendable {
     }
 
     /// Runs `body` with a pooled connection inside the operation timeout, mapping every failure to `BridgeError`.
-    /// For reads: a write's implicit transaction commits after PostgresNIO has handed back its rows (see ``commit(_:logger:)``).
+    /// For reads: a write's implicit transaction commits after PostgresNIO has handed back its rows (see ``withTransaction(_:)``).
     func withConnection<Value: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Value
     ) async throws(BridgeError) -> Value {
@@ -62,47 +62,47 @@ public final class PostgresStore: Sendable {
     /// A failure after COMMIT was sent, before its confirmation (the connection or the server went away), leaves the
     /// outcome unknown and is reported as `UNAVAILABLE` / `COMMIT_OUTCOME_UNKNOWN`: retryable, and a retry with the
     /// same idempotency key returns the original result if the write was stored, or writes it once.
+    ///
+    /// PostgresNIO ends a statement at its CommandComplete, before an implicit transaction's commit at Sync; that is
+    /// why every write runs in an explicit transaction, whose COMMIT completes only once it is durable.
+    ///
+    /// `body` must let every failed statement's error out. PostgreSQL answers the COMMIT of a transaction that a
+    /// failed statement aborted with `ROLLBACK` and no error, and `PostgresClient.withTransaction` does not show
+    /// COMMIT's command tag: a body that caught such an error and returned would be answered as committed.
     func withTransaction<Value: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Value
     ) async throws(BridgeError) -> Value {
         try await run { [client, logger] gate in
-            try await client.withConnection { connection in
-                try await connection.query("BEGIN", logger: logger)
-                let value: Value
-                do {
-                    value = try await body(connection)
-                    // A caller that stopped waiting was told nothing was written: keep it so.
+            do {
+                return try await client.withTransaction(logger: logger) { connection in
+                    let value = try await body(connection)
+                    // A caller that stopped waiting was told nothing was written: keep it so (postgres-nio rolls back).
                     guard gate.beginCommit() else { throw CancellationError() }
-                } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                    throw error
+                    // postgres-nio sends COMMIT once this returns and keeps its command tag to itself, so the old check
+                    // that COMMIT did not answer ROLLBACK is gone; it could only fire for a body that swallowed a failed
+                    // statement's error, which no body here does (see above). Checking here instead costs a round trip
+                    // on every write, the hot path's post included.
+                    return value
                 }
-                try await Self.commit(connection, logger: logger)
-                return value
+            } catch {
+                throw Self.transactionFailure(error)
             }
         }
     }
 
-    /// Sends COMMIT and returns once PostgreSQL has confirmed it.
-    ///
-    /// PostgresNIO ends a statement at its CommandComplete, before the implicit transaction's commit at Sync; that is
-    /// why every write runs in an explicit transaction and waits for this.
-    static func commit(_ connection: PostgresConnection, logger: Logger) async throws {
-        let result: PostgresQueryResult
-        do {
-            result = try await connection.query("COMMIT", logger: logger).get()
-        } catch {
-            // The server answered COMMIT with an error: nothing was committed, and the error says why.
-            if StoreErrorMapping.sqlState(of: error) != nil { throw error }
-            throw BridgeError(
+    /// The error a transaction's caller sees: what BEGIN or the body threw, as it was; a COMMIT the server refused,
+    /// with the server's error; a COMMIT that failed without one (the connection or the server went away after it
+    /// was sent) as `UNAVAILABLE` / `COMMIT_OUTCOME_UNKNOWN`.
+    static func transactionFailure(_ error: any Error) -> any Error {
+        guard let error = error as? PostgresTransactionError else { return error }
+        if let commitError = error.commitError {
+            if StoreErrorMapping.sqlState(of: commitError) != nil { return commitError }
+            return BridgeError(
                 .unavailable, .commitOutcomeUnknown,
                 "The database went away before confirming the write; it may or may not be stored. Retry with the same idempotency_key.",
-                underlying: error)
+                underlying: commitError)
         }
-        // COMMIT of a transaction that had already failed answers ROLLBACK, without an error.
-        guard result.metadata.command == "COMMIT" else {
-            throw BridgeError(.internal, .internalError, "COMMIT rolled back (\(result.metadata.command)).")
-        }
+        return error.closureError ?? error.beginError ?? error
     }
 
     /// The retry and timeout envelope around every database operation.
