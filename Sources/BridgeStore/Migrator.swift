@@ -69,10 +69,9 @@ public struct Migrator: Sendable {
             )
             """, logger: logger)
         var recorded: [Int: String] = [:]
-        for try await (version, checksum) in try await connection.query(
-            "SELECT version, checksum FROM schema_migrations", logger: logger
-        ).decode((Int, String).self) {
-            recorded[version] = checksum
+        for try await row in try await connection.query("SELECT version, checksum FROM schema_migrations", logger: logger) {
+            let cells = row.makeRandomAccess()
+            recorded[try cells.value("version")] = try cells.value("checksum", as: String.self)
         }
         var appliedNow: [Int] = []
         for migration in migrations {

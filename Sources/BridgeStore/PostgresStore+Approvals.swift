@@ -31,26 +31,6 @@ public struct NewApprovalTicket: Sendable {
 }
 
 extension PostgresStore {
-    /// Ticket columns as a reader sees them: a pending ticket past `expires_at` reads as expired (fail closed)
-    /// whether or not a sweep has written that yet.
-    static let ticketColumns = """
-        a.id, a.thread_id, a.requester, a.action_class, a.resource, a.summary, a.risk,
-        CASE WHEN a.state = 'pending' AND a.expires_at <= now() THEN 'expired' ELSE a.state END,
-        CASE WHEN a.state = 'pending' AND a.expires_at <= now() THEN 'policy' ELSE a.decider END,
-        CASE WHEN a.state = 'pending' AND a.expires_at <= now() THEN 'TICKET_EXPIRED' ELSE a.reason_code END,
-        a.decision_note, a.created_at,
-        CASE WHEN a.state = 'pending' AND a.expires_at <= now() THEN a.expires_at ELSE a.decided_at END,
-        a.expires_at, a.escalated_at
-        """
-    typealias TicketColumns = (UUID, UUID, String, String, String, String, String, String, String?, String?, String?, Date, Date?, Date, Date?)
-
-    static func ticket(from c: TicketColumns) -> ApprovalTicket {
-        ApprovalTicket(
-            id: c.0, threadId: c.1, requester: c.2, actionClass: c.3, resource: c.4, summary: c.5,
-            risk: ApprovalTicket.Risk(rawValue: c.6) ?? .medium, state: ApprovalTicket.State(rawValue: c.7) ?? .pending,
-            decider: c.8, reasonCode: c.9, decisionNote: c.10, createdAt: c.11, decidedAt: c.12, expiresAt: c.13, escalatedAt: c.14)
-    }
-
     /// Opens a ticket. `authorize` sees the thread's state under its row lock, so policy decides on what is committed.
     public func requestApproval(
         _ new: NewApprovalTicket, context: CallContext, idempotency: IdempotencyScope?,
@@ -96,7 +76,7 @@ extension PostgresStore {
         let workspace = context.identity.workspace
         return try await withConnection { connection in
             let rows = try await connection.query("""
-                SELECT \(unescaped: Self.ticketColumns) FROM approval_tickets a
+                SELECT \(unescaped: TicketRow.columns) FROM approval_tickets a
                  WHERE a.workspace_id = \(workspace) AND (\(threadID)::uuid IS NULL OR a.thread_id = \(threadID))
                    AND (\(state?.rawValue)::text IS NULL
                         OR (CASE WHEN a.state = 'pending' AND a.expires_at <= now() THEN 'expired' ELSE a.state END) = \(state?.rawValue))
@@ -104,7 +84,7 @@ extension PostgresStore {
                  LIMIT \(limit)
                 """, logger: self.logger)
             var tickets: [ApprovalTicket] = []
-            for try await columns in rows.decode(TicketColumns.self) { tickets.append(Self.ticket(from: columns)) }
+            for try await row in rows { tickets.append(try TicketRow(row).ticket) }
             return tickets
         }
     }
@@ -119,11 +99,15 @@ extension PostgresStore {
         let workspace = context.identity.workspace
         return try await idempotentTransaction(idempotency, context: context) { connection in
             let rows = try await connection.query("""
-                SELECT a.requester, a.action_class, a.thread_id, a.state, a.expires_at <= now()
+                SELECT a.requester, a.action_class, a.thread_id, a.state, a.expires_at <= now() AS is_past_expiry
                   FROM approval_tickets a WHERE a.id = \(id) AND a.workspace_id = \(workspace) FOR UPDATE
                 """, logger: self.logger)
-            var found: (String, String, UUID, String, Bool)?
-            for try await row in rows.decode((String, String, UUID, String, Bool).self) { found = row }
+            var found: (requester: String, actionClass: String, threadID: UUID, current: String, isPastExpiry: Bool)?
+            for try await row in rows {
+                let cells = row.makeRandomAccess()
+                found = (try cells.value("requester"), try cells.value("action_class"), try cells.value("thread_id"),
+                         try cells.value("state"), try cells.value("is_past_expiry"))
+            }
             guard let (requester, actionClass, threadID, current, isPastExpiry) = found else { throw Self.ticketNotFound(id) }
             try authorize(TicketFacts(requester: requester, actionClass: actionClass))
             if current == ApprovalTicket.State.expired.rawValue || (current == ApprovalTicket.State.pending.rawValue && isPastExpiry) {
@@ -156,9 +140,9 @@ extension PostgresStore {
 
     func ticket(_ id: UUID, on connection: PostgresConnection, workspace: String) async throws -> ApprovalTicket {
         let rows = try await connection.query(
-            "SELECT \(unescaped: Self.ticketColumns) FROM approval_tickets a WHERE a.id = \(id) AND a.workspace_id = \(workspace)",
+            "SELECT \(unescaped: TicketRow.columns) FROM approval_tickets a WHERE a.id = \(id) AND a.workspace_id = \(workspace)",
             logger: logger)
-        for try await columns in rows.decode(TicketColumns.self) { return Self.ticket(from: columns) }
+        for try await row in rows { return try TicketRow(row).ticket }
         throw Self.ticketNotFound(id)
     }
 

@@ -27,10 +27,12 @@ extension PostgresStore {
             for try await _ in claimed { isNew = true }
             if !isNew {
                 let rows = try await connection.query("""
-                    SELECT request_hash, result::text FROM idempotency_keys
+                    SELECT request_hash, result::text AS result FROM idempotency_keys
                      WHERE workspace_id = \(workspace) AND caller = \(caller) AND tool = \(scope.tool) AND key = \(scope.key)
                     """, logger: self.logger)
-                for try await (hash, stored) in rows.decode((String, String?).self) {
+                for try await row in rows {
+                    let cells = row.makeRandomAccess()
+                    let hash: String = try cells.value("request_hash"), stored: String? = try cells.value("result")
                     guard hash == scope.requestHash, let stored else { throw Self.keyReused(scope) }
                     return (try WireCoding.decode(Result.self, from: stored.utf8), true)
                 }
@@ -53,10 +55,13 @@ extension PostgresStore {
         let workspace = context.identity.workspace, caller = context.identity.handle
         let found = try await withConnection { connection -> (String, UUID?, String?)? in
             let rows = try await connection.query("""
-                SELECT request_hash, result_ref, result::text FROM idempotency_keys
+                SELECT request_hash, result_ref, result::text AS result FROM idempotency_keys
                  WHERE workspace_id = \(workspace) AND caller = \(caller) AND tool = \(scope.tool) AND key = \(scope.key)
                 """, logger: self.logger)
-            for try await row in rows.decode((String, UUID?, String?).self) { return row }
+            for try await row in rows {
+                let cells = row.makeRandomAccess()
+                return (try cells.value("request_hash"), try cells.value("result_ref"), try cells.value("result"))
+            }
             return nil
         }
         guard let found else { throw BridgeError(.aborted, .transactionConflict, "The idempotency key changed while in use; retry.") }

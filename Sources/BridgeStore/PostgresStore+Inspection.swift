@@ -101,43 +101,75 @@ extension PostgresStore {
              WHERE tp.thread_id = \(id)
              ORDER BY tp.left_at IS NOT NULL, tp.joined_at, tp.handle
             """, logger: logger)
-        for try await (handle, role, cursor, joined, left, presence, seen) in memberRows.decode((String, String, Int64, Date, Date?, String?, Date?).self) {
-            members.append(InspectedMember(
-                handle: handle, role: Role(rawValue: role) ?? .observer, cursorSeq: cursor, unread: max(0, lastSeq - cursor),
-                joinedAt: joined, leftAt: left, presence: presence.flatMap(Presence.init(rawValue:)), lastSeenAt: seen))
+        for try await row in memberRows {
+            members.append(try InspectedMemberRow(row).member(lastSeq: lastSeq))
         }
 
         var messages: [Message] = []
         let messageRows = try await connection.query("""
-            SELECT \(unescaped: Self.messageColumns) FROM messages m
+            SELECT \(unescaped: MessageRow.columns) FROM messages m
              WHERE m.thread_id = \(id) AND m.seq > \(lastSeq - Int64(messageLimit)) ORDER BY m.seq
             """, logger: logger)
-        for try await columns in messageRows.decode(MessageColumns.self) { messages.append(try Self.message(from: columns)) }
+        for try await row in messageRows { messages.append(try MessageRow(row).message) }
 
         var tickets: [ApprovalTicket] = []
         let ticketRows = try await connection.query("""
-            SELECT \(unescaped: Self.ticketColumns) FROM approval_tickets a
+            SELECT \(unescaped: TicketRow.columns) FROM approval_tickets a
              WHERE a.thread_id = \(id) AND a.workspace_id = \(workspace) ORDER BY a.created_at DESC, a.id
             """, logger: logger)
-        for try await columns in ticketRows.decode(TicketColumns.self) { tickets.append(Self.ticket(from: columns)) }
+        for try await row in ticketRows { tickets.append(try TicketRow(row).ticket) }
 
         let threadTarget = "thread:\(id.wireString)"
         let ticketTargets = tickets.map { "ticket:\($0.id.wireString)" }
         var audit: [AuditEvent] = []
         let auditRows = try await connection.query("""
-            SELECT id, created_at, actor, action, target, reason, request_id, before::text, after::text FROM (
+            SELECT id, created_at, actor, action, target, reason, request_id, before::text AS before, after::text AS after FROM (
                 SELECT * FROM audit_events
                  WHERE workspace_id = \(workspace) AND (target = \(threadTarget) OR target = ANY(\(ticketTargets)))
                  ORDER BY id DESC LIMIT \(auditLimit)) recent
              ORDER BY id
             """, logger: logger)
-        for try await (eventID, at, actor, action, target, reason, requestID, before, after)
-            in auditRows.decode((Int64, Date, String, String, String, String?, String?, String?, String?).self) {
-            audit.append(AuditEvent(
-                id: eventID, at: at, actor: actor, action: action, target: target, reason: reason, requestId: requestID,
-                before: try before.map { try JSONParser.parse($0.utf8) },
-                after: try after.map { try JSONParser.parse($0.utf8) }))
-        }
+        for try await row in auditRows { audit.append(try AuditEventRow(row).event) }
         return ThreadInspection(thread: thread, participants: members, recentMessages: messages, tickets: tickets, audit: audit)
+    }
+}
+
+/// A member of the inspected thread with its history and presence, by column name.
+struct InspectedMemberRow: StoreRow {
+    let handle: String
+    let role: String
+    let cursorSeq: Int64
+    let joinedAt: Date
+    let leftAt: Date?
+    let presence: String?
+    let lastSeenAt: Date?
+
+    init(_ cells: PostgresRandomAccessRow) throws {
+        handle = try cells.value("handle")
+        role = try cells.value("role")
+        cursorSeq = try cells.value("cursor_seq")
+        joinedAt = try cells.value("joined_at")
+        leftAt = try cells.value("left_at")
+        presence = try cells.value("presence")
+        lastSeenAt = try cells.value("last_seen_at")
+    }
+
+    func member(lastSeq: Int64) -> InspectedMember {
+        InspectedMember(
+            handle: handle, role: Role(rawValue: role) ?? .observer, cursorSeq: cursorSeq, unread: max(0, lastSeq - cursorSeq),
+            joinedAt: joinedAt, leftAt: leftAt, presence: presence.flatMap(Presence.init(rawValue:)), lastSeenAt: lastSeenAt)
+    }
+}
+
+/// An audit event as inspection reads it, its JSON columns as text, by column name.
+struct AuditEventRow: StoreRow {
+    let event: AuditEvent
+
+    init(_ cells: PostgresRandomAccessRow) throws {
+        let before: String? = try cells.value("before"), after: String? = try cells.value("after")
+        event = AuditEvent(
+            id: try cells.value("id"), at: try cells.value("created_at"), actor: try cells.value("actor"), action: try cells.value("action"),
+            target: try cells.value("target"), reason: try cells.value("reason"), requestId: try cells.value("request_id"),
+            before: try before.map { try JSONParser.parse($0.utf8) }, after: try after.map { try JSONParser.parse($0.utf8) })
     }
 }

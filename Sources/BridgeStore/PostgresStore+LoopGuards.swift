@@ -39,34 +39,40 @@ extension PostgresStore {
                 SELECT status, last_seq, guard_checked_seq, guard_baseline_seq, no_progress_turns FROM threads
                  WHERE id = \(threadID) FOR UPDATE
                 """, logger: self.logger)
-            var thread: (String, Int64, Int64, Int64, Int)?
-            for try await row in threadRows.decode((String, Int64, Int64, Int64, Int).self) { thread = row }
-            guard let (status, lastSeq, checkedSeq, baselineSeq, turnsBefore) = thread, status == "active", lastSeq > checkedSeq else { return nil }
+            var thread: GuardedThreadRow?
+            for try await row in threadRows { thread = try GuardedThreadRow(row) }
+            guard let thread, thread.status == "active", thread.lastSeq > thread.checkedSeq else { return nil }
+            let lastSeq = thread.lastSeq, checkedSeq = thread.checkedSeq, baselineSeq = thread.baselineSeq
 
             let messageRows = try await connection.query("""
-                SELECT m.kind, m.body_hash, coalesce(m.payload->>'event', '') LIKE 'thread.%',
-                       coalesce(p.runtime_kind = 'human' OR p.role = 'operator', false)
+                SELECT m.kind, m.body_hash, coalesce(m.payload->>'event', '') LIKE 'thread.%' AS is_status_change,
+                       coalesce(p.runtime_kind = 'human' OR p.role = 'operator', false) AS by_human
                   FROM messages m
                   LEFT JOIN participants p ON p.workspace_id = m.workspace_id AND p.handle = m.author
                  WHERE m.thread_id = \(threadID) AND m.seq > \(checkedSeq) ORDER BY m.seq
                 """, logger: self.logger)
             var observations: [LoopGuard.Observation] = []
-            for try await (kind, hash, isStatusChange, byHuman) in messageRows.decode((String, String, Bool, Bool).self) {
+            for try await row in messageRows {
+                let cells = row.makeRandomAccess()
+                let kind: String = try cells.value("kind"), isStatusChange: Bool = try cells.value("is_status_change")
                 observations.append(LoopGuard.Observation(
-                    kind: MessageKind(rawValue: kind) ?? .note, byHuman: byHuman,
-                    isStatusChange: kind == MessageKind.system.rawValue && isStatusChange, bodyHash: hash))
+                    kind: MessageKind(rawValue: kind) ?? .note, byHuman: try cells.value("by_human"),
+                    isStatusChange: kind == MessageKind.system.rawValue && isStatusChange, bodyHash: try cells.value("body_hash")))
             }
             let newFindings = Array(Set(observations.filter { $0.kind == .finding }.map(\.bodyHash)))
             var findingCycles: [String: Int] = [:]
             if !newFindings.isEmpty {
                 let countRows = try await connection.query("""
-                    SELECT body_hash, count(*)::int FROM messages
+                    SELECT body_hash, count(*)::int AS cycles FROM messages
                      WHERE thread_id = \(threadID) AND kind = 'finding' AND seq > \(baselineSeq) AND body_hash = ANY (\(newFindings))
                      GROUP BY body_hash
                     """, logger: self.logger)
-                for try await (hash, count) in countRows.decode((String, Int).self) { findingCycles[hash] = count }
+                for try await row in countRows {
+                    let cells = row.makeRandomAccess()
+                    findingCycles[try cells.value("body_hash")] = try cells.value("cycles", as: Int.self)
+                }
             }
-            let turns = loopGuard.noProgressTurns(after: observations, startingAt: turnsBefore)
+            let turns = loopGuard.noProgressTurns(after: observations, startingAt: thread.noProgressTurns)
             guard let trip = loopGuard.trip(turns: turns, findingCycles: findingCycles) else {
                 try await connection.query("""
                     UPDATE threads SET no_progress_turns = \(turns), guard_checked_seq = \(lastSeq) WHERE id = \(threadID)
@@ -121,7 +127,8 @@ extension PostgresStore {
                 RETURNING id, thread_id, action_class, resource, requester
                 """, logger: self.logger)
             let escalated = try await Self.sweptTickets(escalatedRows)
-            for (id, threadID, actionClass, resource, requester) in escalated {
+            for swept in escalated {
+                let (id, threadID, actionClass, resource, requester) = (swept.id, swept.threadID, swept.actionClass, swept.resource, swept.requester)
                 let ticket = id.wireString
                 try await Self.audit(connection, context: context, action: "approval.escalated", target: "ticket:\(ticket)",
                                      after: ["thread_id": .string(threadID.wireString)],
@@ -138,7 +145,8 @@ extension PostgresStore {
                 RETURNING id, thread_id, action_class, resource, requester
                 """, logger: self.logger)
             let expired = try await Self.sweptTickets(expiredRows)
-            for (id, threadID, actionClass, resource, requester) in expired {
+            for swept in expired {
+                let (id, threadID, actionClass, resource, requester) = (swept.id, swept.threadID, swept.actionClass, swept.resource, swept.requester)
                 let ticket = id.wireString
                 try await Self.audit(connection, context: context, action: "approval.expired", target: "ticket:\(ticket)",
                                      before: ["state": .string("pending")], after: ["state": .string("expired")],
@@ -154,9 +162,43 @@ extension PostgresStore {
     }
 
     /// The rows a sweep's `UPDATE … RETURNING id, thread_id, action_class, resource, requester` changed.
-    private static func sweptTickets(_ rows: PostgresRowSequence) async throws -> [(UUID, UUID, String, String, String)] {
-        var tickets: [(UUID, UUID, String, String, String)] = []
-        for try await row in rows.decode((UUID, UUID, String, String, String).self) { tickets.append(row) }
+    private static func sweptTickets(_ rows: PostgresRowSequence) async throws -> [SweptTicketRow] {
+        var tickets: [SweptTicketRow] = []
+        for try await row in rows { tickets.append(try SweptTicketRow(row)) }
         return tickets
+    }
+}
+
+/// A thread's loop-guard state, read under its row lock.
+struct GuardedThreadRow: StoreRow {
+    let status: String
+    let lastSeq: Int64
+    let checkedSeq: Int64
+    let baselineSeq: Int64
+    let noProgressTurns: Int
+
+    init(_ cells: PostgresRandomAccessRow) throws {
+        status = try cells.value("status")
+        lastSeq = try cells.value("last_seq")
+        checkedSeq = try cells.value("guard_checked_seq")
+        baselineSeq = try cells.value("guard_baseline_seq")
+        noProgressTurns = try cells.value("no_progress_turns")
+    }
+}
+
+/// A ticket an approval sweep escalated or expired.
+struct SweptTicketRow: StoreRow {
+    let id: UUID
+    let threadID: UUID
+    let actionClass: String
+    let resource: String
+    let requester: String
+
+    init(_ cells: PostgresRandomAccessRow) throws {
+        id = try cells.value("id")
+        threadID = try cells.value("thread_id")
+        actionClass = try cells.value("action_class")
+        resource = try cells.value("resource")
+        requester = try cells.value("requester")
     }
 }

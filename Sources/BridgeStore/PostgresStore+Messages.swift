@@ -35,20 +35,6 @@ public struct MessagePage: Sendable {
 }
 
 extension PostgresStore {
-    static let messageColumns = """
-        m.id, m.thread_id, m.seq, m.author, m.kind, m.to_handles, m.reply_to_seq, m.body, m.payload::text,
-        m.schema_version, m.body_hash, m.created_at
-        """
-
-    typealias MessageColumns = (UUID, UUID, Int64, String, String, [String], Int64?, String, String, String, String, Date)
-
-    static func message(from c: MessageColumns) throws -> Message {
-        Message(
-            id: c.0, threadId: c.1, seq: c.2, author: c.3, kind: MessageKind(rawValue: c.4) ?? .note, to: c.5,
-            replyToSeq: c.6, body: c.7, payload: try JSONParser.parse(c.8.utf8),
-            schemaVersion: c.9, bodyHash: c.10, createdAt: c.11)
-    }
-
     /// Posts a message: one statement on the hot path, in a transaction whose COMMIT is confirmed before the
     /// answer. Returns the message and whether it was a replay.
     ///
@@ -98,9 +84,9 @@ extension PostgresStore {
         let workspace = context.identity.workspace
         let found = try await withConnection { connection -> Message? in
             let rows = try await connection.query(
-                "SELECT \(unescaped: Self.messageColumns) FROM messages m WHERE m.id = \(id) AND m.workspace_id = \(workspace)",
+                "SELECT \(unescaped: MessageRow.columns) FROM messages m WHERE m.id = \(id) AND m.workspace_id = \(workspace)",
                 logger: self.logger)
-            for try await columns in rows.decode(MessageColumns.self) { return try Self.message(from: columns) }
+            for try await row in rows { return try MessageRow(row).message }
             return nil
         }
         guard let found else { throw StoreErrorMapping.internalError(BridgeError(.internal, .internalError, "idempotent message \(id) missing")) }
@@ -121,7 +107,7 @@ extension PostgresStore {
                             WHERE p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL) AS member
               FROM threads t WHERE t.id = \(threadID) AND t.workspace_id = \(workspace)
         )
-        SELECT t.last_seq, t.member, t.status, \(unescaped: Self.messageColumns)
+        SELECT t.last_seq, t.member, t.status, \(unescaped: MessageRow.columns)
           FROM t LEFT JOIN LATERAL (
                SELECT * FROM messages m WHERE m.thread_id = t.id AND m.seq > \(afterSeq) AND (t.member OR \(bypassMembership))
                 ORDER BY m.seq LIMIT \(limit + 1)) m ON true
@@ -144,10 +130,10 @@ extension PostgresStore {
             var messages: [Message] = []
             for try await row in rows {
                 let cells = row.makeRandomAccess()
-                header = (try cells[0].decode(Int64.self, context: .default), try cells[1].decode(Bool.self, context: .default),
-                          try cells[2].decode(String.self, context: .default))
-                if cells[3].bytes != nil {
-                    messages.append(try Self.message(from: Self.decodeMessageColumns(row, offset: 3)))
+                header = (try cells.value("last_seq"), try cells.value("member"), try cells.value("status"))
+                // The thread's one row when no message follows has NULL message columns.
+                if try cells.value("id", as: UUID?.self) != nil {
+                    messages.append(try MessageRow(cells).message)
                 }
             }
             return header.map { ($0.0, $0.1, $0.2, messages) }
@@ -168,7 +154,7 @@ extension PostgresStore {
         let workspace = context.identity.workspace, handle = context.identity.handle
         let messages = try await withConnection { connection -> [Message] in
             let rows = try await connection.query("""
-                SELECT \(unescaped: Self.messageColumns)
+                SELECT \(unescaped: MessageRow.columns)
                   FROM thread_participants p
                   JOIN messages m ON m.thread_id = p.thread_id AND m.seq > p.cursor_seq
                  WHERE p.workspace_id = \(workspace) AND p.handle = \(handle) AND p.left_at IS NULL
@@ -178,7 +164,7 @@ extension PostgresStore {
                  LIMIT \(limit + 1)
                 """, logger: self.logger)
             var messages: [Message] = []
-            for try await columns in rows.decode(MessageColumns.self) { messages.append(try Self.message(from: columns)) }
+            for try await row in rows { messages.append(try MessageRow(row).message) }
             return messages
         }
         return (Array(messages.prefix(limit)), messages.count > limit)
@@ -227,15 +213,5 @@ extension PostgresStore {
     struct AckRecord: Codable, Sendable {
         var cursorSeq: Int64
         var lastSeq: Int64
-    }
-
-    static func decodeMessageColumns(_ row: PostgresRow, offset: Int) throws -> MessageColumns {
-        let cells = row.makeRandomAccess()
-        func cell<T: PostgresDecodable>(_ index: Int, _ type: T.Type) throws -> T {
-            try cells[offset + index].decode(T.self, context: .default)
-        }
-        return (try cell(0, UUID.self), try cell(1, UUID.self), try cell(2, Int64.self), try cell(3, String.self),
-                try cell(4, String.self), try cell(5, [String].self), try cell(6, Int64?.self), try cell(7, String.self),
-                try cell(8, String.self), try cell(9, String.self), try cell(10, String.self), try cell(11, Date.self))
     }
 }

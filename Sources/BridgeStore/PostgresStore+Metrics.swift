@@ -62,7 +62,7 @@ extension PostgresStore {
                        -- A deliberate deferral is not wake latency.
                        AND r.deferred_since IS NULL
                 )
-                SELECT 'message', kind, count(*)::float8 FROM messages WHERE workspace_id = \(workspace) GROUP BY kind
+                SELECT 'message' AS family, kind AS label, count(*)::float8 AS value FROM messages WHERE workspace_id = \(workspace) GROUP BY kind
                 UNION ALL
                 SELECT 'thread', status, count(*)::float8 FROM threads WHERE workspace_id = \(workspace) GROUP BY status
                 UNION ALL
@@ -95,7 +95,10 @@ extension PostgresStore {
                 UNION ALL
                 SELECT 'wake_start_p95', '', percentile_disc(0.95) WITHIN GROUP (ORDER BY s) FROM starts
                 """, logger: self.logger)
-            for try await (family, label, value) in figures.decode((String, String, Double?).self) {
+            for try await row in figures {
+                let cells = row.makeRandomAccess()
+                let family: String = try cells.value("family"), label: String = try cells.value("label")
+                let value: Double? = try cells.value("value")
                 let count = Int64(value ?? 0)
                 switch family {
                 case "message": metrics.messagesByKind[label] = count
@@ -124,11 +127,14 @@ extension PostgresStore {
             }
 
             let requests = try await connection.query("""
-                SELECT tool, code, sum(request_count)::bigint, sum(duration_seconds)::float8 FROM api_request_stats
+                SELECT tool, code, sum(request_count)::bigint AS count, sum(duration_seconds)::float8 AS duration_seconds FROM api_request_stats
                  WHERE workspace_id = \(workspace) GROUP BY tool, code ORDER BY tool, code
                 """, logger: self.logger)
-            for try await (tool, code, count, duration) in requests.decode((String, String, Int64, Double).self) {
-                metrics.apiRequests.append(.init(tool: tool, code: code, count: count, durationSeconds: duration))
+            for try await row in requests {
+                let cells = row.makeRandomAccess()
+                metrics.apiRequests.append(.init(
+                    tool: try cells.value("tool"), code: try cells.value("code"), count: try cells.value("count"),
+                    durationSeconds: try cells.value("duration_seconds")))
             }
 
             var readBuckets = [Int64](repeating: 0, count: APIRequestStats.bucketCount)

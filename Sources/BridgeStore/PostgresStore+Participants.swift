@@ -34,19 +34,6 @@ public struct ParticipantChange: Codable, Sendable {
 }
 
 extension PostgresStore {
-    static let participantColumns = """
-        handle, display_name, role, runtime_kind, runtime_managed, session_id, workdir, presence,
-        last_heartbeat_at, last_human_input_at, created_at, updated_at
-        """
-    typealias ParticipantColumns = (String, String?, String, String, Bool, String?, String?, String, Date?, Date?, Date, Date)
-
-    static func participant(from c: ParticipantColumns) -> Participant {
-        Participant(
-            handle: c.0, displayName: c.1, role: Role(rawValue: c.2) ?? .observer,
-            runtime: RuntimeDescriptor(kind: RuntimeKind(rawValue: c.3) ?? .none, managed: c.4, sessionId: c.5, workdir: c.6),
-            presence: Presence(rawValue: c.7) ?? .active, lastHeartbeatAt: c.8, lastHumanInputAt: c.9, createdAt: c.10, updatedAt: c.11)
-    }
-
     /// Makes sure the caller has a participant row with its current role; audited when it changes anything.
     public func ensureParticipant(context: CallContext) async throws(BridgeError) {
         let identity = context.identity
@@ -86,9 +73,9 @@ extension PostgresStore {
         let workspace = context.identity.workspace
         let found = try await withConnection { connection -> Participant? in
             let rows = try await connection.query("""
-                SELECT \(unescaped: Self.participantColumns) FROM participants WHERE workspace_id = \(workspace) AND handle = \(handle)
+                SELECT \(unescaped: ParticipantRow.columns) FROM participants WHERE workspace_id = \(workspace) AND handle = \(handle)
                 """, logger: self.logger)
-            for try await columns in rows.decode(ParticipantColumns.self) { return Self.participant(from: columns) }
+            for try await row in rows { return try ParticipantRow(row).participant }
             return nil
         }
         guard let found else {
@@ -117,12 +104,12 @@ extension PostgresStore {
                     session_id = CASE WHEN \(runtime != nil) THEN \(runtime?.sessionId) ELSE participants.session_id END,
                     workdir = CASE WHEN \(runtime != nil) THEN \(runtime?.workdir) ELSE participants.workdir END,
                     updated_at = now()
-                RETURNING (xmax = 0), \(unescaped: Self.participantColumns)
+                RETURNING (xmax = 0) AS created, \(unescaped: ParticipantRow.columns)
                 """, logger: self.logger)
             for try await row in rows {
                 let cells = row.makeRandomAccess()
-                let created = try cells[0].decode(Bool.self, context: .default)
-                let participant = try Self.decodeParticipant(row, offset: 1)
+                let created: Bool = try cells.value("created")
+                let participant = try ParticipantRow(cells).participant
                 try await Self.audit(connection, context: context, action: created ? "participant.create" : "participant.update",
                                      target: "participant:\(identity.handle)",
                                      after: ["display_name": registration.displayName.map(JSONValue.string) ?? .null,
@@ -145,26 +132,16 @@ extension PostgresStore {
                        last_human_input_at = CASE WHEN \(heartbeat.humanInput) THEN now() ELSE last_human_input_at END,
                        session_id = coalesce(\(heartbeat.sessionId), session_id), updated_at = now()
                  WHERE workspace_id = \(identity.workspace) AND handle = \(identity.handle)
-                RETURNING \(unescaped: Self.participantColumns)
+                RETURNING \(unescaped: ParticipantRow.columns)
                 """, logger: self.logger)
-            for try await columns in rows.decode(ParticipantColumns.self) {
+            for try await row in rows {
+                let participant = try ParticipantRow(row).participant
                 try await Self.audit(connection, context: context, action: "participant.heartbeat", target: "participant:\(identity.handle)",
                                      after: ["presence": .string(heartbeat.presence.rawValue), "human_input": .bool(heartbeat.humanInput)],
                                      logger: self.logger)
-                return Self.participant(from: columns)
+                return participant
             }
             throw BridgeError(.notFound, .participantNotFound, "No participant \(identity.handle) in this workspace.", details: ["handle": identity.handle])
         }
-    }
-
-    static func decodeParticipant(_ row: PostgresRow, offset: Int) throws -> Participant {
-        let cells = row.makeRandomAccess()
-        func cell<T: PostgresDecodable>(_ index: Int, _ type: T.Type) throws -> T {
-            try cells[offset + index].decode(T.self, context: .default)
-        }
-        return participant(from: (
-            try cell(0, String.self), try cell(1, String?.self), try cell(2, String.self), try cell(3, String.self),
-            try cell(4, Bool.self), try cell(5, String?.self), try cell(6, String?.self), try cell(7, String.self),
-            try cell(8, Date?.self), try cell(9, Date?.self), try cell(10, Date.self), try cell(11, Date.self)))
     }
 }

@@ -25,17 +25,6 @@ public struct SessionLease: Codable, Sendable, Hashable {
 }
 
 extension PostgresStore {
-    static let sessionLeaseColumns = """
-        id, handle, client_name, client_version, runtime_kind, session_id, pid, host, channel, started_at, renewed_at, expires_at,
-        expires_at > now()
-        """
-    typealias SessionLeaseColumns = (UUID, String, String?, String?, String, String?, Int, String, Bool, Date, Date, Date, Bool)
-
-    static func sessionLease(from c: SessionLeaseColumns) -> SessionLease {
-        SessionLease(id: c.0, handle: c.1, clientName: c.2, clientVersion: c.3, runtime: c.4, sessionId: c.5, pid: c.6, host: c.7,
-                     channel: c.8, startedAt: c.9, renewedAt: c.10, expiresAt: c.11, live: c.12)
-    }
-
     /// Takes or renews the lease: it expires `ttl` after now on the database's clock. The first claim of a
     /// process also clears leases of the workspace that expired more than a day ago.
     public func renewSessionLease(_ claim: SessionLeaseClaim, ttl: Duration, workspace: String) async throws(BridgeError) {
@@ -76,13 +65,13 @@ extension PostgresStore {
     public func sessionLeases(workspace: String, handle: String? = nil, includeEnded: Bool = false) async throws(BridgeError) -> [SessionLease] {
         try await withConnection { connection in
             let rows = try await connection.query("""
-                SELECT \(unescaped: Self.sessionLeaseColumns) FROM session_leases
+                SELECT \(unescaped: SessionLeaseRow.columns) FROM session_leases
                  WHERE workspace_id = \(workspace) AND (\(handle)::text IS NULL OR handle = \(handle))
                    AND (\(includeEnded) OR expires_at > now())
                  ORDER BY started_at DESC, id
                 """, logger: self.logger)
             var leases: [SessionLease] = []
-            for try await columns in rows.decode(SessionLeaseColumns.self) { leases.append(Self.sessionLease(from: columns)) }
+            for try await row in rows { leases.append(try SessionLeaseRow(row).lease) }
             return leases
         }
     }
@@ -98,7 +87,7 @@ extension PostgresStore {
         let seqs = threads.map { pushed[$0]! }
         return try await withConnection { connection in
             let rows = try await connection.query("""
-                SELECT \(unescaped: Self.messageColumns)
+                SELECT \(unescaped: MessageRow.columns)
                   FROM thread_participants tp
                   LEFT JOIN unnest(\(threads)::uuid[], \(seqs)::int8[]) AS w(thread_id, seq) ON w.thread_id = tp.thread_id
                   JOIN messages m ON m.thread_id = tp.thread_id AND m.seq > greatest(tp.cursor_seq, coalesce(w.seq, 0))
@@ -108,7 +97,7 @@ extension PostgresStore {
                  LIMIT \(limit)
                 """, logger: self.logger)
             var messages: [Message] = []
-            for try await row in rows { messages.append(try Self.message(from: Self.decodeMessageColumns(row, offset: 0))) }
+            for try await row in rows { messages.append(try MessageRow(row).message) }
             return messages
         }
     }
@@ -128,8 +117,11 @@ extension PostgresStore {
                  LIMIT 20
                 """, logger: self.logger)
             var wakes: [RequestedWake] = []
-            for try await (id, thread, seq, by) in rows.decode((UUID, UUID, Int64, String).self) {
-                wakes.append(RequestedWake(id: id, threadID: thread, triggerSeq: seq, requestedBy: by))
+            for try await row in rows {
+                let cells = row.makeRandomAccess()
+                wakes.append(RequestedWake(
+                    id: try cells.value("id"), threadID: try cells.value("thread_id"), triggerSeq: try cells.value("trigger_seq"),
+                    requestedBy: try cells.value("requested_by")))
             }
             return wakes
         }

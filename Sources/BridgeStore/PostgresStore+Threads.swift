@@ -42,16 +42,6 @@ public struct CreatedThread: Codable, Sendable {
 }
 
 extension PostgresStore {
-    static let threadColumns = """
-        t.id, t.title, t.status, t.status_reason, t.outcome, t.autonomous, t.created_by, t.last_seq, t.created_at, t.updated_at
-        """
-    typealias ThreadColumns = (UUID, String, String, String?, String?, Bool, String, Int64, Date, Date)
-
-    static func thread(from c: ThreadColumns) -> ThreadSummary {
-        ThreadSummary(id: c.0, title: c.1, status: ThreadStatus(rawValue: c.2) ?? .active, statusReason: c.3, outcome: c.4,
-                      autonomous: c.5, createdBy: c.6, lastSeq: c.7, createdAt: c.8, updatedAt: c.9)
-    }
-
     /// Creates a thread with the creator and the named participants as members; unknown handles are registered.
     public func createThread(
         _ new: NewThread, context: CallContext, idempotency: IdempotencyScope?
@@ -114,11 +104,12 @@ extension PostgresStore {
     func lockedThreadFacts(_ id: UUID, on connection: PostgresConnection, identity: Identity) async throws -> ThreadFacts {
         let rows = try await connection.query("""
             SELECT t.status, EXISTS (SELECT 1 FROM thread_participants p
-                                      WHERE p.thread_id = t.id AND p.handle = \(identity.handle) AND p.left_at IS NULL)
+                                      WHERE p.thread_id = t.id AND p.handle = \(identity.handle) AND p.left_at IS NULL) AS is_member
               FROM threads t WHERE t.id = \(id) AND t.workspace_id = \(identity.workspace) FOR UPDATE OF t
             """, logger: logger)
-        for try await (status, isMember) in rows.decode((String, Bool).self) {
-            return ThreadFacts(status: ThreadStatus(rawValue: status) ?? .active, callerIsMember: isMember)
+        for try await row in rows {
+            let cells = row.makeRandomAccess()
+            return ThreadFacts(status: ThreadStatus(rawValue: try cells.value("status")) ?? .active, callerIsMember: try cells.value("is_member"))
         }
         throw BridgeError.threadNotFound(id.wireString)
     }
@@ -130,9 +121,11 @@ extension PostgresStore {
              WHERE thread_id = \(id) AND left_at IS NULL ORDER BY joined_at, handle
             """, logger: logger)
         var members: [ThreadMember] = []
-        for try await (handle, role, cursor, joined) in memberRows.decode((String, String, Int64, Date).self) {
-            members.append(ThreadMember(handle: handle, role: Role(rawValue: role) ?? .observer, cursorSeq: cursor,
-                                        unread: max(0, summary.lastSeq - cursor), joinedAt: joined))
+        for try await row in memberRows {
+            let cells = row.makeRandomAccess()
+            let cursor: Int64 = try cells.value("cursor_seq")
+            members.append(ThreadMember(handle: try cells.value("handle"), role: Role(rawValue: try cells.value("role")) ?? .observer,
+                                        cursorSeq: cursor, unread: max(0, summary.lastSeq - cursor), joinedAt: try cells.value("joined_at")))
         }
         return ThreadDetail(thread: summary, participants: members)
     }
@@ -140,10 +133,10 @@ extension PostgresStore {
     /// The thread row alone, within the workspace.
     func threadSummary(_ id: UUID, on connection: PostgresConnection, workspace: String) async throws -> ThreadSummary? {
         let rows = try await connection.query("""
-            SELECT \(unescaped: Self.threadColumns) FROM threads t WHERE t.id = \(id) AND t.workspace_id = \(workspace)
+            SELECT \(unescaped: ThreadRow.columns) FROM threads t WHERE t.id = \(id) AND t.workspace_id = \(workspace)
             """, logger: logger)
         var summary: ThreadSummary?
-        for try await columns in rows.decode(ThreadColumns.self) { summary = Self.thread(from: columns) }
+        for try await row in rows { summary = try ThreadRow(row).summary }
         return summary
     }
 
@@ -155,7 +148,7 @@ extension PostgresStore {
         let limit = query.limit
         let threads = try await withConnection { connection -> [ThreadSummary] in
             let rows = try await connection.query("""
-                SELECT \(unescaped: Self.threadColumns) FROM threads t
+                SELECT \(unescaped: ThreadRow.columns) FROM threads t
                  WHERE t.workspace_id = \(workspace)
                    AND (\(status)::text IS NULL OR t.status = \(status))
                    AND (NOT \(query.memberOnly) OR EXISTS (SELECT 1 FROM thread_participants p
@@ -165,7 +158,7 @@ extension PostgresStore {
                  LIMIT \(limit + 1)
                 """, logger: self.logger)
             var threads: [ThreadSummary] = []
-            for try await columns in rows.decode(ThreadColumns.self) { threads.append(Self.thread(from: columns)) }
+            for try await row in rows { threads.append(try ThreadRow(row).summary) }
             return threads
         }
         let page = Array(threads.prefix(limit))

@@ -92,13 +92,13 @@ extension PostgresStore {
             let rows = try await connection.query("""
                 SELECT w.id, w.target, w.thread_id, w.trigger_seq, w.state, w.action, w.resume_failures, w.spawn_failures,
                        w.deferred_since, w.triggered_at, w.version,
-                       coalesce(p.last_seen_at >= w.triggered_db_at, false),
-                       a.outcome, coalesce(a.attempt, 0),
+                       coalesce(p.last_seen_at >= w.triggered_db_at, false) AS acknowledged,
+                       a.outcome AS attempt_outcome, coalesce(a.attempt, 0) AS attempt_count,
                        p.runtime_kind, p.runtime_managed, p.session_id, p.workdir, p.presence,
-                       greatest(p.last_heartbeat_at, p.last_seen_at), p.last_human_input_at,
-                       t.autonomous, coalesce(tp.cursor_seq, 0), w.reason,
+                       greatest(p.last_heartbeat_at, p.last_seen_at) AS last_activity_at, p.last_human_input_at,
+                       t.autonomous, coalesce(tp.cursor_seq, 0) AS cursor_seq, w.reason,
                        EXISTS (SELECT 1 FROM session_leases l
-                                WHERE l.workspace_id = w.workspace_id AND l.handle = w.target AND l.expires_at > now()),
+                                WHERE l.workspace_id = w.workspace_id AND l.handle = w.target AND l.expires_at > now()) AS live_session,
                        p.role
                   FROM wake_requests w
                   JOIN participants p ON p.workspace_id = w.workspace_id AND p.handle = w.target
@@ -113,29 +113,7 @@ extension PostgresStore {
                  LIMIT \(limit)
                 """, logger: self.logger)
             var wakes: [OpenWake] = []
-            for try await row in rows {
-                let c = row.makeRandomAccess()
-                func cell<T: PostgresDecodable>(_ index: Int, _: T.Type) throws -> T { try c[index].decode(T.self, context: .default) }
-                let triggerSeq = try cell(3, Int64.self)
-                let cursor = try cell(22, Int64.self)
-                let facts = WakeFacts(
-                    requestID: try cell(0, UUID.self), state: WakeState(rawValue: try cell(4, String.self)) ?? .pending,
-                    action: WakeAction(rawValue: try cell(5, String.self)) ?? .resume,
-                    resumeFailures: try cell(6, Int.self), spawnFailures: try cell(7, Int.self),
-                    deferredSince: try cell(8, Date?.self), triggeredAt: try cell(9, Date?.self),
-                    attemptOutcome: try cell(12, String?.self).flatMap(WakeAttempt.Outcome.init(rawValue:)),
-                    acknowledged: try cell(11, Bool.self),
-                    runtime: RuntimeDescriptor(kind: RuntimeKind(rawValue: try cell(14, String.self)) ?? .none, managed: try cell(15, Bool.self),
-                                               sessionId: try cell(16, String?.self), workdir: try cell(17, String?.self)),
-                    presence: Presence(rawValue: try cell(18, String.self)) ?? .active,
-                    lastActivityAt: try cell(19, Date?.self), lastHumanInputAt: try cell(20, Date?.self),
-                    threadAutonomous: try cell(21, Bool.self), caughtUp: cursor >= triggerSeq, liveSession: try cell(24, Bool.self))
-                var wake = OpenWake(facts: facts, version: try cell(10, Int.self), target: try cell(1, String.self),
-                                    threadID: try cell(2, UUID.self), triggerSeq: triggerSeq, cursorSeq: cursor,
-                                    attemptCount: try cell(13, Int.self), role: Role(rawValue: try cell(25, String.self)) ?? .observer)
-                if facts.state == .deferred { wake.deferReason = try cell(23, String?.self).flatMap(Reason.init(rawValue:)) }
-                wakes.append(wake)
-            }
+            for try await row in rows { wakes.append(try OpenWakeRow(row).wake) }
             return wakes
         }
     }
@@ -344,27 +322,16 @@ extension PostgresStore {
                 """, logger: self.logger)
             var byID: [UUID: WakeRequest] = [:]
             for try await row in rows {
-                let c = row.makeRandomAccess()
-                func cell<T: PostgresDecodable>(_ index: Int, _: T.Type) throws -> T { try c[index].decode(T.self, context: .default) }
-                let id = try cell(0, UUID.self)
-                byID[id] = WakeRequest(
-                    id: id, target: try cell(1, String.self), threadId: try cell(2, UUID.self), triggerSeq: try cell(3, Int64.self),
-                    state: WakeState(rawValue: try cell(4, String.self)) ?? .pending, reason: try cell(5, String?.self),
-                    requestedBy: try cell(6, String.self), action: WakeAction(rawValue: try cell(7, String.self)) ?? .resume,
-                    resumeFailures: try cell(8, Int.self), spawnFailures: try cell(9, Int.self), nextAttemptAt: try cell(10, Date.self),
-                    deferredSince: try cell(11, Date?.self), triggeredAt: try cell(12, Date?.self), finishedAt: try cell(13, Date?.self),
-                    createdAt: try cell(14, Date.self), updatedAt: try cell(15, Date.self), attempts: [])
+                let request = try WakeRequestRow(row).request
+                byID[request.id] = request
             }
             let attemptRows = try await connection.query("""
                 SELECT request_id, attempt, action, supervisor, started_at, finished_at, exit_code, outcome, session_id, output_tail
                   FROM wake_attempts WHERE request_id = ANY (\(ids)) ORDER BY request_id, attempt
                 """, logger: self.logger)
-            for try await (requestID, attempt, action, supervisor, started, finished, exitCode, outcome, sessionID, tail)
-                in attemptRows.decode((UUID, Int, String, String, Date, Date?, Int?, String, String?, String?).self) {
-                byID[requestID]?.attempts.append(WakeAttempt(
-                    attempt: attempt, action: WakeAction(rawValue: action) ?? .resume, supervisor: supervisor, startedAt: started,
-                    finishedAt: finished, exitCode: exitCode, outcome: WakeAttempt.Outcome(rawValue: outcome) ?? .running,
-                    sessionId: sessionID, outputTail: tail))
+            for try await row in attemptRows {
+                let attempt = try WakeAttemptRow(row)
+                byID[attempt.requestID]?.attempts.append(attempt.attempt)
             }
             return ids.compactMap { byID[$0] }
         }
@@ -375,4 +342,66 @@ extension PostgresStore {
 struct WakeTriggerOutcome: Codable, Sendable {
     var id: UUID
     var created: Bool
+}
+
+/// An open wake request with the facts the planner decides on, as ``PostgresStore/openWakes(now:limit:workspace:)`` selects it.
+struct OpenWakeRow: StoreRow {
+    let wake: OpenWake
+
+    init(_ cells: PostgresRandomAccessRow) throws {
+        let triggerSeq: Int64 = try cells.value("trigger_seq"), cursor: Int64 = try cells.value("cursor_seq")
+        let facts = WakeFacts(
+            requestID: try cells.value("id"), state: WakeState(rawValue: try cells.value("state")) ?? .pending,
+            action: WakeAction(rawValue: try cells.value("action")) ?? .resume,
+            resumeFailures: try cells.value("resume_failures"), spawnFailures: try cells.value("spawn_failures"),
+            deferredSince: try cells.value("deferred_since"), triggeredAt: try cells.value("triggered_at"),
+            attemptOutcome: try cells.value("attempt_outcome", as: String?.self).flatMap(WakeAttempt.Outcome.init(rawValue:)),
+            acknowledged: try cells.value("acknowledged"),
+            runtime: RuntimeDescriptor(
+                kind: RuntimeKind(rawValue: try cells.value("runtime_kind")) ?? .none, managed: try cells.value("runtime_managed"),
+                sessionId: try cells.value("session_id"), workdir: try cells.value("workdir")),
+            presence: Presence(rawValue: try cells.value("presence")) ?? .active,
+            lastActivityAt: try cells.value("last_activity_at"), lastHumanInputAt: try cells.value("last_human_input_at"),
+            threadAutonomous: try cells.value("autonomous"), caughtUp: cursor >= triggerSeq, liveSession: try cells.value("live_session"))
+        var wake = OpenWake(
+            facts: facts, version: try cells.value("version"), target: try cells.value("target"), threadID: try cells.value("thread_id"),
+            triggerSeq: triggerSeq, cursorSeq: cursor, attemptCount: try cells.value("attempt_count"),
+            role: Role(rawValue: try cells.value("role")) ?? .observer)
+        if facts.state == .deferred {
+            wake.deferReason = try cells.value("reason", as: String?.self).flatMap(Reason.init(rawValue:))
+        }
+        self.wake = wake
+    }
+}
+
+/// A `wake_requests` row, without its attempts.
+struct WakeRequestRow: StoreRow {
+    let request: WakeRequest
+
+    init(_ cells: PostgresRandomAccessRow) throws {
+        request = WakeRequest(
+            id: try cells.value("id"), target: try cells.value("target"), threadId: try cells.value("thread_id"),
+            triggerSeq: try cells.value("trigger_seq"), state: WakeState(rawValue: try cells.value("state")) ?? .pending,
+            reason: try cells.value("reason"), requestedBy: try cells.value("requested_by"),
+            action: WakeAction(rawValue: try cells.value("action")) ?? .resume,
+            resumeFailures: try cells.value("resume_failures"), spawnFailures: try cells.value("spawn_failures"),
+            nextAttemptAt: try cells.value("next_attempt_at"), deferredSince: try cells.value("deferred_since"),
+            triggeredAt: try cells.value("triggered_at"), finishedAt: try cells.value("finished_at"),
+            createdAt: try cells.value("created_at"), updatedAt: try cells.value("updated_at"), attempts: [])
+    }
+}
+
+/// A `wake_attempts` row and the request it belongs to.
+struct WakeAttemptRow: StoreRow {
+    let requestID: UUID
+    let attempt: WakeAttempt
+
+    init(_ cells: PostgresRandomAccessRow) throws {
+        requestID = try cells.value("request_id")
+        attempt = WakeAttempt(
+            attempt: try cells.value("attempt"), action: WakeAction(rawValue: try cells.value("action")) ?? .resume,
+            supervisor: try cells.value("supervisor"), startedAt: try cells.value("started_at"), finishedAt: try cells.value("finished_at"),
+            exitCode: try cells.value("exit_code"), outcome: WakeAttempt.Outcome(rawValue: try cells.value("outcome")) ?? .running,
+            sessionId: try cells.value("session_id"), outputTail: try cells.value("output_tail"))
+    }
 }
