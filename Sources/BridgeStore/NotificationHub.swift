@@ -1,16 +1,14 @@
 import BridgeCore
 import Foundation
-import Logging
-import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
-/// Fans out the post NOTIFY to long-polling readers in this process over one dedicated LISTEN connection.
+/// Fans out the post NOTIFY to long-polling readers in this process, through the process's ``NotificationListener``.
 ///
-/// The connection is opened on the first wait, so processes that never long-poll hold none. Readers
+/// The hub subscribes on the first wait, so processes that never long-poll hold no LISTEN connection. Readers
 /// register before they query and then wait, so a post committed in between still wakes them; when the
-/// listener (re)connects every waiter is woken to query again, so a lost notification loses nothing —
-/// unread state is always derived from the tables.
+/// listener (re)connects or loses its connection every waiter is woken to query again, so a lost notification
+/// loses nothing — unread state is always derived from the tables.
 public final class NotificationHub: Service, Sendable {
     /// A registered interest in activity on some threads (or all of them).
     public struct Waiter: Sendable {
@@ -26,40 +24,31 @@ public final class NotificationHub: Service, Sendable {
     private struct State {
         var nextID: UInt64 = 0
         var registrations: [UInt64: Registration] = [:]
-        var demanded = false
-        var demandContinuation: AsyncStream<Void>.Continuation?
-        var listening = false
+        var subscribed = false
     }
 
-    private let client: PostgresClient
-    private let channel: String
-    private let logger: Logger
+    /// The LISTEN connection the hub's waiters hear posts through.
+    public let listener: NotificationListener
     private let state = Mutex(State())
-    private let demand: AsyncStream<Void>
 
-    init(client: PostgresClient, channel: String, logger: Logger) {
-        self.client = client
-        self.channel = channel
-        self.logger = logger
-        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        self.demand = stream
-        state.withLock { $0.demandContinuation = continuation }
+    init(listener: NotificationListener) {
+        self.listener = listener
     }
 
     /// Whether the LISTEN connection is up.
-    public var isListening: Bool { state.withLock { $0.listening } }
+    public var isListening: Bool { listener.isListening }
 
     /// Registers interest in `threads` (nil: any thread). Call before querying, then ``wait(_:timeout:)``.
     public func register(threads: Set<UUID>?) -> Waiter {
         let signal = AutoResetSignal()
-        let id = state.withLock { state -> UInt64 in
+        let (id, subscribe) = state.withLock { state -> (UInt64, Bool) in
             state.nextID += 1
             state.registrations[state.nextID] = Registration(threads: threads, signal: signal)
-            if !state.demanded {
-                state.demanded = true
-                state.demandContinuation?.yield()
-            }
-            return state.nextID
+            defer { state.subscribed = true }
+            return (state.nextID, !state.subscribed)
+        }
+        if subscribe {
+            _ = listener.subscribe { [weak self] event in self?.receive(event) }
         }
         return Waiter(id: id, signal: signal)
     }
@@ -74,6 +63,17 @@ public final class NotificationHub: Service, Sendable {
         state.withLock { _ = $0.registrations.removeValue(forKey: waiter.id) }
     }
 
+    private func receive(_ event: NotificationListener.Event) {
+        switch event {
+        case .notified(let payload):
+            deliver(threadID: UUID(uuidString: payload))
+        case .connected, .disconnected:
+            // Anything committed while nobody listened, or the outage itself, is found by querying again now,
+            // instead of waiting out the timer.
+            deliver(threadID: nil)
+        }
+    }
+
     /// Wakes the waiters interested in `threadID` (all of them when nil).
     func deliver(threadID: UUID?) {
         state.withLock { state in
@@ -85,43 +85,8 @@ public final class NotificationHub: Service, Sendable {
         }
     }
 
-    /// Waits for the first waiter, then holds a LISTEN connection, reconnecting with backoff until shutdown.
+    /// Runs the hub's ``listener``: it connects once the first waiter registers.
     public func run() async throws {
-        var demanded = false
-        for await _ in demand.cancelOnGracefulShutdown() {
-            demanded = true
-            break
-        }
-        guard demanded else { return }
-        var backoff = Duration.milliseconds(100)
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { [self] in
-                    try await client.withConnection { connection in
-                        try await connection.listen(on: self.channel) { notifications in
-                            self.state.withLock { $0.listening = true }
-                            // Anything committed while we were not listening is found by querying again.
-                            self.deliver(threadID: nil)
-                            for try await notification in notifications {
-                                self.deliver(threadID: UUID(uuidString: notification.payload))
-                            }
-                        }
-                    }
-                }
-            } catch {
-                if Task.isCancelled || Task.isShuttingDownGracefully { break }
-                logger.warning("Notification listener lost its connection; reconnecting.", metadata: ["error": "\(error)"])
-            }
-            let wasListening = state.withLock { state in
-                defer { state.listening = false }
-                return state.listening
-            }
-            // Every waiter queries again now: it finds what was posted, or the outage, instead of waiting out its timer.
-            deliver(threadID: nil)
-            if wasListening { backoff = .milliseconds(100) }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(5))
-        }
-        state.withLock { $0.listening = false }
+        try await listener.run()
     }
 }

@@ -33,7 +33,9 @@ public final class PostgresStore: Sendable {
     public let configuration: Configuration
     /// The connection pool; a `Service` to run.
     public let client: PostgresClient
-    /// The LISTEN fan-out for long polls; a `Service` to run.
+    /// The process's one LISTEN connection for post notifications (long polls, the supervisor's trigger and lock).
+    public let listener: NotificationListener
+    /// The LISTEN fan-out for long polls; a `Service` to run (it runs ``listener``).
     public let notifications: NotificationHub
     let logger: Logger
 
@@ -45,7 +47,8 @@ public final class PostgresStore: Sendable {
         self.client = PostgresClient(
             configuration: configuration.endpoint.clientConfiguration(maximumConnections: configuration.maximumConnections),
             backgroundLogger: poolLogger)
-        self.notifications = NotificationHub(client: client, channel: Self.messageChannel, logger: logger)
+        self.listener = NotificationListener(endpoint: configuration.endpoint, channel: Self.messageChannel, logger: logger)
+        self.notifications = NotificationHub(listener: listener)
     }
 
     /// Runs `body` with a pooled connection inside the operation timeout, mapping every failure to `BridgeError`.

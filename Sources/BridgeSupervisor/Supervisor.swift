@@ -73,7 +73,7 @@ public final class Supervisor: Service, Sendable {
     public init(configuration: Configuration, store: PostgresStore, logger: Logger) {
         self.configuration = configuration
         self.store = store
-        self.leaderLock = LeaderLock(endpoint: store.configuration.endpoint, workspace: configuration.workspace, logger: logger)
+        self.leaderLock = LeaderLock(listener: store.listener, workspace: configuration.workspace, logger: logger)
         self.planner = WakePlanner(timings: configuration.timings)
         self.loopGuard = LoopGuard(timings: configuration.timings)
         self.logger = logger
@@ -82,8 +82,8 @@ public final class Supervisor: Service, Sendable {
 
     /// Whether this supervisor leads now.
     public var isLeader: Bool { leaderLock.isLeading }
-    /// Whether the leader's LISTEN connection is up.
-    public var isListening: Bool { leaderLock.isListening }
+    /// Whether this supervisor leads, listens, and its LISTEN connection is up.
+    public var isListening: Bool { configuration.listen && leaderLock.isLeading && store.listener.isListening }
     /// The backend pid of the lock and listen connection (diagnosis and drills).
     public var lockBackendPID: Int32? { leaderLock.backendPID }
     /// How many ticks this supervisor has completed (as leader), failed ones included.
@@ -102,7 +102,17 @@ public final class Supervisor: Service, Sendable {
 
     public func run() async throws {
         let timings = configuration.timings
+        // A post, and every (re)connect of the listener, rings for a tick; ticks happen only while leading.
+        let subscription = configuration.listen
+            ? store.listener.subscribe { event in
+                if case .disconnected = event { return }
+                self.doorbell.fire()
+            }
+            : nil
+        defer { subscription.map(store.listener.unsubscribe) }
         await withDiscardingTaskGroup { group in
+            // The lock and the trigger share the store's one LISTEN connection; this process runs it.
+            group.addTask { try? await self.store.listener.run() }
             group.addTask {
                 await self.leaderLock.run(
                     listen: self.configuration.listen, retryInterval: timings.pollInterval / 2,
