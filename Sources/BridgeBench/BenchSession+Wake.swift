@@ -28,9 +28,9 @@ extension BenchSession {
             let handle = String(format: "bench-wake-%03d", index)
             let target = context(handle, workspace: workspace)
             _ = try await writerStore.registerParticipant(
-                ParticipantRegistration(displayName: nil, runtime: RuntimeDescriptor(kind: .command, managed: true, sessionId: nil, workdir: workdir)),
+                ParticipantRegistration(displayName: nil, runtime: RuntimeDescriptor(kind: .command, managed: true, sessionID: nil, workdir: workdir)),
                 context: target, idempotency: nil)
-            _ = try await writerStore.heartbeat(Heartbeat(presence: .dormant, humanInput: false, sessionId: nil), context: target, idempotency: nil)
+            _ = try await writerStore.heartbeat(Heartbeat(presence: .dormant, humanInput: false, sessionID: nil), context: target, idempotency: nil)
             let new = NewThread(title: "wake \(index)", autonomous: false, participants: [(handle, Role.executioner)], firstMessage: nil)
             let thread = try await writerStore.createThread(new, context: context(waker, workspace: workspace), idempotency: nil).0.thread.thread.id
             targets.append((handle, thread))

@@ -12,7 +12,7 @@ public struct ApprovalTicket: Sendable, Codable, Hashable {
     }
 
     public var id: UUID
-    public var threadId: UUID
+    public var threadID: UUID
     public var requester: String
     public var actionClass: String
     public var resource: String
@@ -28,11 +28,11 @@ public struct ApprovalTicket: Sendable, Codable, Hashable {
     public var expiresAt: Date
     public var escalatedAt: Date?
 
-    public init(id: UUID, threadId: UUID, requester: String, actionClass: String, resource: String, summary: String, risk: Risk,
+    public init(id: UUID, threadID: UUID, requester: String, actionClass: String, resource: String, summary: String, risk: Risk,
                 state: State, decider: String?, reasonCode: String?, decisionNote: String?, createdAt: Date, decidedAt: Date?,
                 expiresAt: Date, escalatedAt: Date?) {
         self.id = id
-        self.threadId = threadId
+        self.threadID = threadID
         self.requester = requester
         self.actionClass = actionClass
         self.resource = resource
@@ -50,7 +50,7 @@ public struct ApprovalTicket: Sendable, Codable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case id
-        case threadId = "thread_id"
+        case threadID = "thread_id"
         case requester
         case actionClass = "action_class"
         case resource, summary, risk, state, decider

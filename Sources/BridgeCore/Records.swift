@@ -5,20 +5,20 @@ public struct RuntimeDescriptor: Sendable, Codable, Hashable {
     public var kind: RuntimeKind
     /// Whether the bridge may start or resume this runtime.
     public var managed: Bool
-    public var sessionId: String?
+    public var sessionID: String?
     public var workdir: String?
 
-    public init(kind: RuntimeKind = .none, managed: Bool = false, sessionId: String? = nil, workdir: String? = nil) {
+    public init(kind: RuntimeKind = .none, managed: Bool = false, sessionID: String? = nil, workdir: String? = nil) {
         self.kind = kind
         self.managed = managed
-        self.sessionId = sessionId
+        self.sessionID = sessionID
         self.workdir = workdir
     }
 
     enum CodingKeys: String, CodingKey {
         case kind
         case managed
-        case sessionId = "session_id"
+        case sessionID = "session_id"
         case workdir
     }
 }
@@ -156,7 +156,7 @@ public struct ThreadDetail: Sendable, Codable, Hashable {
 /// A message as stored: its seq is gapless and strictly increasing within its thread.
 public struct Message: Sendable, Codable, Hashable {
     public var id: UUID
-    public var threadId: UUID
+    public var threadID: UUID
     public var seq: Int64
     public var author: String
     public var kind: MessageKind
@@ -169,10 +169,10 @@ public struct Message: Sendable, Codable, Hashable {
     public var bodyHash: String
     public var createdAt: Date
 
-    public init(id: UUID, threadId: UUID, seq: Int64, author: String, kind: MessageKind, to: [String], replyToSeq: Int64?,
+    public init(id: UUID, threadID: UUID, seq: Int64, author: String, kind: MessageKind, to: [String], replyToSeq: Int64?,
                 body: String, payload: JSONValue, schemaVersion: String, bodyHash: String, createdAt: Date) {
         self.id = id
-        self.threadId = threadId
+        self.threadID = threadID
         self.seq = seq
         self.author = author
         self.kind = kind
@@ -187,7 +187,7 @@ public struct Message: Sendable, Codable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case id
-        case threadId = "thread_id"
+        case threadID = "thread_id"
         case seq
         case author
         case kind

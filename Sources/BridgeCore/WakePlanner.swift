@@ -121,7 +121,7 @@ public struct WakePlanner: Sendable {
 
     /// Resume when there is a session to resume and it is not stale; otherwise spawn.
     private func actionFor(_ facts: WakeFacts, now: Date) -> WakeAction {
-        if facts.action == .spawn || facts.runtime.sessionId == nil { return .spawn }
+        if facts.action == .spawn || facts.runtime.sessionID == nil { return .spawn }
         if let last = facts.lastActivityAt, now.timeIntervalSince(last) > timings.staleSessionCutoff.seconds { return .spawn }
         return .resume
     }

@@ -59,12 +59,12 @@ public struct WakeAttempt: Sendable, Codable, Hashable {
     public var exitCode: Int?
     public var outcome: Outcome
     /// The session id the runtime reported (a spawn's new session).
-    public var sessionId: String?
+    public var sessionID: String?
     /// The last few KiB of the process's stdout and stderr; operators see it, agents do not.
     public var outputTail: String?
 
     public init(attempt: Int, action: WakeAction, supervisor: String, startedAt: Date, finishedAt: Date?, exitCode: Int?,
-                outcome: Outcome, sessionId: String?, outputTail: String?) {
+                outcome: Outcome, sessionID: String?, outputTail: String?) {
         self.attempt = attempt
         self.action = action
         self.supervisor = supervisor
@@ -72,7 +72,7 @@ public struct WakeAttempt: Sendable, Codable, Hashable {
         self.finishedAt = finishedAt
         self.exitCode = exitCode
         self.outcome = outcome
-        self.sessionId = sessionId
+        self.sessionID = sessionID
         self.outputTail = outputTail
     }
 
@@ -81,7 +81,7 @@ public struct WakeAttempt: Sendable, Codable, Hashable {
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case exitCode = "exit_code"
-        case sessionId = "session_id"
+        case sessionID = "session_id"
         case outputTail = "output_tail"
     }
 }
@@ -90,7 +90,7 @@ public struct WakeAttempt: Sendable, Codable, Hashable {
 public struct WakeRequest: Sendable, Codable, Hashable {
     public var id: UUID
     public var target: String
-    public var threadId: UUID
+    public var threadID: UUID
     /// The highest directed seq the target had not read when the request was made.
     public var triggerSeq: Int64
     public var state: WakeState
@@ -110,12 +110,12 @@ public struct WakeRequest: Sendable, Codable, Hashable {
     public var updatedAt: Date
     public var attempts: [WakeAttempt]
 
-    public init(id: UUID, target: String, threadId: UUID, triggerSeq: Int64, state: WakeState, reason: String?, requestedBy: String,
+    public init(id: UUID, target: String, threadID: UUID, triggerSeq: Int64, state: WakeState, reason: String?, requestedBy: String,
                 action: WakeAction, resumeFailures: Int, spawnFailures: Int, nextAttemptAt: Date, deferredSince: Date?,
                 triggeredAt: Date?, finishedAt: Date?, createdAt: Date, updatedAt: Date, attempts: [WakeAttempt]) {
         self.id = id
         self.target = target
-        self.threadId = threadId
+        self.threadID = threadID
         self.triggerSeq = triggerSeq
         self.state = state
         self.reason = reason
@@ -134,7 +134,7 @@ public struct WakeRequest: Sendable, Codable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case id, target, state, reason, action, attempts
-        case threadId = "thread_id"
+        case threadID = "thread_id"
         case triggerSeq = "trigger_seq"
         case requestedBy = "requested_by"
         case resumeFailures = "resume_failures"

@@ -135,7 +135,7 @@ actor DrillReplay {
                 if let spec = participant.runtime {
                     _ = try await store.registerParticipant(
                         ParticipantRegistration(displayName: nil, runtime: RuntimeDescriptor(
-                            kind: kind, managed: spec.managed, sessionId: spec.sessionID, workdir: runtime.directory)),
+                            kind: kind, managed: spec.managed, sessionID: spec.sessionID, workdir: runtime.directory)),
                         context: context, idempotency: nil)
                 } else {
                     try await store.ensureParticipant(context: context)

@@ -42,7 +42,7 @@ struct ChannelPusher: Sendable {
                     batch = try await service.unreadDirectedMessages(to: caller.handle, after: pushed, workspace: caller.workspace)
                     for message in batch {
                         await send(Self.notification(for: message))
-                        pushed[message.threadId] = max(pushed[message.threadId] ?? 0, message.seq)
+                        pushed[message.threadID] = max(pushed[message.threadID] ?? 0, message.seq)
                     }
                 } while batch.count == 100 && !Task.isCancelled
                 for wake in try await service.requestedWakes(for: caller.handle, excluding: wakesPushed, workspace: caller.workspace) {
@@ -62,7 +62,7 @@ struct ChannelPusher: Sendable {
 
     /// `{"jsonrpc":"2.0","method":"notifications/claude/channel","params":{"content":…,"meta":{…}}}`.
     static func notification(for message: Message) -> Data {
-        notification(content: message.body, thread: message.threadId, seq: message.seq, sender: message.author, kind: message.kind.rawValue)
+        notification(content: message.body, thread: message.threadID, seq: message.seq, sender: message.author, kind: message.kind.rawValue)
     }
 
     /// A requested wake, told as what to do.

@@ -261,7 +261,7 @@ extension FrameGate {
         var result = false
 
         private enum Keys: String, CodingKey { case jsonrpc, id, method, params, result }
-        private enum CancelledKeys: String, CodingKey { case requestId }
+        private enum CancelledKeys: String, CodingKey { case requestID = "requestId" }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: Keys.self)
@@ -270,7 +270,7 @@ extension FrameGate {
             try container.encodeIfPresent(method, forKey: .method)
             if let cancellation {
                 var params = container.nestedContainer(keyedBy: CancelledKeys.self, forKey: .params)
-                try params.encodeIfPresent(cancellation, forKey: .requestId)
+                try params.encodeIfPresent(cancellation, forKey: .requestID)
             }
             if result { try container.encode([String: String](), forKey: .result) }
         }

@@ -46,7 +46,7 @@ enum PermissionRelay {
         do throws(BridgeError) {
             let identity = try await router.identity.resolve()
             let context = CallContext(identity: identity, requestID: ToolRouter.makeRequestID())
-            let input = PermissionPromptInput(toolName: request.toolName, input: request.input, toolUseId: "relay:\(request.requestID)")
+            let input = PermissionPromptInput(toolName: request.toolName, input: request.input, toolUseID: "relay:\(request.requestID)")
             let hash = ContentHash.sha256Hex(JSONValue.object(["tool_name": .string(request.toolName), "input": .object(request.input)]).serialized())
             let scope = IdempotencyScope(tool: BridgeOperation.permissionPrompt.rawValue, key: "relay:\(request.requestID)", requestHash: hash)
             switch try await router.service.answerPermissionPrompt(input, context: context, idempotency: scope) {

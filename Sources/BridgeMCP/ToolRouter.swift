@@ -152,7 +152,7 @@ public final class ToolRouter: Sendable {
         let message = error.code == .internal ? "Internal error; quote request id \(requestID) when reporting it." : error.message
         let envelope = ErrorEnvelope(error: .init(
             code: error.code.rawValue, reason: error.code == .internal ? Reason.internalError.rawValue : error.reason.rawValue,
-            message: message, requestId: requestID, retryable: error.retryable,
+            message: message, requestID: requestID, retryable: error.retryable,
             details: error.code == .internal ? [:] : error.details))
         return (try? result(envelope, isError: true))
             ?? Result(structured: .object(["error": .object(["code": .string(BridgeError.Code.internal.rawValue)])]), isError: true)
@@ -163,10 +163,10 @@ public final class ToolRouter: Sendable {
             var code: String
             var reason: String
             var message: String
-            var requestId: String
+            var requestID: String
             var retryable: Bool
             var details: [String: String]
-            enum CodingKeys: String, CodingKey { case code, reason, message, requestId = "request_id", retryable, details }
+            enum CodingKeys: String, CodingKey { case code, reason, message, requestID = "request_id", retryable, details }
         }
         var error: Body
     }

@@ -33,7 +33,7 @@ extension BridgeAPI {
                                   details: ["field": "reason"])
             }
         }
-        return try await setThreadStatus(ThreadSetStatusInput(threadId: threadID, action: transition, reason: reason), context: context, idempotency: nil)
+        return try await setThreadStatus(ThreadSetStatusInput(threadID: threadID, action: transition, reason: reason), context: context, idempotency: nil)
     }
 }
 

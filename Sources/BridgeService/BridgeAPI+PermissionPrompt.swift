@@ -38,14 +38,14 @@ extension BridgeAPI {
                 : "Denied by policy: the \(input.toolName) command matches a destructive pattern (action class \(classification.actionClass))."
             return await answerAtOnce(Self.denial(why, reason), reason: reason, input: input, classification: classification, context: context)
         case .requireApproval:
-            guard let threadID = input.threadId ?? configuration.wakeThreadID else {
+            guard let threadID = input.threadID ?? configuration.wakeThreadID else {
                 return await answerAtOnce(
                     Self.denial("\(input.toolName) needs a human's approval (action class \(classification.actionClass)), but there is no thread "
                                 + "to ask in: pass thread_id, or start serve with AGENT_BRIDGE_WAKE_THREAD_ID.", .noPermissionThread),
                     reason: .noPermissionThread, input: input, classification: classification, context: context)
             }
             let request = ApprovalRequestInput(
-                threadId: threadID, actionClass: classification.actionClass, resource: classification.resource,
+                threadID: threadID, actionClass: classification.actionClass, resource: classification.resource,
                 summary: Self.summary(of: input), risk: nil)
             let opened = try await requestApproval(request, context: context, idempotency: idempotency).ticket
             let (answer, reason) = try await awaitDecision(on: opened, input: input, context: context)
@@ -71,7 +71,7 @@ extension BridgeAPI {
             // Past expires_at the store reads the ticket as expired; the grace lets that last read see it so.
             let remaining = Duration.milliseconds(Int64(max(0, ticket.expiresAt.timeIntervalSinceNow) * 1000)) + .seconds(1)
             let id = ticket.id
-            let outcome = try await longPoll(threads: [ticket.threadId], until: ContinuousClock.now + remaining) { () async throws(BridgeError) -> Wait? in
+            let outcome = try await longPoll(threads: [ticket.threadID], until: ContinuousClock.now + remaining) { () async throws(BridgeError) -> Wait? in
                 let current = try await store.ticket(id, context: context)
                 return current.state == .pending ? nil : .settled(current)
             } final: { () async throws(BridgeError) -> Wait in
@@ -114,7 +114,7 @@ extension BridgeAPI {
     static func summary(of input: PermissionPromptInput) -> String {
         let json = String(decoding: JSONValue.object(input.input).serialized(), as: UTF8.self)
         let shown = json.count <= 3000 ? json : String(json.prefix(2999)) + "…"
-        let use = input.toolUseId.map { " (tool use \($0))" } ?? ""
+        let use = input.toolUseID.map { " (tool use \($0))" } ?? ""
         return "Claude Code asks to run \(input.toolName)\(use) with input \(shown)"
     }
 
@@ -138,8 +138,8 @@ extension BridgeAPI {
         _ input: PermissionPromptInput, _ classification: PermissionPromptRules.Classification?, behavior: String, reason: Reason
     ) -> PermissionAnswerRecord {
         PermissionAnswerRecord(
-            toolName: input.toolName, toolUseID: input.toolUseId, actionClass: classification?.actionClass,
-            resource: classification?.resource, behavior: behavior, reason: reason, threadID: input.threadId ?? configuration.wakeThreadID)
+            toolName: input.toolName, toolUseID: input.toolUseID, actionClass: classification?.actionClass,
+            resource: classification?.resource, behavior: behavior, reason: reason, threadID: input.threadID ?? configuration.wakeThreadID)
     }
 
     private func logAnswer(

@@ -7,7 +7,7 @@ extension BridgeAPI {
     public func triggerWake(_ input: WakeTriggerInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> WakeTriggerOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .wakeTrigger), context: context)
         let (wake, created, deduplicated) = try await store.requestWake(
-            target: input.participant, threadID: input.threadId, context: context, idempotency: idempotency
+            target: input.participant, threadID: input.threadID, context: context, idempotency: idempotency
         ) { facts throws(BridgeError) in
             try self.authorize(PolicyRequest(identity: context.identity, operation: .wakeTrigger, thread: facts), context: context)
         }
@@ -17,9 +17,9 @@ extension BridgeAPI {
     /// `v1_wake_status`: wake requests with their attempts, for a participant (default the caller) and/or a thread.
     public func wakeStatus(_ input: WakeStatusInput, context: CallContext) async throws(BridgeError) -> WakeStatusOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .wakeStatus), context: context)
-        let target = input.participant ?? (input.threadId == nil ? context.identity.handle : nil)
+        let target = input.participant ?? (input.threadID == nil ? context.identity.handle : nil)
         let wakes = try await store.wakeRequests(
-            target: target, threadID: input.threadId, limit: min(max(input.limit ?? 20, 1), 200), workspace: context.identity.workspace)
+            target: target, threadID: input.threadID, limit: min(max(input.limit ?? 20, 1), 200), workspace: context.identity.workspace)
         return WakeStatusOutput(wakes: wakes.map(Self.forAgents))
     }
 

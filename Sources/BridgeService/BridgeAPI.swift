@@ -77,7 +77,7 @@ public struct BridgeAPI: Sendable {
     public func register(_ input: RegisterInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> RegisterOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .participantRegister), context: context)
         let runtime = input.runtime.map {
-            RuntimeDescriptor(kind: $0.kind, managed: $0.managed ?? false, sessionId: $0.sessionId, workdir: $0.workdir)
+            RuntimeDescriptor(kind: $0.kind, managed: $0.managed ?? false, sessionID: $0.sessionID, workdir: $0.workdir)
         }
         let (change, deduplicated) = try await store.registerParticipant(
             ParticipantRegistration(displayName: input.displayName, runtime: runtime), context: context, idempotency: idempotency)
@@ -87,7 +87,7 @@ public struct BridgeAPI: Sendable {
     public func heartbeat(_ input: HeartbeatInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> HeartbeatOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .participantHeartbeat), context: context)
         let (participant, deduplicated) = try await store.heartbeat(
-            Heartbeat(presence: input.presence ?? .active, humanInput: input.humanInput ?? false, sessionId: input.sessionId),
+            Heartbeat(presence: input.presence ?? .active, humanInput: input.humanInput ?? false, sessionID: input.sessionID),
             context: context, idempotency: idempotency)
         return HeartbeatOutput(participant: participant, deduplicated: deduplicated)
     }
@@ -116,7 +116,7 @@ public struct BridgeAPI: Sendable {
 
     public func getThread(_ input: ThreadRefInput, context: CallContext) async throws(BridgeError) -> ThreadGetOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .threadGet), context: context)
-        return ThreadGetOutput(thread: try await store.thread(input.threadId, context: context))
+        return ThreadGetOutput(thread: try await store.thread(input.threadID, context: context))
     }
 
     public func listThreads(_ input: ThreadListInput, context: CallContext) async throws(BridgeError) -> ThreadListOutput {
@@ -130,17 +130,17 @@ public struct BridgeAPI: Sendable {
     public func joinThread(_ input: ThreadJoinInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ThreadJoinOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .threadJoin), context: context)
         let (change, deduplicated) = try await store.joinThread(
-            input.threadId, role: input.role ?? context.identity.role, context: context, idempotency: idempotency
+            input.threadID, role: input.role ?? context.identity.role, context: context, idempotency: idempotency
         ) { thread throws(BridgeError) in
             try self.authorize(PolicyRequest(identity: context.identity, operation: .threadJoin, thread: thread), context: context,
-                               threadID: input.threadId)
+                               threadID: input.threadID)
         }
         return ThreadJoinOutput(thread: change.thread, joined: change.changed, deduplicated: deduplicated)
     }
 
     public func leaveThread(_ input: ThreadRefInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ThreadLeaveOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .threadLeave), context: context)
-        let (change, deduplicated) = try await store.leaveThread(input.threadId, context: context, idempotency: idempotency)
+        let (change, deduplicated) = try await store.leaveThread(input.threadID, context: context, idempotency: idempotency)
         return ThreadLeaveOutput(thread: change.thread, left: change.changed, deduplicated: deduplicated)
     }
 
@@ -150,7 +150,7 @@ public struct BridgeAPI: Sendable {
             throw BridgeError(.invalidArgument, .missingRequiredField, "Closing a thread needs a reason: the outcome.", details: ["field": "reason"])
         }
         let (change, deduplicated) = try await store.setThreadStatus(
-            input.threadId, transition: input.action, reason: input.reason, context: context, idempotency: idempotency
+            input.threadID, transition: input.action, reason: input.reason, context: context, idempotency: idempotency
         ) { facts throws(BridgeError) in
             try self.authorize(
                 PolicyRequest(identity: context.identity, operation: .threadSetStatus, transition: input.action, thread: facts), context: context)
@@ -165,7 +165,7 @@ public struct BridgeAPI: Sendable {
     public func post(_ input: MessagePostInput, schemaVersion: String, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> MessagePostOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .messagePost), context: context)
         let message = NewMessage(
-            threadID: input.threadId, kind: input.kind ?? .note, to: Self.unique(input.to ?? []), replyToSeq: input.replyToSeq,
+            threadID: input.threadID, kind: input.kind ?? .note, to: Self.unique(input.to ?? []), replyToSeq: input.replyToSeq,
             body: input.body, payload: input.payload ?? .emptyObject, schemaVersion: schemaVersion)
         try configuration.limits.checkMessage(body: message.body, payloadBytes: input.payload == nil ? nil : message.encodedPayload.utf8.count)
         let (posted, deduplicated) = try await store.postMessage(
@@ -174,7 +174,7 @@ public struct BridgeAPI: Sendable {
         ) { thread, post throws(BridgeError) in
             try self.authorize(
                 PolicyRequest(identity: context.identity, operation: .messagePost, thread: thread, post: post), context: context,
-                threadID: input.threadId)
+                threadID: input.threadID)
         }
         return MessagePostOutput(message: posted, deduplicated: deduplicated)
     }
@@ -183,7 +183,7 @@ public struct BridgeAPI: Sendable {
         try authorize(PolicyRequest(identity: context.identity, operation: .messageRead), context: context)
         let afterSeq = input.afterSeq ?? 0
         let limit = configuration.limits.readLimit(input.limit)
-        let threadID = input.threadId
+        let threadID = input.threadID
         let bypassMembership = configuration.catalog.permissions(of: context.identity.role).bypassMembership
         func readPage() async throws(BridgeError) -> MessagePage {
             try await store.readMessages(
@@ -200,19 +200,19 @@ public struct BridgeAPI: Sendable {
             try await readPage()
         }
         return MessageReadOutput(
-            threadId: threadID, messages: page.messages, lastSeq: page.lastSeq,
+            threadID: threadID, messages: page.messages, lastSeq: page.lastSeq,
             nextAfterSeq: page.messages.last?.seq ?? afterSeq, hasMore: page.hasMore)
     }
 
     public func ack(_ input: MessageAckInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> MessageAckOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .messageAck), context: context)
         let result = try await store.acknowledge(
-            threadID: input.threadId, seq: input.seq, context: context, idempotency: idempotency
+            threadID: input.threadID, seq: input.seq, context: context, idempotency: idempotency
         ) { thread throws(BridgeError) in
             try self.authorize(PolicyRequest(identity: context.identity, operation: .messageAck, thread: thread), context: context,
-                               threadID: input.threadId)
+                               threadID: input.threadID)
         }
-        return MessageAckOutput(threadId: input.threadId, cursorSeq: result.cursorSeq, lastSeq: result.lastSeq,
+        return MessageAckOutput(threadID: input.threadID, cursorSeq: result.cursorSeq, lastSeq: result.lastSeq,
                                 unread: max(0, result.lastSeq - result.cursorSeq), deduplicated: result.deduplicated)
     }
 

@@ -13,16 +13,16 @@ public struct RegisterInput: Decodable, Sendable {
 public struct RuntimeDescriptorInput: Decodable, Sendable {
     public var kind: RuntimeKind
     public var managed: Bool?
-    public var sessionId: String?
+    public var sessionID: String?
     public var workdir: String?
-    enum CodingKeys: String, CodingKey { case kind, managed, sessionId = "session_id", workdir }
+    enum CodingKeys: String, CodingKey { case kind, managed, sessionID = "session_id", workdir }
 }
 
 public struct HeartbeatInput: Decodable, Sendable {
     public var presence: Presence?
     public var humanInput: Bool?
-    public var sessionId: String?
-    enum CodingKeys: String, CodingKey { case presence, humanInput = "human_input", sessionId = "session_id" }
+    public var sessionID: String?
+    enum CodingKeys: String, CodingKey { case presence, humanInput = "human_input", sessionID = "session_id" }
 }
 
 public struct ThreadCreateInput: Decodable, Sendable {
@@ -43,8 +43,8 @@ public struct ThreadCreateInput: Decodable, Sendable {
 }
 
 public struct ThreadRefInput: Decodable, Sendable {
-    public var threadId: UUID
-    enum CodingKeys: String, CodingKey { case threadId = "thread_id" }
+    public var threadID: UUID
+    enum CodingKeys: String, CodingKey { case threadID = "thread_id" }
 }
 
 public struct ThreadListInput: Decodable, Sendable {
@@ -56,46 +56,46 @@ public struct ThreadListInput: Decodable, Sendable {
 }
 
 public struct ThreadJoinInput: Decodable, Sendable {
-    public var threadId: UUID
+    public var threadID: UUID
     public var role: Role?
-    enum CodingKeys: String, CodingKey { case threadId = "thread_id", role }
+    enum CodingKeys: String, CodingKey { case threadID = "thread_id", role }
 }
 
 public struct ThreadSetStatusInput: Decodable, Sendable {
-    public var threadId: UUID
+    public var threadID: UUID
     public var action: ThreadStatus.Transition
     public var reason: String?
-    enum CodingKeys: String, CodingKey { case threadId = "thread_id", action, reason }
+    enum CodingKeys: String, CodingKey { case threadID = "thread_id", action, reason }
 
-    public init(threadId: UUID, action: ThreadStatus.Transition, reason: String?) {
-        self.threadId = threadId
+    public init(threadID: UUID, action: ThreadStatus.Transition, reason: String?) {
+        self.threadID = threadID
         self.action = action
         self.reason = reason
     }
 }
 
 public struct MessagePostInput: Decodable, Sendable {
-    public var threadId: UUID
+    public var threadID: UUID
     public var body: String
     public var kind: MessageKind?
     public var to: [String]?
     public var replyToSeq: Int64?
     public var payload: JSONValue?
-    enum CodingKeys: String, CodingKey { case threadId = "thread_id", body, kind, to, replyToSeq = "reply_to_seq", payload }
+    enum CodingKeys: String, CodingKey { case threadID = "thread_id", body, kind, to, replyToSeq = "reply_to_seq", payload }
 }
 
 public struct MessageReadInput: Decodable, Sendable {
-    public var threadId: UUID
+    public var threadID: UUID
     public var afterSeq: Int64?
     public var limit: Int?
     public var waitSeconds: Double?
-    enum CodingKeys: String, CodingKey { case threadId = "thread_id", afterSeq = "after_seq", limit, waitSeconds = "wait_seconds" }
+    enum CodingKeys: String, CodingKey { case threadID = "thread_id", afterSeq = "after_seq", limit, waitSeconds = "wait_seconds" }
 }
 
 public struct MessageAckInput: Decodable, Sendable {
-    public var threadId: UUID
+    public var threadID: UUID
     public var seq: Int64
-    enum CodingKeys: String, CodingKey { case threadId = "thread_id", seq }
+    enum CodingKeys: String, CodingKey { case threadID = "thread_id", seq }
 }
 
 public struct InboxInput: Decodable, Sendable {
@@ -105,29 +105,29 @@ public struct InboxInput: Decodable, Sendable {
 }
 
 public struct ApprovalRequestInput: Decodable, Sendable {
-    public var threadId: UUID
+    public var threadID: UUID
     public var actionClass: String
     public var resource: String
     public var summary: String
     public var risk: ApprovalTicket.Risk?
-    enum CodingKeys: String, CodingKey { case threadId = "thread_id", actionClass = "action_class", resource, summary, risk }
+    enum CodingKeys: String, CodingKey { case threadID = "thread_id", actionClass = "action_class", resource, summary, risk }
 }
 
 public struct ApprovalGetInput: Decodable, Sendable {
-    public var ticketId: UUID
+    public var ticketID: UUID
     public var waitSeconds: Double?
-    enum CodingKeys: String, CodingKey { case ticketId = "ticket_id", waitSeconds = "wait_seconds" }
+    enum CodingKeys: String, CodingKey { case ticketID = "ticket_id", waitSeconds = "wait_seconds" }
 }
 
 public struct ApprovalDecideInput: Decodable, Sendable {
     public enum Decision: String, Decodable, Sendable { case approve, deny }
-    public var ticketId: UUID
+    public var ticketID: UUID
     public var decision: Decision
     public var note: String?
-    enum CodingKeys: String, CodingKey { case ticketId = "ticket_id", decision, note }
+    enum CodingKeys: String, CodingKey { case ticketID = "ticket_id", decision, note }
 
-    public init(ticketId: UUID, decision: Decision, note: String?) {
-        self.ticketId = ticketId
+    public init(ticketID: UUID, decision: Decision, note: String?) {
+        self.ticketID = ticketID
         self.decision = decision
         self.note = note
     }
@@ -135,48 +135,48 @@ public struct ApprovalDecideInput: Decodable, Sendable {
 
 public struct ApprovalListInput: Decodable, Sendable {
     public var state: ApprovalTicket.State?
-    public var threadId: UUID?
+    public var threadID: UUID?
     public var limit: Int?
-    enum CodingKeys: String, CodingKey { case state, threadId = "thread_id", limit }
+    enum CodingKeys: String, CodingKey { case state, threadID = "thread_id", limit }
 
-    public init(state: ApprovalTicket.State?, threadId: UUID?, limit: Int?) {
+    public init(state: ApprovalTicket.State?, threadID: UUID?, limit: Int?) {
         self.state = state
-        self.threadId = threadId
+        self.threadID = threadID
         self.limit = limit
     }
 }
 
 public struct ApprovalCancelInput: Decodable, Sendable {
-    public var ticketId: UUID
+    public var ticketID: UUID
     public var reason: String?
-    enum CodingKeys: String, CodingKey { case ticketId = "ticket_id", reason }
+    enum CodingKeys: String, CodingKey { case ticketID = "ticket_id", reason }
 }
 
 public struct WakeTriggerInput: Decodable, Sendable {
-    public var threadId: UUID
+    public var threadID: UUID
     public var participant: String
-    enum CodingKeys: String, CodingKey { case threadId = "thread_id", participant }
+    enum CodingKeys: String, CodingKey { case threadID = "thread_id", participant }
 }
 
 public struct WakeStatusInput: Decodable, Sendable {
     public var participant: String?
-    public var threadId: UUID?
+    public var threadID: UUID?
     public var limit: Int?
-    enum CodingKeys: String, CodingKey { case participant, threadId = "thread_id", limit }
+    enum CodingKeys: String, CodingKey { case participant, threadID = "thread_id", limit }
 }
 
 /// A Claude Code permission question, as `--permission-prompt-tool` sends it, plus an optional thread.
 public struct PermissionPromptInput: Decodable, Sendable {
     public var toolName: String
     public var input: [String: JSONValue]
-    public var toolUseId: String?
-    public var threadId: UUID?
-    enum CodingKeys: String, CodingKey { case toolName = "tool_name", input, toolUseId = "tool_use_id", threadId = "thread_id" }
+    public var toolUseID: String?
+    public var threadID: UUID?
+    enum CodingKeys: String, CodingKey { case toolName = "tool_name", input, toolUseID = "tool_use_id", threadID = "thread_id" }
 
-    public init(toolName: String, input: [String: JSONValue], toolUseId: String? = nil, threadId: UUID? = nil) {
+    public init(toolName: String, input: [String: JSONValue], toolUseID: String? = nil, threadID: UUID? = nil) {
         self.toolName = toolName
         self.input = input
-        self.toolUseId = toolUseId
-        self.threadId = threadId
+        self.toolUseID = toolUseID
+        self.threadID = threadID
     }
 }

@@ -83,24 +83,24 @@ public struct MessagePostOutput: Encodable, Sendable {
 }
 
 public struct MessageReadOutput: Encodable, Sendable {
-    public var threadId: UUID
+    public var threadID: UUID
     public var messages: [Message]
     public var lastSeq: Int64
     public var nextAfterSeq: Int64
     public var hasMore: Bool
     enum CodingKeys: String, CodingKey {
-        case threadId = "thread_id", messages, lastSeq = "last_seq", nextAfterSeq = "next_after_seq", hasMore = "has_more"
+        case threadID = "thread_id", messages, lastSeq = "last_seq", nextAfterSeq = "next_after_seq", hasMore = "has_more"
     }
 }
 
 public struct MessageAckOutput: Encodable, Sendable {
-    public var threadId: UUID
+    public var threadID: UUID
     public var cursorSeq: Int64
     public var lastSeq: Int64
     public var unread: Int64
     public var deduplicated: Bool
     enum CodingKeys: String, CodingKey {
-        case threadId = "thread_id", cursorSeq = "cursor_seq", lastSeq = "last_seq", unread, deduplicated
+        case threadID = "thread_id", cursorSeq = "cursor_seq", lastSeq = "last_seq", unread, deduplicated
     }
 }
 

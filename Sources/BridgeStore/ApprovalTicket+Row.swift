@@ -20,7 +20,7 @@ struct TicketRow: StoreRow {
 
     init(_ cells: PostgresRandomAccessRow) throws {
         ticket = ApprovalTicket(
-            id: try cells.value("id"), threadId: try cells.value("thread_id"), requester: try cells.value("requester"),
+            id: try cells.value("id"), threadID: try cells.value("thread_id"), requester: try cells.value("requester"),
             actionClass: try cells.value("action_class"), resource: try cells.value("resource"), summary: try cells.value("summary"),
             risk: ApprovalTicket.Risk(rawValue: try cells.value("risk")) ?? .medium,
             state: ApprovalTicket.State(rawValue: try cells.value("state")) ?? .pending,

@@ -13,7 +13,7 @@ struct MessageRow: StoreRow {
 
     init(_ cells: PostgresRandomAccessRow) throws {
         message = Message(
-            id: try cells.value("id"), threadId: try cells.value("thread_id"), seq: try cells.value("seq"),
+            id: try cells.value("id"), threadID: try cells.value("thread_id"), seq: try cells.value("seq"),
             author: try cells.value("author"), kind: MessageKind(rawValue: try cells.value("kind")) ?? .note,
             to: try cells.value("to_handles"), replyToSeq: try cells.value("reply_to_seq"), body: try cells.value("body"),
             payload: try JSONParser.parse(try cells.value("payload", as: String.self).utf8),

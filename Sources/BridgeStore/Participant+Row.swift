@@ -18,7 +18,7 @@ struct ParticipantRow: StoreRow {
             role: Role(rawValue: try cells.value("role")) ?? .observer,
             runtime: RuntimeDescriptor(
                 kind: RuntimeKind(rawValue: try cells.value("runtime_kind")) ?? .none, managed: try cells.value("runtime_managed"),
-                sessionId: try cells.value("session_id"), workdir: try cells.value("workdir")),
+                sessionID: try cells.value("session_id"), workdir: try cells.value("workdir")),
             presence: Presence(rawValue: try cells.value("presence")) ?? .active,
             lastHeartbeatAt: try cells.value("last_heartbeat_at"), lastHumanInputAt: try cells.value("last_human_input_at"),
             createdAt: try cells.value("created_at"), updatedAt: try cells.value("updated_at"))

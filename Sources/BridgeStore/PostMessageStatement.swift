@@ -208,7 +208,7 @@ extension PostMessageStatement {
     /// The stored message this statement wrote.
     func message(_ message: NewMessage, seq: Int64, createdAt: Date) -> Message {
         Message(
-            id: messageID, threadId: threadID, seq: seq, author: author, kind: MessageKind(rawValue: kind) ?? message.kind, to: message.to,
+            id: messageID, threadID: threadID, seq: seq, author: author, kind: MessageKind(rawValue: kind) ?? message.kind, to: message.to,
             replyToSeq: message.replyToSeq, body: message.body, payload: message.payload,
             schemaVersion: message.schemaVersion, bodyHash: bodyHash, createdAt: createdAt)
     }

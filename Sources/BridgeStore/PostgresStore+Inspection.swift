@@ -53,13 +53,13 @@ public struct AuditEvent: Sendable, Codable {
     public var action: String
     public var target: String
     public var reason: String?
-    public var requestId: String?
+    public var requestID: String?
     public var before: JSONValue?
     public var after: JSONValue?
 
     enum CodingKeys: String, CodingKey {
         case id, at, actor, action, target, reason, before, after
-        case requestId = "request_id"
+        case requestID = "request_id"
     }
 }
 
@@ -169,7 +169,7 @@ struct AuditEventRow: StoreRow {
         let before: String? = try cells.value("before"), after: String? = try cells.value("after")
         event = AuditEvent(
             id: try cells.value("id"), at: try cells.value("created_at"), actor: try cells.value("actor"), action: try cells.value("action"),
-            target: try cells.value("target"), reason: try cells.value("reason"), requestId: try cells.value("request_id"),
+            target: try cells.value("target"), reason: try cells.value("reason"), requestID: try cells.value("request_id"),
             before: try before.map { try JSONParser.parse($0.utf8) }, after: try after.map { try JSONParser.parse($0.utf8) })
     }
 }

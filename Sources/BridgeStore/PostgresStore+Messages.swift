@@ -183,11 +183,12 @@ extension PostgresStore {
                   FROM threads t LEFT JOIN thread_participants p ON p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL
                  WHERE t.id = \(threadID) AND t.workspace_id = \(workspace)
                 """, logger: self.logger)
-            var found: (Int64, Int64?, String)?
-            for try await row in rows.decode((Int64, Int64?, String).self) { found = row }
-            guard let (lastSeq, cursor, status) = found else { throw BridgeError.threadNotFound(threadID.wireString) }
-            guard let cursor else {
-                try refused(ThreadFacts(status: ThreadStatus(rawValue: status) ?? .active, callerIsMember: false))
+            var found: AckFactsRow?
+            for try await row in rows { found = try AckFactsRow(row) }
+            guard let found else { throw BridgeError.threadNotFound(threadID.wireString) }
+            let lastSeq = found.lastSeq
+            guard let cursor = found.cursorSeq else {
+                try refused(ThreadFacts(status: found.status, callerIsMember: false))
                 // No rule lets a non-member move a cursor it does not have.
                 throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.")
             }
@@ -208,6 +209,20 @@ extension PostgresStore {
             return AckRecord(cursorSeq: newCursor, lastSeq: lastSeq)
         }
         return (result.cursorSeq, result.lastSeq, deduplicated)
+    }
+
+    /// What an ack reads before moving the cursor: the thread's last seq and status, and the caller's cursor
+    /// (nil for a caller who is not a member).
+    struct AckFactsRow: StoreRow {
+        var lastSeq: Int64
+        var cursorSeq: Int64?
+        var status: ThreadStatus
+
+        init(_ cells: PostgresRandomAccessRow) throws {
+            lastSeq = try cells.value("last_seq")
+            cursorSeq = try cells.value("cursor_seq")
+            status = ThreadStatus(rawValue: try cells.value("status")) ?? .active
+        }
     }
 
     struct AckRecord: Codable, Sendable {

@@ -18,12 +18,12 @@ public struct Heartbeat: Sendable {
     public var presence: Presence
     /// The human at this agent's terminal typed just now (drives collision deferral).
     public var humanInput: Bool
-    public var sessionId: String?
+    public var sessionID: String?
 
-    public init(presence: Presence, humanInput: Bool, sessionId: String?) {
+    public init(presence: Presence, humanInput: Bool, sessionID: String?) {
         self.presence = presence
         self.humanInput = humanInput
-        self.sessionId = sessionId
+        self.sessionID = sessionID
     }
 }
 
@@ -95,13 +95,13 @@ extension PostgresStore {
                 INSERT INTO participants (workspace_id, handle, role, display_name, runtime_kind, runtime_managed, session_id, workdir)
                 VALUES (\(identity.workspace), \(identity.handle), \(identity.role.rawValue), \(registration.displayName),
                         coalesce(\(runtime?.kind.rawValue), 'none'), coalesce(\(runtime?.managed), false),
-                        \(runtime?.sessionId), \(runtime?.workdir))
+                        \(runtime?.sessionID), \(runtime?.workdir))
                 ON CONFLICT (workspace_id, handle) DO UPDATE SET
                     role = EXCLUDED.role,
                     display_name = coalesce(\(registration.displayName), participants.display_name),
                     runtime_kind = coalesce(\(runtime?.kind.rawValue), participants.runtime_kind),
                     runtime_managed = coalesce(\(runtime?.managed), participants.runtime_managed),
-                    session_id = CASE WHEN \(runtime != nil) THEN \(runtime?.sessionId) ELSE participants.session_id END,
+                    session_id = CASE WHEN \(runtime != nil) THEN \(runtime?.sessionID) ELSE participants.session_id END,
                     workdir = CASE WHEN \(runtime != nil) THEN \(runtime?.workdir) ELSE participants.workdir END,
                     updated_at = now()
                 RETURNING (xmax = 0) AS created, \(unescaped: ParticipantRow.columns)
@@ -130,7 +130,7 @@ extension PostgresStore {
             let rows = try await connection.query("""
                 UPDATE participants SET presence = \(heartbeat.presence.rawValue), last_heartbeat_at = now(), last_seen_at = now(),
                        last_human_input_at = CASE WHEN \(heartbeat.humanInput) THEN now() ELSE last_human_input_at END,
-                       session_id = coalesce(\(heartbeat.sessionId), session_id), updated_at = now()
+                       session_id = coalesce(\(heartbeat.sessionID), session_id), updated_at = now()
                  WHERE workspace_id = \(identity.workspace) AND handle = \(identity.handle)
                 RETURNING \(unescaped: ParticipantRow.columns)
                 """, logger: self.logger)

@@ -9,7 +9,7 @@ public struct SessionLease: Codable, Sendable, Hashable {
     public var clientName: String?
     public var clientVersion: String?
     public var runtime: String
-    public var sessionId: String?
+    public var sessionID: String?
     public var pid: Int
     public var host: String
     public var channel: Bool
@@ -19,7 +19,7 @@ public struct SessionLease: Codable, Sendable, Hashable {
     public var live: Bool
 
     enum CodingKeys: String, CodingKey {
-        case id, handle, clientName = "client_name", clientVersion = "client_version", runtime, sessionId = "session_id", pid, host,
+        case id, handle, clientName = "client_name", clientVersion = "client_version", runtime, sessionID = "session_id", pid, host,
              channel, startedAt = "started_at", renewedAt = "renewed_at", expiresAt = "expires_at", live
     }
 }

@@ -359,7 +359,7 @@ struct OpenWakeRow: StoreRow {
             acknowledged: try cells.value("acknowledged"),
             runtime: RuntimeDescriptor(
                 kind: RuntimeKind(rawValue: try cells.value("runtime_kind")) ?? .none, managed: try cells.value("runtime_managed"),
-                sessionId: try cells.value("session_id"), workdir: try cells.value("workdir")),
+                sessionID: try cells.value("session_id"), workdir: try cells.value("workdir")),
             presence: Presence(rawValue: try cells.value("presence")) ?? .active,
             lastActivityAt: try cells.value("last_activity_at"), lastHumanInputAt: try cells.value("last_human_input_at"),
             threadAutonomous: try cells.value("autonomous"), caughtUp: cursor >= triggerSeq, liveSession: try cells.value("live_session"))
@@ -380,7 +380,7 @@ struct WakeRequestRow: StoreRow {
 
     init(_ cells: PostgresRandomAccessRow) throws {
         request = WakeRequest(
-            id: try cells.value("id"), target: try cells.value("target"), threadId: try cells.value("thread_id"),
+            id: try cells.value("id"), target: try cells.value("target"), threadID: try cells.value("thread_id"),
             triggerSeq: try cells.value("trigger_seq"), state: WakeState(rawValue: try cells.value("state")) ?? .pending,
             reason: try cells.value("reason"), requestedBy: try cells.value("requested_by"),
             action: WakeAction(rawValue: try cells.value("action")) ?? .resume,
@@ -402,6 +402,6 @@ struct WakeAttemptRow: StoreRow {
             attempt: try cells.value("attempt"), action: WakeAction(rawValue: try cells.value("action")) ?? .resume,
             supervisor: try cells.value("supervisor"), startedAt: try cells.value("started_at"), finishedAt: try cells.value("finished_at"),
             exitCode: try cells.value("exit_code"), outcome: WakeAttempt.Outcome(rawValue: try cells.value("outcome")) ?? .running,
-            sessionId: try cells.value("session_id"), outputTail: try cells.value("output_tail"))
+            sessionID: try cells.value("session_id"), outputTail: try cells.value("output_tail"))
     }
 }

@@ -16,7 +16,7 @@ struct SessionLeaseRow: StoreRow {
         lease = SessionLease(
             id: try cells.value("id"), handle: try cells.value("handle"), clientName: try cells.value("client_name"),
             clientVersion: try cells.value("client_version"), runtime: try cells.value("runtime_kind"),
-            sessionId: try cells.value("session_id"), pid: try cells.value("pid"), host: try cells.value("host"),
+            sessionID: try cells.value("session_id"), pid: try cells.value("pid"), host: try cells.value("host"),
             channel: try cells.value("channel"), startedAt: try cells.value("started_at"), renewedAt: try cells.value("renewed_at"),
             expiresAt: try cells.value("expires_at"), live: try cells.value("live"))
     }

@@ -111,7 +111,7 @@ extension Supervisor {
         let threadID = wake.threadID.wireString
         let workdir = wake.facts.runtime.workdir ?? configuration.defaultWorkdir
         let values = RuntimeCatalog.Values(
-            handle: wake.target, threadID: threadID, seq: wake.triggerSeq, sessionID: wake.facts.runtime.sessionId,
+            handle: wake.target, threadID: threadID, seq: wake.triggerSeq, sessionID: wake.facts.runtime.sessionID,
             prompt: RuntimeCatalog.wakePrompt(handle: wake.target, threadID: threadID, seq: wake.triggerSeq, cursor: wake.cursorSeq),
             workdir: workdir, requestID: wake.id.wireString)
         let argv = RuntimeCatalog.expand(template, with: values)

@@ -284,7 +284,7 @@ struct Approvals: AsyncParsableCommand {
                 stateFilter = parsed
             }
             let thread = try threadID.map { try parseID($0, what: "thread id") }
-            let input = ApprovalListInput(state: stateFilter, threadId: thread, limit: limit)
+            let input = ApprovalListInput(state: stateFilter, threadID: thread, limit: limit)
             let output = try await options.run { service, context async throws(BridgeError) in
                 try await service.listApprovals(input, context: context)
             }
@@ -299,7 +299,7 @@ struct Approvals: AsyncParsableCommand {
             var table = TextTable("ID", "STATE", "ACTION", "RESOURCE", "REQUESTER", "CREATED", "EXPIRES", "THREAD")
             for ticket in output.tickets {
                 table.add(Display.id(ticket.id), ticket.state.rawValue, ticket.actionClass, Display.excerpt(ticket.resource, limit: 40),
-                          ticket.requester, Display.date(ticket.createdAt), Display.date(ticket.expiresAt), Display.id(ticket.threadId))
+                          ticket.requester, Display.date(ticket.createdAt), Display.date(ticket.expiresAt), Display.id(ticket.threadID))
             }
             print(table.render(indent: ""))
         }
@@ -319,7 +319,7 @@ struct Approvals: AsyncParsableCommand {
 
         func decide(_ decision: ApprovalDecideInput.Decision) async throws {
             let id = try parseID(ticketID, what: "ticket id")
-            let input = ApprovalDecideInput(ticketId: id, decision: decision, note: note)
+            let input = ApprovalDecideInput(ticketID: id, decision: decision, note: note)
             let output = try await options.run { service, context async throws(BridgeError) in
                 try await service.decideApproval(input, decider: context.identity.auditActor, context: context, idempotency: nil)
             }

@@ -50,7 +50,7 @@ struct Sessions: AsyncParsableCommand {
         var table = TextTable("PARTICIPANT", "CLIENT", "RUNTIME", "SESSION", "PID", "HOST", "CHANNEL", "STARTED", "RENEWED", "STATE")
         for lease in leases {
             let client = [lease.clientName, lease.clientVersion].compactMap { $0 }.joined(separator: " ")
-            table.add(lease.handle, client.isEmpty ? "-" : client, lease.runtime, lease.sessionId ?? "-", "\(lease.pid)", lease.host,
+            table.add(lease.handle, client.isEmpty ? "-" : client, lease.runtime, lease.sessionID ?? "-", "\(lease.pid)", lease.host,
                       lease.channel ? "yes" : "no", Display.date(lease.startedAt), Display.date(lease.renewedAt),
                       lease.live ? "live" : "lapsed")
         }

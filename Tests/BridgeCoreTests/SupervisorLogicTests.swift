@@ -6,7 +6,7 @@ import Testing
 @Suite struct WakePlannerTests {
     let planner = WakePlanner(timings: PolicyCatalog.Timings())
     let now = Date(timeIntervalSince1970: 1_800_000_000)
-    let managed = RuntimeDescriptor(kind: .codexCLI, managed: true, sessionId: "s1")
+    let managed = RuntimeDescriptor(kind: .codexCLI, managed: true, sessionID: "s1")
 
     func facts(_ state: WakeState = .pending, action: WakeAction = .resume, _ change: (inout WakeFacts) -> Void = { _ in }) -> WakeFacts {
         var facts = WakeFacts(requestID: UUID(uuidString: "00000000-0000-0000-0000-000000000001")!, state: state, action: action, runtime: managed)
@@ -20,7 +20,7 @@ import Testing
         // Fresh activity but presence idle is not active.
         #expect(planner.nextStep(facts { $0.lastActivityAt = now.addingTimeInterval(-5); $0.presence = .idle }, now: now) == .start(.resume))
         #expect(planner.nextStep(facts { $0.runtime.managed = false }, now: now) == .finish(.failed, reason: .unmanagedRuntimeTarget))
-        #expect(planner.nextStep(facts { $0.runtime.sessionId = nil }, now: now) == .start(.spawn))
+        #expect(planner.nextStep(facts { $0.runtime.sessionID = nil }, now: now) == .start(.spawn))
         #expect(planner.nextStep(facts { $0.lastActivityAt = now.addingTimeInterval(-13 * 3600) }, now: now) == .start(.spawn))
         #expect(planner.nextStep(facts { $0.caughtUp = true }, now: now) == .finish(.alreadyActive, reason: .participantActive))
     }
@@ -38,7 +38,7 @@ import Testing
         let live = facts { $0.liveSession = true }
         #expect(planner.nextStep(live, now: now) == .deferUntil(now.addingTimeInterval(5), since: now, reason: .sessionLive))
         // Hours later, still open: still deferred, never timed out, whatever the session or its staleness.
-        let hoursLater = facts(.deferred) { $0.liveSession = true; $0.deferredSince = now.addingTimeInterval(-6 * 3600); $0.runtime.sessionId = nil }
+        let hoursLater = facts(.deferred) { $0.liveSession = true; $0.deferredSince = now.addingTimeInterval(-6 * 3600); $0.runtime.sessionID = nil }
         #expect(planner.nextStep(hoursLater, now: now) == .deferUntil(now.addingTimeInterval(5), since: now.addingTimeInterval(-6 * 3600), reason: .sessionLive))
         // It read the messages in its open session: delivered.
         #expect(planner.nextStep(facts(.deferred) { $0.liveSession = true; $0.caughtUp = true }, now: now) == .finish(.alreadyActive, reason: .participantActive))

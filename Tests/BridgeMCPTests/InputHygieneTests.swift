@@ -53,7 +53,7 @@ import Testing
         #expect(Set(handles) == ["alice", "ok"], "stored handles: \(handles.map(\.debugDescription))")
     }
 
-    @Test func everyIdOnTheWireIsLowercaseAndEitherCaseIsAccepted() async throws {
+    @Test func everyIDOnTheWireIsLowercaseAndEitherCaseIsAccepted() async throws {
         let database = try await TestDatabase.create()
         let alice = try MCPClient(databaseURL: database.url, participant: "alice")
         _ = try await alice.initialize()

@@ -80,7 +80,7 @@ import Testing
         try await TestDatabase.run(store) { _ in
             for (handle, session) in [("exec-a", "sess-a"), ("exec-b", "sess-b")] {
                 _ = try await store.registerParticipant(
-                    ParticipantRegistration(displayName: nil, runtime: RuntimeDescriptor(kind: .codexCLI, managed: true, sessionId: session, workdir: directory)),
+                    ParticipantRegistration(displayName: nil, runtime: RuntimeDescriptor(kind: .codexCLI, managed: true, sessionID: session, workdir: directory)),
                     context: CallContext(identity: Identity(workspace: "local", handle: handle, role: .executioner), requestID: "req_setup"),
                     idempotency: nil)
             }

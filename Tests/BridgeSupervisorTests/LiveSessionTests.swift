@@ -52,7 +52,7 @@ import Testing
                 try await h.store.sessionLeases(workspace: "local", handle: "exec").first?.live == true
             }
             let lease = try #require(try await h.store.sessionLeases(workspace: "local", handle: "exec").first)
-            #expect(lease.clientName == "codex-mcp-client" && lease.runtime == RuntimeKind.codexCLI.rawValue && lease.sessionId == "sess-exec")
+            #expect(lease.clientName == "codex-mcp-client" && lease.runtime == RuntimeKind.codexCLI.rawValue && lease.sessionID == "sess-exec")
             #expect(lease.pid == Int(session.process.processIdentifier) && !lease.channel)
 
             // Directed work for an agent whose session is open but idle (no call for far longer than the fresh window).

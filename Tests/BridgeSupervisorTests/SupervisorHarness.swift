@@ -96,7 +96,7 @@ final class SupervisorHarness: Sendable {
     /// Registers `handle` with a runtime, as its MCP session's `v1_participant_register` would.
     func register(_ handle: String, role: Role = .executioner, kind: RuntimeKind, managed: Bool = true, sessionID: String? = nil) async throws {
         _ = try await store.registerParticipant(
-            ParticipantRegistration(displayName: nil, runtime: RuntimeDescriptor(kind: kind, managed: managed, sessionId: sessionID, workdir: nil)),
+            ParticipantRegistration(displayName: nil, runtime: RuntimeDescriptor(kind: kind, managed: managed, sessionID: sessionID, workdir: nil)),
             context: context(handle, role: role), idempotency: nil)
     }
 
@@ -117,7 +117,7 @@ final class SupervisorHarness: Sendable {
     }
 
     func heartbeat(_ handle: String, presence: Presence = .active, humanInput: Bool = false) async throws {
-        _ = try await store.heartbeat(Heartbeat(presence: presence, humanInput: humanInput, sessionId: nil), context: context(handle), idempotency: nil)
+        _ = try await store.heartbeat(Heartbeat(presence: presence, humanInput: humanInput, sessionID: nil), context: context(handle), idempotency: nil)
     }
 
     /// Runs SQL on the test database (to set a timestamp to the manual clock's time, say).

@@ -63,7 +63,7 @@ import Testing
         }
     }
 
-    @Test func failedResumesFallBackToAFreshSessionWhoseIdIsRecorded() async throws {
+    @Test func failedResumesFallBackToAFreshSessionWhoseIDIsRecorded() async throws {
         try await SupervisorHarness.run(fake: ["FAKE_RESUME": "fail", "FAKE_SPAWN": "ok", "FAKE_SESSION_ID": "sess-new"]) { h in
             try await h.register("exec", kind: .codexCLI, sessionID: "sess-gone")
             let thread = try await h.thread(by: "rev", members: ["exec"])
@@ -77,7 +77,7 @@ import Testing
             let wake = try await h.waitForWake(of: "exec", in: .fallbackSpawned)
             #expect(wake.attempts.map(\.action) == [.resume, .resume, .spawn])
             #expect(wake.attempts.map(\.outcome) == [.failed, .failed, .exited])
-            #expect(wake.attempts.last?.sessionId == "sess-new")
+            #expect(wake.attempts.last?.sessionID == "sess-new")
             #expect(wake.resumeFailures == 2)
 
             let calls = try h.invocations(of: "codex")
@@ -86,7 +86,7 @@ import Testing
             #expect(calls.last?.contains("resume") == false)
             // The next wake resumes the new session.
             let participant = try await h.store.participant(handle: "exec", context: h.context("exec"))
-            #expect(participant.runtime.sessionId == "sess-new")
+            #expect(participant.runtime.sessionID == "sess-new")
         }
     }
 
@@ -136,7 +136,7 @@ import Testing
             let argv = try #require(try h.invocations(of: "claude").first)
             #expect(Array(argv.prefix(4)) == ["-p", "--output-format", "stream-json", "--verbose"])
             #expect(!argv.contains("--resume"))
-            #expect(try await h.store.participant(handle: "exec", context: h.context("exec")).runtime.sessionId == "claude-fresh")
+            #expect(try await h.store.participant(handle: "exec", context: h.context("exec")).runtime.sessionID == "claude-fresh")
         }
     }
 
@@ -155,7 +155,7 @@ import Testing
             let wake = try await h.latestWake(of: "manual")
             #expect(wake.state == .failed)
             #expect(wake.reason == "UNMANAGED_RUNTIME_TARGET")
-            #expect(wake.threadId == lane)
+            #expect(wake.threadID == lane)
             #expect(wake.attempts.isEmpty)
             #expect(try h.invocations(of: "codex").isEmpty)
             // Left to polling: the same message does not produce another request.

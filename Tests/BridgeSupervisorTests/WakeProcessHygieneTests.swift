@@ -18,13 +18,13 @@ import Testing
 
             // The process printed its first event and keeps running; the id is already the participant's session.
             try await h.waitUntil("the spawned session is recorded") {
-                try await h.store.participant(handle: "exec", context: h.context("exec")).runtime.sessionId == "long-first-turn"
+                try await h.store.participant(handle: "exec", context: h.context("exec")).runtime.sessionID == "long-first-turn"
             }
             let wake = try await h.latestWake(of: "exec")
             #expect(wake.state == .triggered)
             #expect(wake.attempts.map(\.action) == [.spawn])
             #expect(wake.attempts.last?.outcome == .running, "recorded before the process ended")
-            #expect(wake.attempts.last?.sessionId == "long-first-turn")
+            #expect(wake.attempts.last?.sessionID == "long-first-turn")
             #expect(h.supervisor.runningWakes == 1)
             #expect(try h.invocations(of: program).count == 1)
 
@@ -32,8 +32,8 @@ import Testing
             let pid = try #require(try h.processIDs(of: program).first)
             #expect(kill(pid, SIGTERM) == 0)
             try await h.waitUntil("the killed attempt is recorded") { try await h.latestWake(of: "exec").attempts.last?.outcome == .failed }
-            #expect(try await h.store.participant(handle: "exec", context: h.context("exec")).runtime.sessionId == "long-first-turn")
-            #expect(try await h.latestWake(of: "exec").attempts.last?.sessionId == "long-first-turn")
+            #expect(try await h.store.participant(handle: "exec", context: h.context("exec")).runtime.sessionID == "long-first-turn")
+            #expect(try await h.latestWake(of: "exec").attempts.last?.sessionID == "long-first-turn")
         }
     }
 
@@ -62,8 +62,8 @@ import Testing
             #expect(spawn.count == 7, "the prompt is one argument: \(spawn)")
 
             // Taken from the stream's first event; recorded once, whether while running or at the end.
-            #expect(try await h.latestWake(of: "exec").attempts.last?.sessionId == "claude-new")
-            #expect(try await h.store.participant(handle: "exec", context: h.context("exec")).runtime.sessionId == "claude-new")
+            #expect(try await h.latestWake(of: "exec").attempts.last?.sessionID == "claude-new")
+            #expect(try await h.store.participant(handle: "exec", context: h.context("exec")).runtime.sessionID == "claude-new")
             let audits = try await h.store.client.query(
                 "SELECT count(*)::int FROM audit_events WHERE action = 'participant.session' AND target = 'participant:exec'", logger: h.logger)
             var count = 0
