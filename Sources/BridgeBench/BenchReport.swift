@@ -3,7 +3,7 @@ import Foundation
 /// What one `agent-bridge bench` run measured, written as JSON (snake_case keys) and shown as a table.
 ///
 /// Every latency is in milliseconds, every rate in posts per second. `serviceLevels` puts each figure
-/// next to its DESIGN §10 target with a pass or miss.
+/// next to its service-level target with a pass or miss.
 public struct BenchReport: Codable, Sendable {
     /// The report format; bumped when a field changes meaning.
     public var format = "agent-bridge.bench/1"
@@ -118,7 +118,7 @@ public struct BenchReport: Codable, Sendable {
         public var pass: Bool
     }
 
-    /// One DESIGN §10 line.
+    /// One service-level line.
     public struct ServiceLevel: Codable, Sendable {
         public var sli: String
         public var measured: String

@@ -3,7 +3,7 @@ import BridgeStore
 import Foundation
 import Logging
 
-/// `agent-bridge bench`: measures the service levels of DESIGN §10 on a scratch database next to the
+/// `agent-bridge bench`: measures the service levels (README, Service levels) on a scratch database next to the
 /// one given, and drops it afterwards (also when the run fails or is cancelled).
 ///
 /// Steps: post-to-visible latency; posts/s through the service and as the raw statement, at each writer
@@ -147,7 +147,7 @@ public struct Benchmark: Sendable {
         }
     }
 
-    /// Each DESIGN §10 target next to what was measured.
+    /// Each service-level target next to what was measured.
     static func serviceLevels(_ report: BenchReport, tally: ErrorTally) -> [BenchReport.ServiceLevel] {
         func milliseconds(_ value: Double) -> String { String(format: "%.1f ms", value) }
         func rate(_ kind: ErrorTally.Kind) -> (text: String, pass: Bool) {

@@ -5,7 +5,7 @@ import Synchronization
 
 /// Counts the calls every step makes and the errors they get, by step and code, across concurrent writers.
 final class ErrorTally: Sendable {
-    /// What kind of call was counted; the success rates of DESIGN §10 are per kind.
+    /// What kind of call was counted; the service levels' success rates are per kind.
     enum Kind: String, Sendable {
         case post, read, rawPost, rawRead
         /// A wake that did not start, a serve that did not answer or failed a wire call that is neither post

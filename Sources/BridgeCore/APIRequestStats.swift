@@ -1,6 +1,6 @@
 import Synchronization
 
-/// The API calls a `serve` process handled since its last flush, by tool and result code (DESIGN §6).
+/// The API calls a `serve` process handled since its last flush, by tool and result code (ARCHITECTURE.md, Observability).
 ///
 /// Recording is a dictionary update under a lock, with no I/O, so the tool-call path pays nothing for it.
 /// A flusher drains the tallies now and then and persists them; a flush that fails puts them back.

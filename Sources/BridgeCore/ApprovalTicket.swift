@@ -1,6 +1,6 @@
 import Foundation
 
-/// A request for a human decision before a risky action (DESIGN §2, §4).
+/// A request for a human decision before a risky action (ARCHITECTURE.md, Domain and Identity and policy).
 public struct ApprovalTicket: Sendable, Codable, Hashable {
     /// pending → approved | denied | expired | cancelled; every state but pending is final.
     public enum State: String, Sendable, Codable, CaseIterable {

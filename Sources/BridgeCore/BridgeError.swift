@@ -3,7 +3,7 @@
 /// `underlying` carries the driver or system error for the log; it is never sent to a client,
 /// and `description` leaves it out on purpose so it cannot leak by accident.
 public struct BridgeError: Error, Sendable, CustomStringConvertible {
-    /// The closed set of error codes a client can see (DESIGN §3).
+    /// The closed set of error codes a client can see (ARCHITECTURE.md, The wire contract).
     public enum Code: String, Sendable, CaseIterable, Codable {
         case invalidArgument = "INVALID_ARGUMENT"
         case unauthenticated = "UNAUTHENTICATED"

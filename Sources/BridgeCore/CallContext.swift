@@ -9,7 +9,7 @@ public struct CallContext: Sendable {
     }
 }
 
-/// The key a mutating call is deduplicated by: scoped to workspace, caller and tool (DESIGN §3).
+/// The key a mutating call is deduplicated by: scoped to workspace, caller and tool (ARCHITECTURE.md, The wire contract).
 public struct IdempotencyScope: Sendable, Hashable {
     public let tool: String
     public let key: String

@@ -1,4 +1,4 @@
-/// The loop guards of DESIGN §5: a thread whose agents keep talking without progress, or keep reporting
+/// The loop guards (ARCHITECTURE.md, Supervisor): a thread whose agents keep talking without progress, or keep reporting
 /// the same finding, is blocked for a human. Pure: the supervisor feeds it the thread's new messages.
 public struct LoopGuard: Sendable {
     /// A message as the guards see it.

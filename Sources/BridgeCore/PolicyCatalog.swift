@@ -1,9 +1,9 @@
-/// The policy catalog: the YAML files under `catalog/`, parsed and validated (DESIGN §4).
+/// The policy catalog: the YAML files under `catalog/`, parsed and validated (ARCHITECTURE.md, Identity and policy).
 ///
 /// `policy.yaml` holds timings, limits and rate limits; `roles.yaml` which roles may call which tools and
 /// request which transitions; `approvals.yaml` the rule for each approval action class.
 public struct PolicyCatalog: Sendable {
-    /// The hybrid-policy timings of DESIGN §5, read by the supervisor.
+    /// The hybrid-policy timings, read by the supervisor (ARCHITECTURE.md, Supervisor).
     public struct Timings: Sendable, Hashable {
         public var pollInterval: Duration = .seconds(5)
         public var triggerAckTimeout: Duration = .seconds(8)

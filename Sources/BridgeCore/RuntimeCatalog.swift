@@ -1,6 +1,6 @@
 import Foundation
 
-/// How the supervisor starts each managed runtime: `catalog/runtimes.yaml` (DESIGN §5).
+/// How the supervisor starts each managed runtime: `catalog/runtimes.yaml` (ARCHITECTURE.md, Supervisor).
 ///
 /// Each runtime has argv templates, never a shell line: a placeholder fills part of one argument and can
 /// never split it or start another command, whatever a handle, session id or prompt contains.

@@ -1,4 +1,4 @@
-/// A thread's lifecycle: `active` ⇄ `blocked` → `closed` (DESIGN §2).
+/// A thread's lifecycle: `active` ⇄ `blocked` → `closed` (ARCHITECTURE.md, Domain).
 public enum ThreadStatus: String, Sendable, Codable, CaseIterable {
     case active, blocked, closed
 

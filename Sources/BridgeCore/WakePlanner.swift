@@ -64,7 +64,7 @@ public enum WakeStep: Sendable, Hashable {
     case finish(WakeState, reason: Reason)
 }
 
-/// The wake lifecycle of DESIGN §5 as a pure function of the facts, the catalog's timings and the time.
+/// The wake lifecycle (ARCHITECTURE.md, Supervisor) as a pure function of the facts, the catalog's timings and the time.
 ///
 /// The same facts, timings and time always give the same step, so the lifecycle is tested on a virtual
 /// clock and a recorded incident replays to the same decisions.

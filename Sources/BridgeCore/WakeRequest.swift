@@ -1,6 +1,6 @@
 import Foundation
 
-/// Where a wake request stands (DESIGN §2, §5). `pending`, `deferred` and `triggered` are open; the rest are final.
+/// Where a wake request stands (ARCHITECTURE.md, Domain and Supervisor). `pending`, `deferred` and `triggered` are open; the rest are final.
 public enum WakeState: String, Sendable, Codable, CaseIterable {
     /// Due to be acted on at `next_attempt_at`.
     case pending

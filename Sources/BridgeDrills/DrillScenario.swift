@@ -2,7 +2,7 @@ import BridgeCore
 import Foundation
 import Yams
 
-/// One incident as a replayable file (`runbooks/drills/NAME.yaml`, DESIGN §8): who takes part, which threads
+/// One incident as a replayable file (`runbooks/drills/NAME.yaml`, ARCHITECTURE.md, Runbooks and drills): who takes part, which threads
 /// exist, a timed sequence of events on a virtual clock, and the end state expected. The signals to check
 /// are the ones its runbook page lists (or the subset named in `expect.signals`).
 public struct DrillScenario: Codable, Sendable, Hashable {

@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 
 /// Persists a `serve` process's API call counts (``APIRequestStats``) every `interval` and once more on
-/// graceful shutdown, so the supervisor's `/metrics` can report every session's calls (DESIGN §6).
+/// graceful shutdown, so the supervisor's `/metrics` can report every session's calls (ARCHITECTURE.md, Observability).
 ///
 /// Run it in the `ServiceGroup` after the store's client and before the MCP server: the group stops the
 /// server first, then this service flushes what the last calls recorded while the client still runs.

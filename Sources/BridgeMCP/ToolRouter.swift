@@ -11,7 +11,7 @@ import Synchronization
 /// tool's typed input; the typed output is encoded once into the result's ``JSONValue``. Nothing passes through
 /// the SDK's `Value`, which rewrites strings that look like data URLs (modelcontextprotocol/swift-sdk#277).
 ///
-/// Any failure is an `isError` result with the DESIGN §3 error object; an unknown tool is a JSON-RPC error.
+/// Any failure is an `isError` result with the wire-contract error object; an unknown tool is a JSON-RPC error.
 public final class ToolRouter: Sendable {
     /// What a call produced: the `structuredContent`, and whether it is a tool error.
     public struct Result: Sendable {

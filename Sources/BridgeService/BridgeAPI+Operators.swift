@@ -2,7 +2,7 @@ import BridgeCore
 import BridgeStore
 import Foundation
 
-/// What the operator CLI does (DESIGN §7), through the same policy and store as the MCP tools.
+/// What the operator CLI does (ARCHITECTURE.md, Operators), through the same policy and store as the MCP tools.
 /// The caller's identity has `origin: .operator`, so every audit row names `operator:NAME`.
 extension BridgeAPI {
     /// The prefix an operator's override-close reason must carry.

@@ -3,9 +3,9 @@ import Foundation
 import Logging
 
 /// Who is calling a `serve` process, resolved anew on every call: the fixed local identity, or the token
-/// checked against the key file each time (DESIGN §4), so an expired token or a rotated key takes effect at once.
+/// checked against the key file each time (ARCHITECTURE.md, Identity and policy), so an expired token or a rotated key takes effect at once.
 ///
-/// A deployment serves exactly one workspace (DESIGN §2): a token for another is refused, and so is a token
+/// A deployment serves exactly one workspace (ARCHITECTURE.md, Domain): a token for another is refused, and so is a token
 /// for another participant than the one the server was started for.
 public struct CallerIdentity: Sendable {
     /// How callers say who they are.

@@ -3,7 +3,7 @@ import Foundation
 import JWTKit
 import Synchronization
 
-/// Issues and checks agent-bridge tokens (DESIGN §4): JWTs signed with HS256 or EdDSA, with `sub` (handle),
+/// Issues and checks agent-bridge tokens (ARCHITECTURE.md, Identity and policy): JWTs signed with HS256 or EdDSA, with `sub` (handle),
 /// `ws` (workspace), `role`, `iat`, `exp` and `aud = agent-bridge`.
 ///
 /// The key file is read on every check, not once, so rotating or removing it takes effect at the next call;

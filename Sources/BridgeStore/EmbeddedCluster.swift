@@ -7,7 +7,7 @@ import SystemPackage
 import Glibc
 #endif
 
-/// The private PostgreSQL cluster that every command uses when no `DATABASE_URL` is given (DESIGN §1).
+/// The private PostgreSQL cluster that every command uses when no `DATABASE_URL` is given (ARCHITECTURE.md, Processes).
 ///
 /// It lives under the state directory, listens only on a Unix socket inside its data folder, is created
 /// with `initdb` on first use and left running for the next process. When the caller is root the cluster

@@ -5,7 +5,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// Leadership among supervisors of one workspace: a session advisory lock held on the process's
-/// ``NotificationListener`` connection, which is also the LISTEN connection for the post notifications (DESIGN §5).
+/// ``NotificationListener`` connection, which is also the LISTEN connection for the post notifications (ARCHITECTURE.md, Supervisor).
 ///
 /// Standbys retry the lock every `retryInterval`. When the leader dies its connection closes, PostgreSQL
 /// drops the lock, and a standby takes it at its next try. A dropped connection ends leadership at once;

@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// Everything that hears about posts subscribes here: the long-poll fan-out (``NotificationHub``) and the supervisor's
 /// trigger through ``subscribe(_:)``; the supervisor's ``LeaderLock`` holds its advisory lock on the same connection
-/// through ``withEachConnection(_:)`` (DESIGN §5). The connection is opened on the first demand, so a process that
+/// through ``withEachConnection(_:)`` (ARCHITECTURE.md, Supervisor). The connection is opened on the first demand, so a process that
 /// never long-polls or supervises holds none, and LISTEN is sent once someone subscribes (a supervisor that does not
 /// listen holds the connection for its lock alone).
 ///

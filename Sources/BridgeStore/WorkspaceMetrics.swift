@@ -1,7 +1,7 @@
 import BridgeCore
 import Foundation
 
-/// The figures `/metrics` and `agent-bridge status` derive from the database for one workspace (DESIGN §6).
+/// The figures `/metrics` and `agent-bridge status` derive from the database for one workspace (ARCHITECTURE.md, Observability).
 ///
 /// Totals (messages, escalations, wake results, API requests) only grow; the others are current values.
 public struct WorkspaceMetrics: Sendable, Codable, Hashable {

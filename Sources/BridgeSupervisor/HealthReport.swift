@@ -1,6 +1,6 @@
 import Foundation
 
-/// Whether the agent-bridge deployment can do its work: what `/ready` and `agent-bridge status` report (DESIGN §6).
+/// Whether the agent-bridge deployment can do its work: what `/ready` and `agent-bridge status` report (ARCHITECTURE.md, Observability).
 public struct HealthReport: Sendable, Codable, Hashable {
     /// The state of the supervisor's LISTEN connection, as one supervisor process sees it.
     public enum Listener: String, Sendable, Codable, Hashable {

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// The supervisor's loopback HTTP endpoints (DESIGN §6), as a `Service`:
+/// The supervisor's loopback HTTP endpoints (ARCHITECTURE.md, Observability), as a `Service`:
 ///
 /// - `GET /health` — 200 while the process runs.
 /// - `GET /ready` — 200 when the database is reachable, its schema current and the listener (when on) connected;

@@ -4,7 +4,7 @@ import Foundation
 import Prometheus
 import Synchronization
 
-/// Reads health and the DESIGN §6 figures of one workspace, and renders them as Prometheus text.
+/// Reads health and the observability figures of one workspace, and renders them as Prometheus text.
 ///
 /// Usable without HTTP: `/metrics` and `/ready` of `supervise` call it, and so do `agent-bridge status` (without
 /// a supervisor) and in-process drills (with one). Every read is bounded by `timeout`: with the database down it

@@ -6,7 +6,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// `agent-bridge supervise`: wakes dormant agents when work arrives for them, keeps threads from looping,
-/// and escalates and expires approval tickets (DESIGN §5).
+/// and escalates and expires approval tickets (ARCHITECTURE.md, Supervisor).
 ///
 /// Trigger first: the leader LISTENs for posts and ticks at once (debounced). Polling fallback: it also
 /// ticks every `poll_interval`, and every tick finds due work from table state alone, so a lost

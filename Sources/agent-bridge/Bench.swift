@@ -5,10 +5,10 @@ import BridgeStore
 import Foundation
 import Logging
 
-/// `agent-bridge bench`: the SLI benchmark of DESIGN §10. Wiring and presentation; the work is in BridgeBench.
+/// `agent-bridge bench`: the service-level benchmark. Wiring and presentation; the work is in BridgeBench.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the service levels (DESIGN §10) on this machine against a scratch database.",
+        abstract: "Measure the service levels (README, Service levels) on this machine against a scratch database.",
         discussion: """
             The bench creates a throw-away database (agent_bridge_scratch_bench_…) on the server of the embedded
             cluster, or of --database-url / $DATABASE_URL, and drops it at the end, also after a failure or Ctrl-C.
@@ -35,7 +35,7 @@ struct Bench: AsyncParsableCommand {
               gapless seqs        every thread's seqs are 1..n with no gap or duplicate
 
             Output: a table on stdout (or the JSON with --json), the JSON report in --output, and a one-line
-            progress indicator on stderr. Each DESIGN §10 target is shown next to its figure with pass or MISS.
+            progress indicator on stderr. Each service-level target is shown next to its figure with pass or MISS.
             A full run takes about a minute; --quick (CI size) about 15-20 seconds. Timings of a debug build are
             not representative: measure with `swift build -c release`.
 
@@ -163,7 +163,7 @@ struct Bench: AsyncParsableCommand {
         lines.append(throughput.render())
         lines.append("")
 
-        var levels = TextTable("service level (DESIGN §10)", "measured", "target", "result")
+        var levels = TextTable("service level", "measured", "target", "result")
         for level in report.serviceLevels {
             levels.add(level.sli, level.measured, level.target, level.pass ? "pass" : "MISS")
         }

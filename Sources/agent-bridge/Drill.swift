@@ -6,7 +6,7 @@ import BridgeStore
 import Foundation
 import Logging
 
-/// `agent-bridge drill`: replays incident scenarios and checks that their runbook's signals fire (DESIGN §8).
+/// `agent-bridge drill`: replays incident scenarios and checks that their runbook's signals fire (ARCHITECTURE.md, Runbooks and drills).
 struct Drill: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Replay an incident from runbooks/drills on a scratch database and check that its runbook's signals fire.",

@@ -8,7 +8,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 
-/// `agent-bridge supervise`: the long-running supervisor of DESIGN §5.
+/// `agent-bridge supervise`: the long-running supervisor (ARCHITECTURE.md, Supervisor).
 struct Supervise: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the supervisor: wake dormant agents when work arrives, stop looping threads, expire approval tickets.",

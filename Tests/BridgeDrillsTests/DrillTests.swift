@@ -8,7 +8,7 @@ import Logging
 import PostgresNIO
 import Testing
 
-/// The runbooks and their drills (DESIGN §8): every drill passes against a real database, every page's signals
+/// The runbooks and their drills (ARCHITECTURE.md, Runbooks and drills): every drill passes against a real database, every page's signals
 /// are proven by its drills, a page naming a signal the code never emits fails, and a recorded thread replays
 /// to the same supervisor decisions every time.
 @Suite("Drills", .serialized)
@@ -16,7 +16,7 @@ struct DrillTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let runbooks = repository.appendingPathComponent("runbooks").path
 
-    /// The incident classes of DESIGN §8, one page each.
+    /// The incident classes, one runbook page each.
     static let incidentPages = [
         "service-unavailable.md", "storage-lock-contention.md", "message-delivery-delay.md", "authorization-misconfiguration.md",
         "token-validation-failure.md", "escalation-flood.md", "wake-trigger-failure.md", "unmanaged-runtime-target.md",

@@ -6,7 +6,7 @@ import Logging
 import PostgresNIO
 import Testing
 
-/// DESIGN §6 with real processes: `serve` persists its call counts, `supervise` answers `/health`, `/ready` and
+/// Observability with real processes: `serve` persists its call counts, `supervise` answers `/health`, `/ready` and
 /// `/metrics` on loopback, `/ready` follows the database down and back, and `agent-bridge status` says so too.
 @Suite struct HealthEndToEndTests {
     /// Every metric name runbooks and drills rely on.

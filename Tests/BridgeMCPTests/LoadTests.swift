@@ -8,7 +8,7 @@ import Testing
 /// Load through the real binary: several `agent-bridge serve` processes on one real database, each test bounded
 /// in operations and by a deadline (a hang kills the processes and fails the test instead of stalling CI).
 ///
-/// Nothing here is timed: speed belongs to `agent-bridge bench` (DESIGN §10). These tests assert what load must
+/// Nothing here is timed: speed belongs to `agent-bridge bench` (ARCHITECTURE.md, Service levels). These tests assert what load must
 /// never break: every call answered with success or a documented error, gapless seqs, and no `INTERNAL`.
 @Suite struct LoadTests {
     // MARK: - Sustained reads and writes
@@ -356,7 +356,7 @@ import Testing
         #expect(fleet.allRunning, "every serve process survived the burst")
         let after = Outcome(try await clients["m1"]!.call("v1_message_post", ["thread_id": thread, "body": "still serving"]))
         #expect(after.code == nil && after.seq == 4, "\(after.text)")
-        // Unknown fields are not malformed: a newer 1.x client may send them (DESIGN §3).
+        // Unknown fields are not malformed: a newer 1.x client may send them (ARCHITECTURE.md, The wire contract).
         let newer = Outcome(try await clients["m2"]!.call("v1_thread_get", ["thread_id": thread, "schema_version": "1.9", "colour": "red"]))
         #expect(newer.code == nil, "\(newer.text)")
         try await fleet.expectHealthyAndClose()

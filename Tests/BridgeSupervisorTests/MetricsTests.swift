@@ -4,7 +4,7 @@ import BridgeSupervisor
 import Foundation
 import Testing
 
-/// The DESIGN §6 figures, read in process the way drills read them: from a running supervisor's exporter.
+/// The observability figures, read in process the way drills read them: from a running supervisor's exporter.
 @Suite struct MetricsTests {
     @Test func apiRequestTalliesDrainOnceAndAFailedFlushPutsThemBack() {
         let stats = APIRequestStats(workspace: "local")

@@ -5,7 +5,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-/// Trigger first, polling as the fallback (DESIGN §5), in real time with the system clock.
+/// Trigger first, polling as the fallback (ARCHITECTURE.md, Supervisor), in real time with the system clock.
 @Suite struct TriggerTests {
     @Test func aPostWakesTheTargetThroughTheListenerLongBeforeAPollTick() async throws {
         // Polling is an hour apart and the first tick ran at start-up: only the listener can start this wake.

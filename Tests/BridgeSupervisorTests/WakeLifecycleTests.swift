@@ -5,7 +5,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-/// Every wake outcome of DESIGN §5, with the fake runtimes and a manual clock (no multi-second sleeps).
+/// Every wake outcome, with the fake runtimes and a manual clock (no multi-second sleeps).
 @Suite struct WakeLifecycleTests {
     @Test func aBurstToADormantCodexSessionResumesItOnceAndTheAgentAcks() async throws {
         try await SupervisorHarness.run { h in

@@ -1,4 +1,4 @@
--- Approval tickets (DESIGN §2, §4): a risky action waits here for a human decision.
+-- Approval tickets (ARCHITECTURE.md, Domain and Identity and policy): a risky action waits here for a human decision.
 CREATE TABLE approval_tickets (
     id              uuid        PRIMARY KEY,
     workspace_id    text        NOT NULL,

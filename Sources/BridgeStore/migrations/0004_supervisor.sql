@@ -1,4 +1,4 @@
--- The supervisor (DESIGN §5): wake requests and their attempts, and the loop guards' progress on each thread.
+-- The supervisor (ARCHITECTURE.md, Supervisor): wake requests and their attempts, and the loop guards' progress on each thread.
 
 CREATE TABLE wake_requests (
     id               uuid        PRIMARY KEY,

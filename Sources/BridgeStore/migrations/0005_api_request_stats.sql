@@ -1,4 +1,4 @@
--- Observability (DESIGN §6): API request counters that serve processes persist, and the indexes the
+-- Observability (ARCHITECTURE.md, Observability): API request counters that serve processes persist, and the indexes the
 -- supervisor's /metrics needs to stay a handful of cheap queries.
 
 -- One row per workspace, tool, result code ("OK" or the error code) and hour (database clock, when the
