@@ -139,7 +139,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgeServiceTests",
-            dependencies: ["BridgeCore", "BridgeService", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["BridgeCore", "BridgeService", "BridgeTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "BridgeStoreTests",
@@ -163,6 +163,14 @@ let package = Package(
             name: "BridgeBenchTests",
             dependencies: [
                 "BridgeBench", "BridgeStore", "BridgeTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "AgentBridgeCLITests",
+            dependencies: [
+                "BridgeCore", "BridgeStore", "BridgeSupervisor", "BridgeTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

@@ -1,4 +1,5 @@
 import BridgeStore
+import BridgeTestSupport
 import Foundation
 import Logging
 import Testing

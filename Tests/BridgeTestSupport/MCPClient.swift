@@ -1,20 +1,19 @@
-import BridgeTestSupport
 import Foundation
 
 /// Speaks MCP to the real `agent-bridge serve` binary over its stdin/stdout, as Codex and Claude Code do.
 ///
 /// Pipe reads block, so every exchange runs on this client's own serial queue and is awaited: blocking
 /// Swift's cooperative pool (two threads on a 2-core CI machine) would stall every other test in the process.
-final class MCPClient: @unchecked Sendable {
+public final class MCPClient: @unchecked Sendable {
     private let queue = DispatchQueue(label: "mcp-client")
-    let process = Process()
+    public let process = Process()
     private let input = Pipe()
     private let output = Pipe()
     private var buffer = Data()
     private var nextID = 1
 
     /// - Parameter stderrLog: a file that receives the server's log lines; without it they are discarded.
-    init(
+    public init(
         databaseURL: String?, participant: String?, role: String = "coordinator", extraEnvironment: [String: String] = [:],
         stderrLog: URL? = nil
     ) throws {
@@ -33,7 +32,7 @@ final class MCPClient: @unchecked Sendable {
     }
 
     /// The environment `serve` runs with in these tests: the given database and identity, warnings-only logs.
-    static func serveEnvironment(
+    public static func serveEnvironment(
         databaseURL: String?, participant: String?, role: String = "coordinator", extra: [String: String] = [:]
     ) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
@@ -58,13 +57,13 @@ final class MCPClient: @unchecked Sendable {
         }
     }
 
-    func send(_ object: [String: Any]) throws {
+    public func send(_ object: [String: Any]) throws {
         var data = try JSONSerialization.data(withJSONObject: object)
         data.append(0x0A)
         try write(data)
     }
 
-    func sendRaw(_ line: String) {
+    public func sendRaw(_ line: String) {
         try? write(Data((line + "\n").utf8))
     }
 
@@ -82,7 +81,7 @@ final class MCPClient: @unchecked Sendable {
     private static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
 
     /// Writes `bytes` and a newline as they are, valid JSON or not; blocks while the pipe is full.
-    func sendLineBlocking(_ bytes: Data) {
+    public func sendLineBlocking(_ bytes: Data) {
         var line = bytes
         line.append(0x0A)
         try? write(line)
@@ -92,7 +91,7 @@ final class MCPClient: @unchecked Sendable {
     ///
     /// - Parameter timeout: how long to wait for more output before giving up with ``MCPTestError/timedOut``,
     ///   so a missing answer fails the test instead of hanging it; nil waits for ever.
-    func readMessageBlocking(timeout: Duration? = nil) throws -> [String: Any] {
+    public func readMessageBlocking(timeout: Duration? = nil) throws -> [String: Any] {
         let line = try readLineBlocking(timeout: timeout)
         let object = try JSONSerialization.jsonObject(with: line) as? [String: Any]
         guard let object, object["jsonrpc"] as? String == "2.0" else {
@@ -102,7 +101,7 @@ final class MCPClient: @unchecked Sendable {
     }
 
     /// Reads one line of stdout as the bytes the server wrote, without its newline.
-    func readLineBlocking(timeout: Duration? = nil) throws -> Data {
+    public func readLineBlocking(timeout: Duration? = nil) throws -> Data {
         let deadline = timeout.map { ContinuousClock.now + $0 }
         while true {
             if let newline = buffer.firstIndex(of: 0x0A) {
@@ -124,12 +123,12 @@ final class MCPClient: @unchecked Sendable {
 
     /// Runs blocking exchanges (``sendLineBlocking(_:)``, ``readMessageBlocking(timeout:)``) on this client's
     /// queue, off the cooperative pool.
-    func blocking<T>(_ work: @escaping (MCPClient) throws -> T) async throws -> T {
+    public func blocking<T>(_ work: @escaping (MCPClient) throws -> T) async throws -> T {
         try await onQueue { try work(self) }
     }
 
     /// The server's resident set size in kilobytes (`VmRSS` in `/proc/PID/status`).
-    func residentKilobytes() throws -> Int {
+    public func residentKilobytes() throws -> Int {
         let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
               let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
@@ -137,7 +136,7 @@ final class MCPClient: @unchecked Sendable {
         return kilobytes
     }
 
-    func initialize() async throws -> [String: Any] {
+    public func initialize() async throws -> [String: Any] {
         let response = try await request("initialize", [
             "protocolVersion": "2025-11-25", "capabilities": [:], "clientInfo": ["name": "tests", "version": "1"],
         ])
@@ -146,7 +145,7 @@ final class MCPClient: @unchecked Sendable {
     }
 
     /// Calls a tool and returns (isError, structuredContent, text content).
-    func call(_ tool: String, _ arguments: [String: Any] = [:]) async throws -> (isError: Bool, structured: [String: Any], text: String) {
+    public func call(_ tool: String, _ arguments: [String: Any] = [:]) async throws -> (isError: Bool, structured: [String: Any], text: String) {
         let response = try await request("tools/call", ["name": tool, "arguments": arguments])
         guard let result = response["result"] as? [String: Any] else { throw MCPTestError.protocolError("\(response)") }
         let text = ((result["content"] as? [[String: Any]])?.first?["text"] as? String) ?? ""
@@ -155,7 +154,7 @@ final class MCPClient: @unchecked Sendable {
 
     /// Calls a tool and returns the answer's line as the server wrote it, for tests that must not trust
     /// `JSONSerialization` with the reply (on Linux it drops a leading U+FEFF from strings).
-    func callLine(_ tool: String, _ arguments: [String: Any]) async throws -> Data {
+    public func callLine(_ tool: String, _ arguments: [String: Any]) async throws -> Data {
         let id = nextID
         nextID += 1
         let frame = try JSONSerialization.data(withJSONObject: ["jsonrpc": "2.0", "id": id, "method": "tools/call", "params": ["name": tool, "arguments": arguments]])
@@ -163,7 +162,7 @@ final class MCPClient: @unchecked Sendable {
     }
 
     /// Sends one request line exactly as given (it must carry `"id":ID`) and returns the answer's line as written.
-    func exchangeRaw(_ line: String, id: Int, timeout: Duration = .seconds(30)) async throws -> Data {
+    public func exchangeRaw(_ line: String, id: Int, timeout: Duration = .seconds(30)) async throws -> Data {
         try await onQueue {
             try self.write(Data((line + "\n").utf8))
             while true {
@@ -174,7 +173,7 @@ final class MCPClient: @unchecked Sendable {
     }
 
     /// Reads messages until one satisfies `match`, giving up after `timeout`; the others read meanwhile are returned too.
-    func readUntil(timeout: Duration, _ match: @escaping @Sendable ([String: Any]) -> Bool) async throws -> (match: [String: Any], before: [[String: Any]]) {
+    public func readUntil(timeout: Duration, _ match: @escaping @Sendable ([String: Any]) -> Bool) async throws -> (match: [String: Any], before: [[String: Any]]) {
         try await onQueue {
             let deadline = ContinuousClock.now + timeout
             var before: [[String: Any]] = []
@@ -189,7 +188,7 @@ final class MCPClient: @unchecked Sendable {
     }
 
     /// Sends a request without waiting for its answer; returns its id.
-    func start(_ method: String, _ params: [String: Any]) async throws -> Int {
+    public func start(_ method: String, _ params: [String: Any]) async throws -> Int {
         nonisolated(unsafe) let params = params
         return try await onQueue {
             let id = self.nextID
@@ -200,11 +199,11 @@ final class MCPClient: @unchecked Sendable {
     }
 
     /// Closes the server's stdin, as a client that has written everything it means to.
-    func closeInput() {
+    public func closeInput() {
         try? input.fileHandleForWriting.close()
     }
 
-    func closeAndWait() async -> Int32 {
+    public func closeAndWait() async -> Int32 {
         try? input.fileHandleForWriting.close()
         return await onQueue {
             self.process.waitUntilExit()
@@ -213,13 +212,13 @@ final class MCPClient: @unchecked Sendable {
     }
 
     /// Sends a request and returns its response object.
-    func request(_ method: String, _ params: [String: Any] = [:]) async throws -> [String: Any] {
+    public func request(_ method: String, _ params: [String: Any] = [:]) async throws -> [String: Any] {
         nonisolated(unsafe) let params = params
         return try await onQueue { try self.requestBlocking(method, params) }
     }
 
     /// Reads one line of stdout; every line must be a JSON-RPC message.
-    func readMessage() async throws -> [String: Any] {
+    public func readMessage() async throws -> [String: Any] {
         try await onQueue { try self.readMessageBlocking() }
     }
 
@@ -249,7 +248,7 @@ private struct Unchecked<T>: @unchecked Sendable {
     let value: T
 }
 
-enum MCPTestError: Error {
+public enum MCPTestError: Error {
     case closed
     case timedOut
     case notJSONRPC(String)
@@ -257,12 +256,12 @@ enum MCPTestError: Error {
 }
 
 /// Runs the `agent-bridge` binary once (a CLI command, not `serve`) off the cooperative pool.
-struct CommandRun: Sendable {
-    let status: Int32
-    let stdout: String
-    let stderr: String
+public struct CommandRun: Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
 
-    static func agentBridge(_ arguments: [String], environment extra: [String: String] = [:], in directory: URL? = nil) async throws -> CommandRun {
+    public static func agentBridge(_ arguments: [String], environment extra: [String: String] = [:], in directory: URL? = nil) async throws -> CommandRun {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 do {
