@@ -5,7 +5,7 @@ let package = Package(
     name: "agent-bridge",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "agent-bridge", targets: ["agent-bridge"]),
+        .executable(name: "agent-bridge", targets: ["agent-bridge"])
     ],
     dependencies: [
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
@@ -156,8 +156,10 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgeDrillsTests",
-            dependencies: ["BridgeCore", "BridgeStore", "BridgeService", "BridgeDrills", "BridgeTestSupport",
-                           .product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio")]
+            dependencies: [
+                "BridgeCore", "BridgeStore", "BridgeService", "BridgeDrills", "BridgeTestSupport",
+                .product(name: "Logging", package: "swift-log"), .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "BridgeBenchTests",

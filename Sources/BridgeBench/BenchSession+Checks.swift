@@ -5,7 +5,8 @@ import PostgresNIO
 extension BenchSession {
     /// Checks every thread in the scratch database: its messages carry seqs 1…n, each once, and n is its `last_seq`.
     func checkGaplessSeqs() async throws -> BenchReport.GaplessCheck {
-        let rows = try await writerStore.client.query("""
+        let rows = try await writerStore.client.query(
+            """
             SELECT count(*)::int8, coalesce(sum(s.n), 0)::int8, (count(*) FILTER (WHERE NOT s.ok))::int8
               FROM (SELECT t.id, count(m.seq) AS n,
                            count(m.seq) = count(DISTINCT m.seq)
@@ -14,7 +15,9 @@ extension BenchSession {
                            AND coalesce(max(m.seq), 0) = t.last_seq AS ok
                       FROM threads t LEFT JOIN messages m ON m.thread_id = t.id
                      GROUP BY t.id, t.last_seq) s
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         for try await (threads, messages, violating) in rows.decode((Int64, Int64, Int64).self) {
             return .init(threads: Int(threads), messages: Int(messages), violatingThreads: Int(violating), pass: violating == 0)
         }

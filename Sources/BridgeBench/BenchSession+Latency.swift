@@ -44,7 +44,12 @@ extension BenchSession {
                     let start = ContinuousClock.now
                     let seq: Int64
                     do {
-                        seq = try await self.service.post(input, schemaVersion: SchemaVersion.current, context: self.context(Fixture.writer), idempotency: nil).message.seq
+                        seq = try await self.service.post(
+                            input,
+                            schemaVersion: SchemaVersion.current,
+                            context: self.context(Fixture.writer),
+                            idempotency: nil
+                        ).message.seq
                         self.tally.record(step: "post_to_visible", kind: .post, error: nil)
                     } catch {
                         self.tally.record(step: "post_to_visible", kind: .post, error: error)
@@ -73,7 +78,9 @@ extension BenchSession {
         let reader = fixture.writers[0]
         // An untimed first read finds where the latest page starts.
         var lastSeq = try await readerService.read(
-            try Self.readInput(thread: fixture.hotThread, afterSeq: 0, limit: 1, waitSeconds: 0), context: context(reader)).lastSeq
+            try Self.readInput(thread: fixture.hotThread, afterSeq: 0, limit: 1, waitSeconds: 0),
+            context: context(reader)
+        ).lastSeq
         var latencies: [Duration] = []
         for _ in 0..<configuration.latencySamples {
             try Task.checkCancellation()

@@ -52,8 +52,13 @@ extension BenchSession {
             let handle = fixture.writers[writer]
             if raw {
                 let written = try await writerStore.postBaseline(
-                    threadID: threads[index], workspace: Fixture.workspace, author: handle, body: "throughput sample",
-                    bodyHash: bodyHash, requestID: "req_bench_raw")
+                    threadID: threads[index],
+                    workspace: Fixture.workspace,
+                    author: handle,
+                    body: "throughput sample",
+                    bodyHash: bodyHash,
+                    requestID: "req_bench_raw"
+                )
                 if !written { throw BridgeError(.aborted, .transactionConflict, "The raw post wrote no row.") }
             } else {
                 _ = try await service.post(inputs[index], schemaVersion: SchemaVersion.current, context: context(handle), idempotency: nil)
@@ -81,7 +86,8 @@ extension BenchSession {
         let outcomes = try await withThrowingTaskGroup(of: (posts: Int, failures: [String: Int], end: ContinuousClock.Instant).self) { group in
             for writer in 0..<writers {
                 group.addTask {
-                    var posts = 0, count = 1
+                    var posts = 0
+                    var count = 1
                     var failures: [String: Int] = [:]
                     // Bounded by count as well as by time.
                     while count < 1_000_000, ContinuousClock.now < deadline, !Task.isCancelled {

@@ -28,8 +28,13 @@ extension BenchSession {
             let handle = String(format: "bench-wake-%03d", index)
             let target = context(handle, workspace: workspace)
             _ = try await writerStore.registerParticipant(
-                ParticipantRegistration(displayName: nil, runtime: RuntimeDescriptor(kind: .command, managed: true, sessionID: nil, workdir: workdir)),
-                context: target, idempotency: nil)
+                ParticipantRegistration(
+                    displayName: nil,
+                    runtime: RuntimeDescriptor(kind: .command, managed: true, sessionID: nil, workdir: workdir)
+                ),
+                context: target,
+                idempotency: nil
+            )
             _ = try await writerStore.heartbeat(Heartbeat(presence: .dormant, humanInput: false, sessionID: nil), context: target, idempotency: nil)
             let new = NewThread(title: "wake \(index)", autonomous: false, participants: [(handle, Role.executioner)], firstMessage: nil)
             let thread = try await writerStore.createThread(new, context: context(waker, workspace: workspace), idempotency: nil).0.thread.thread.id
@@ -40,8 +45,11 @@ extension BenchSession {
         supervisorStoreConfiguration.operationTimeout = .seconds(30)
         let supervisorStore = PostgresStore(configuration: supervisorStoreConfiguration, logger: logger)
         var supervisorConfiguration = Supervisor.Configuration(
-            workspace: workspace, supervisorID: "bench", timings: configuration.catalog.timings,
-            runtimes: RuntimeCatalog(runtimes: [.command: .init(resume: nil, spawn: [truePath], sessionID: nil, timeout: .seconds(10))]))
+            workspace: workspace,
+            supervisorID: "bench",
+            timings: configuration.catalog.timings,
+            runtimes: RuntimeCatalog(runtimes: [.command: .init(resume: nil, spawn: [truePath], sessionID: nil, timeout: .seconds(10))])
+        )
         supervisorConfiguration.defaultWorkdir = workdir
         // Its ticks in flight when the step ends fail as the pool stops; that is not worth a warning here.
         var supervisorLogger = logger
@@ -71,8 +79,12 @@ extension BenchSession {
                     let start = ContinuousClock.now
                     let seq: Int64
                     do {
-                        seq = try await service.post(input, schemaVersion: SchemaVersion.current,
-                                                     context: context(waker, workspace: workspace), idempotency: nil).message.seq
+                        seq = try await service.post(
+                            input,
+                            schemaVersion: SchemaVersion.current,
+                            context: context(waker, workspace: workspace),
+                            idempotency: nil
+                        ).message.seq
                         tally.record(step: "wake_trigger", kind: .post, error: nil)
                     } catch {
                         tally.record(step: "wake_trigger", kind: .post, error: error)
@@ -94,10 +106,12 @@ extension BenchSession {
                     try? await writerStore.markSeen(context: seen)
                 }
                 return BenchReport.WakeTriggerResult(
-                    clientObserved: LatencySummary(observed), databaseStamps: LatencySummary(stamped),
+                    clientObserved: LatencySummary(observed),
+                    databaseStamps: LatencySummary(stamped),
                     method: "client_observed: just before the post call until the wake_attempts row is visible (polled every 2 ms); "
                         + "database_stamps: wake_attempts.started_at (supervisor clock at its tick's start) minus messages.created_at (database transaction time); "
-                        + "wakes deferred on purpose are left out")
+                        + "wakes deferred on purpose are left out"
+                )
             }
         }
     }
@@ -114,7 +128,8 @@ extension BenchSession {
     private func waitForAttempt(target: String, workspace: String) async throws -> WakeStart? {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            let rows = try await writerStore.client.query("""
+            let rows = try await writerStore.client.query(
+                """
                 SELECT w.deferred_since IS NOT NULL,
                        (SELECT EXTRACT(EPOCH FROM a.started_at - m.created_at)::float8
                           FROM wake_attempts a WHERE a.request_id = w.id ORDER BY a.attempt LIMIT 1)
@@ -122,7 +137,9 @@ extension BenchSession {
                   JOIN messages m ON m.thread_id = w.thread_id AND m.seq = w.trigger_seq
                  WHERE w.workspace_id = \(workspace) AND w.target = \(target)
                  ORDER BY w.created_at LIMIT 1
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             for try await (deferred, seconds) in rows.decode((Bool, Double?).self) {
                 if deferred { return .deferred }
                 if let seconds { return .started(.milliseconds(Int64((seconds * 1_000_000).rounded())) / 1000) }

@@ -71,7 +71,8 @@ extension BenchSession {
                 CPU: utime + stime of /proc/PID/stat (\(ticks) ticks a second) over each loop, divided by its calls. \
                 PostgreSQL page: the store's read query for the same page, sent alone over PostgresNIO by the bench \
                 after serve stopped.
-                """)
+                """
+        )
     }
 
     /// Starts the serve child and talks to it: `initialize`, `notifications/initialized`, `v1_thread_create`,
@@ -85,8 +86,13 @@ extension BenchSession {
         var transcript = WireTranscript()
         let client: WireClient
         do {
-            client = try WireClient(executable: configuration.executablePath, databaseURL: endpoint.url,
-                                    workspace: Fixture.workspace, participant: Fixture.wire, lifetime: budget + .seconds(15))
+            client = try WireClient(
+                executable: configuration.executablePath,
+                databaseURL: endpoint.url,
+                workspace: Fixture.workspace,
+                participant: Fixture.wire,
+                lifetime: budget + .seconds(15)
+            )
         } catch {
             tally.add(step: "wire", kind: .serve, calls: 0, failures: [(error as? WireClient.Failure)?.code ?? "SERVE_NOT_STARTED": 1])
             return transcript
@@ -101,7 +107,11 @@ extension BenchSession {
     }
 
     private func converse(
-        with client: WireClient, posts: Int, reads: Int, until deadline: ContinuousClock.Instant, stop: WireStopRequest,
+        with client: WireClient,
+        posts: Int,
+        reads: Int,
+        until deadline: ContinuousClock.Instant,
+        stop: WireStopRequest,
         into transcript: inout WireTranscript
     ) throws {
         let timeout = Duration.seconds(10)
@@ -130,10 +140,14 @@ extension BenchSession {
         }
 
         do {
-            let hello = try client.request("initialize", params: [
-                "protocolVersion": "2025-11-25", "capabilities": [String: Any](),
-                "clientInfo": ["name": "agent-bridge-bench-wire", "version": "1"],
-            ], timeout: timeout)
+            let hello = try client.request(
+                "initialize",
+                params: [
+                    "protocolVersion": "2025-11-25", "capabilities": [String: Any](),
+                    "clientInfo": ["name": "agent-bridge-bench-wire", "version": "1"],
+                ],
+                timeout: timeout
+            )
             guard hello.message["result"] != nil else { return fail("NO_INITIALIZE_REPLY") }
             try client.notify("notifications/initialized")
         } catch let failure as WireClient.Failure {
@@ -143,7 +157,7 @@ extension BenchSession {
 
         let created = try call("v1_thread_create", ["title": "wire"], kind: .serve)
         guard created.errorCode == nil,
-              let id = ((created.structured["thread"] as? [String: Any])?["id"] as? String).flatMap(UUID.init(uuidString:))
+            let id = ((created.structured["thread"] as? [String: Any])?["id"] as? String).flatMap(UUID.init(uuidString:))
         else {
             if created.errorCode == nil { fail("NO_THREAD_ID") }
             return
@@ -154,9 +168,13 @@ extension BenchSession {
         let postsStarted = client.cpuTime()
         for index in 0..<posts {
             guard mayContinue() else { return }
-            let reply = try call("v1_message_post", [
-                "thread_id": id.wireString, "body": "wire post \(index + 1) of \(posts)", "kind": "note",
-            ], kind: .post)
+            let reply = try call(
+                "v1_message_post",
+                [
+                    "thread_id": id.wireString, "body": "wire post \(index + 1) of \(posts)", "kind": "note",
+                ],
+                kind: .post
+            )
             transcript.posts += 1
             guard reply.errorCode == nil else { continue }
             transcript.postRoundTrips.append(reply.roundTrip)
@@ -170,9 +188,13 @@ extension BenchSession {
         let readsStarted = client.cpuTime()
         for _ in 0..<reads {
             guard mayContinue() else { return }
-            let reply = try call("v1_message_read", [
-                "thread_id": id.wireString, "after_seq": transcript.readAfterSeq, "limit": Self.wirePageSize, "wait_seconds": 0,
-            ], kind: .read)
+            let reply = try call(
+                "v1_message_read",
+                [
+                    "thread_id": id.wireString, "after_seq": transcript.readAfterSeq, "limit": Self.wirePageSize, "wait_seconds": 0,
+                ],
+                kind: .read
+            )
             transcript.reads += 1
             guard reply.errorCode == nil else { continue }
             transcript.readRoundTrips.append(reply.roundTrip)
@@ -188,7 +210,9 @@ extension BenchSession {
     /// alone on the writers' client, `samples` times one after another after one untimed call. Each sample is
     /// from the call until its last row is in.
     private func measurePageQuery(thread: UUID, afterSeq: Int64, samples: Int) async throws -> [Duration] {
-        let handle = Fixture.wire, workspace = Fixture.workspace, limit = Self.wirePageSize
+        let handle = Fixture.wire
+        let workspace = Fixture.workspace
+        let limit = Self.wirePageSize
         var latencies: [Duration] = []
         for index in 0...samples {
             try Task.checkCancellation()

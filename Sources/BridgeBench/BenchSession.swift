@@ -93,8 +93,10 @@ final class BenchSession: Sendable {
 
     /// A participant's call context in `workspace`, with a fresh request id.
     func context(_ handle: String, workspace: String = Fixture.workspace) -> CallContext {
-        CallContext(identity: Identity(workspace: workspace, handle: handle, role: .coordinator),
-                    requestID: "req_bench_\(UUID().wireString.prefix(8).lowercased())")
+        CallContext(
+            identity: Identity(workspace: workspace, handle: handle, role: .coordinator),
+            requestID: "req_bench_\(UUID().wireString.prefix(8).lowercased())"
+        )
     }
 
     /// Creates the participants and threads of the latency and throughput steps.
@@ -120,11 +122,14 @@ final class BenchSession: Sendable {
 
     /// The server's version and the settings that bound commit rates, for the machine line.
     func serverFacts() async throws -> (version: String, settings: String) {
-        let rows = try await writerStore.client.query("""
+        let rows = try await writerStore.client.query(
+            """
             SELECT current_setting('server_version'),
                    'fsync=' || current_setting('fsync') || ', synchronous_commit=' || current_setting('synchronous_commit')
                    || ', shared_buffers=' || current_setting('shared_buffers')
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         for try await facts in rows.decode((String, String).self) { return facts }
         return ("unknown", "unknown")
     }

@@ -111,10 +111,19 @@ public struct Benchmark: Sendable {
                     let place = layout == .hot ? "one hot thread" : "\(configuration.spreadThreads) threads"
                     session.begin("posts/s, \(writers) writer\(writers == 1 ? "" : "s"), \(place), service and raw PostgreSQL")
                     let (ours, raw) = try await session.measureThroughputPair(writers: writers, layout: layout)
-                    throughput.append(.init(
-                        writers: writers, layout: layout.rawValue, oursPostsPerSecond: ours.postsPerSecond,
-                        rawPostsPerSecond: raw.postsPerSecond, ratio: raw.postsPerSecond > 0 ? ours.postsPerSecond / raw.postsPerSecond : 0,
-                        oursPosts: ours.posts, rawPosts: raw.posts, oursErrors: ours.errors, rawErrors: raw.errors))
+                    throughput.append(
+                        .init(
+                            writers: writers,
+                            layout: layout.rawValue,
+                            oursPostsPerSecond: ours.postsPerSecond,
+                            rawPostsPerSecond: raw.postsPerSecond,
+                            ratio: raw.postsPerSecond > 0 ? ours.postsPerSecond / raw.postsPerSecond : 0,
+                            oursPosts: ours.posts,
+                            rawPosts: raw.posts,
+                            oursErrors: ours.errors,
+                            rawErrors: raw.errors
+                        )
+                    )
                 }
             }
 
@@ -134,14 +143,29 @@ public struct Benchmark: Sendable {
             let gapless = try await session.checkGaplessSeqs()
 
             var report = BenchReport(
-                startedAt: startedAt, elapsedSeconds: clock.duration(to: .now).milliseconds / 1000,
+                startedAt: startedAt,
+                elapsedSeconds: clock.duration(to: .now).milliseconds / 1000,
                 settings: .init(
-                    quick: configuration.quick, stepSeconds: configuration.stepDuration.milliseconds / 1000,
-                    latencySamples: configuration.latencySamples, wakeSamples: configuration.wakeSamples,
-                    serveSamples: configuration.serveSamples, wireSamples: configuration.wireSamples, writerCounts: configuration.writerCounts,
-                    spreadThreads: configuration.spreadThreads),
-                machine: machine, postToVisible: postToVisible, wakeTrigger: wake, readLatency: readLatency,
-                throughput: throughput, serveInitialize: serve, wire: wire, errors: session.tally.counts, gaplessSeq: gapless, serviceLevels: [])
+                    quick: configuration.quick,
+                    stepSeconds: configuration.stepDuration.milliseconds / 1000,
+                    latencySamples: configuration.latencySamples,
+                    wakeSamples: configuration.wakeSamples,
+                    serveSamples: configuration.serveSamples,
+                    wireSamples: configuration.wireSamples,
+                    writerCounts: configuration.writerCounts,
+                    spreadThreads: configuration.spreadThreads
+                ),
+                machine: machine,
+                postToVisible: postToVisible,
+                wakeTrigger: wake,
+                readLatency: readLatency,
+                throughput: throughput,
+                serveInitialize: serve,
+                wire: wire,
+                errors: session.tally.counts,
+                gaplessSeq: gapless,
+                serviceLevels: []
+            )
             report.serviceLevels = Self.serviceLevels(report, tally: session.tally)
             return report
         }
@@ -151,41 +175,87 @@ public struct Benchmark: Sendable {
     static func serviceLevels(_ report: BenchReport, tally: ErrorTally) -> [BenchReport.ServiceLevel] {
         func milliseconds(_ value: Double) -> String { String(format: "%.1f ms", value) }
         func rate(_ kind: ErrorTally.Kind) -> (text: String, pass: Bool) {
-            let calls = tally.calls(kind), failures = tally.failures(kind)
+            let calls = tally.calls(kind)
+            let failures = tally.failures(kind)
             let percent = calls > 0 ? 100 * Double(calls - failures) / Double(calls) : 0
             return (String(format: "%.3f%% of %d", percent, calls), calls > 0 && failures == 0)
         }
-        let post = rate(.post), read = rate(.read)
+        let post = rate(.post)
+        let read = rate(.read)
         let internalErrors = report.errors.byStep.values.compactMap { $0[BridgeError.Code.internal.rawValue] }.reduce(0, +)
         var levels: [BenchReport.ServiceLevel] = [
-            .init(sli: "post success", measured: "\(post.text), \(internalErrors) internal", target: "100%, 0 internal errors",
-                  pass: post.pass && internalErrors == 0),
+            .init(
+                sli: "post success",
+                measured: "\(post.text), \(internalErrors) internal",
+                target: "100%, 0 internal errors",
+                pass: post.pass && internalErrors == 0
+            ),
             .init(sli: "read success", measured: read.text, target: "100%", pass: read.pass),
-            .init(sli: "p95 post-to-visible (long-poll reader)", measured: milliseconds(report.postToVisible.p95Ms), target: "≤ 25 ms",
-                  pass: report.postToVisible.samples > 0 && report.postToVisible.p95Ms <= 25),
-            .init(sli: "p95 message-to-wake-trigger", measured: milliseconds(report.wakeTrigger.clientObserved.p95Ms), target: "≤ 250 ms",
-                  pass: report.wakeTrigger.clientObserved.samples > 0 && report.wakeTrigger.clientObserved.p95Ms <= 250),
+            .init(
+                sli: "p95 post-to-visible (long-poll reader)",
+                measured: milliseconds(report.postToVisible.p95Ms),
+                target: "≤ 25 ms",
+                pass: report.postToVisible.samples > 0 && report.postToVisible.p95Ms <= 25
+            ),
+            .init(
+                sli: "p95 message-to-wake-trigger",
+                measured: milliseconds(report.wakeTrigger.clientObserved.p95Ms),
+                target: "≤ 250 ms",
+                pass: report.wakeTrigger.clientObserved.samples > 0 && report.wakeTrigger.clientObserved.p95Ms <= 250
+            ),
         ]
         let most = report.throughput.map(\.writers).max()
         for step in report.throughput where step.writers == most {
-            levels.append(.init(
-                sli: "posts/s, \(step.writers) writers, \(step.layout)",
-                measured: String(format: "%.0f%% of raw (%.0f / %.0f)", step.ratio * 100, step.oursPostsPerSecond, step.rawPostsPerSecond),
-                target: "≥ 50% of raw PostgreSQL", pass: step.ratio >= 0.5))
+            levels.append(
+                .init(
+                    sli: "posts/s, \(step.writers) writers, \(step.layout)",
+                    measured: String(format: "%.0f%% of raw (%.0f / %.0f)", step.ratio * 100, step.oursPostsPerSecond, step.rawPostsPerSecond),
+                    target: "≥ 50% of raw PostgreSQL",
+                    pass: step.ratio >= 0.5
+                )
+            )
         }
-        levels.append(.init(sli: "p95 serve start to initialize reply", measured: milliseconds(report.serveInitialize.p95Ms), target: "≤ 150 ms",
-                            pass: report.serveInitialize.samples > 0 && report.serveInitialize.p95Ms <= 150))
+        levels.append(
+            .init(
+                sli: "p95 serve start to initialize reply",
+                measured: milliseconds(report.serveInitialize.p95Ms),
+                target: "≤ 150 ms",
+                pass: report.serveInitialize.samples > 0 && report.serveInitialize.p95Ms <= 150
+            )
+        )
         let wire = report.wire
-        levels.append(.init(sli: "p50 server-side read of 50 (serve log)", measured: String(format: "%.2f ms", wire.read.serverSide.p50Ms),
-                            target: "≤ 1.5 ms", pass: wire.read.serverSide.samples > 0 && wire.read.serverSide.p50Ms <= 1.5))
-        levels.append(.init(sli: "p50 server-side post (serve log)", measured: String(format: "%.2f ms", wire.post.serverSide.p50Ms),
-                            target: "≤ 1 ms", pass: wire.post.serverSide.samples > 0 && wire.post.serverSide.p50Ms <= 1))
-        levels.append(.init(
-            sli: "serve CPU per read ÷ PostgreSQL page time",
-            measured: String(format: "%.1f× (%.2f / %.2f ms)", wire.cpuPerReadToPageQuery, wire.serveCpuPerReadMs, wire.postgresPageQuery.p50Ms),
-            target: "≤ 5×", pass: wire.cpuPerReadToPageQuery > 0 && wire.cpuPerReadToPageQuery <= 5))
-        levels.append(.init(sli: "gapless seqs", measured: "\(report.gaplessSeq.violatingThreads) of \(report.gaplessSeq.threads) threads with a gap",
-                            target: "none", pass: report.gaplessSeq.pass))
+        levels.append(
+            .init(
+                sli: "p50 server-side read of 50 (serve log)",
+                measured: String(format: "%.2f ms", wire.read.serverSide.p50Ms),
+                target: "≤ 1.5 ms",
+                pass: wire.read.serverSide.samples > 0 && wire.read.serverSide.p50Ms <= 1.5
+            )
+        )
+        levels.append(
+            .init(
+                sli: "p50 server-side post (serve log)",
+                measured: String(format: "%.2f ms", wire.post.serverSide.p50Ms),
+                target: "≤ 1 ms",
+                pass: wire.post.serverSide.samples > 0 && wire.post.serverSide.p50Ms <= 1
+            )
+        )
+        levels.append(
+            .init(
+                sli: "serve CPU per read ÷ PostgreSQL page time",
+                measured: String(format: "%.1f× (%.2f / %.2f ms)", wire.cpuPerReadToPageQuery, wire.serveCpuPerReadMs, wire.postgresPageQuery.p50Ms),
+                target: "≤ 5×",
+                pass: wire.cpuPerReadToPageQuery > 0 && wire.cpuPerReadToPageQuery <= 5
+            )
+        )
+        levels.append(
+            .init(
+                sli: "gapless seqs",
+                measured: "\(report.gaplessSeq.violatingThreads) of \(report.gaplessSeq.threads) threads with a gap",
+                target: "none",
+                pass: report.gaplessSeq.pass
+            )
+        )
         return levels
     }
 }

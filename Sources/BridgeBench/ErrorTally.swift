@@ -46,8 +46,11 @@ final class ErrorTally: Sendable {
     var counts: BenchReport.ErrorCounts {
         state.withLock { state in
             BenchReport.ErrorCounts(
-                total: state.byStep.values.flatMap(\.values).reduce(0, +), byStep: state.byStep,
-                posts: (state.calls[.post] ?? 0) + (state.calls[.rawPost] ?? 0), reads: state.calls[.read] ?? 0)
+                total: state.byStep.values.flatMap(\.values).reduce(0, +),
+                byStep: state.byStep,
+                posts: (state.calls[.post] ?? 0) + (state.calls[.rawPost] ?? 0),
+                reads: state.calls[.read] ?? 0
+            )
         }
     }
 

@@ -23,9 +23,14 @@ public struct MachineInfo: Codable, Sendable {
         let build = "release"
         #endif
         return MachineInfo(
-            cores: ProcessInfo.processInfo.activeProcessorCount, memoryBytes: ProcessInfo.processInfo.physicalMemory,
-            os: osDescription(), buildConfiguration: build, postgresVersion: postgresVersion,
-            postgresSettings: postgresSettings, database: database)
+            cores: ProcessInfo.processInfo.activeProcessorCount,
+            memoryBytes: ProcessInfo.processInfo.physicalMemory,
+            os: osDescription(),
+            buildConfiguration: build,
+            postgresVersion: postgresVersion,
+            postgresSettings: postgresSettings,
+            database: database
+        )
     }
 
     /// One line for people: `2 cores, 7.8 GiB, Ubuntu 24.04 (Linux 6.8.0), release build, PostgreSQL 16.4`.
@@ -37,7 +42,8 @@ public struct MachineInfo: Codable, Sendable {
     private static func osDescription() -> String {
         var name = "unknown OS"
         if let release = try? String(contentsOfFile: "/etc/os-release", encoding: .utf8),
-           let line = release.split(separator: "\n").first(where: { $0.hasPrefix("PRETTY_NAME=") }) {
+            let line = release.split(separator: "\n").first(where: { $0.hasPrefix("PRETTY_NAME=") })
+        {
             name = line.dropFirst("PRETTY_NAME=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         }
         var info = utsname()

@@ -9,7 +9,8 @@ struct ServeProbe: Sendable {
     var databaseURL: String
     var workspace: String
 
-    static let initializeRequest = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"agent-bridge-bench","version":"1"}}}"#
+    static let initializeRequest =
+        #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"agent-bridge-bench","version":"1"}}}"#
 
     /// One fresh process: the time from just before it is spawned until its `initialize` reply is read.
     func measureOnce() async throws -> Duration {
@@ -25,8 +26,10 @@ struct ServeProbe: Sendable {
     static func serveProcess(executable: String, participant: String, workspace: String, databaseURL: String, logLevel: String) -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve", "--participant", participant, "--workspace", workspace, "--auth", "local",
-                             "--database-url", databaseURL, "--log-level", logLevel]
+        process.arguments = [
+            "serve", "--participant", participant, "--workspace", workspace, "--auth", "local",
+            "--database-url", databaseURL, "--log-level", logLevel,
+        ]
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "AGENT_BRIDGE_TOKEN")
         process.environment = environment
@@ -34,9 +37,15 @@ struct ServeProbe: Sendable {
     }
 
     private func measureBlocking() throws -> Duration {
-        let process = Self.serveProcess(executable: executable, participant: "bench-serve", workspace: workspace,
-                                        databaseURL: databaseURL, logLevel: "warning")
-        let input = Pipe(), output = Pipe()
+        let process = Self.serveProcess(
+            executable: executable,
+            participant: "bench-serve",
+            workspace: workspace,
+            databaseURL: databaseURL,
+            logLevel: "warning"
+        )
+        let input = Pipe()
+        let output = Pipe()
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -59,7 +68,8 @@ struct ServeProbe: Sendable {
                 let line = buffer[buffer.startIndex..<newline]
                 buffer = Data(buffer[(newline + 1)...])
                 if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
-                   object["id"] as? Int == 1, object["result"] != nil {
+                    object["id"] as? Int == 1, object["result"] != nil
+                {
                     return start.duration(to: .now)
                 }
             }

@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,7 +34,9 @@ final class WireClient {
 
     /// Why an exchange got no reply; `code` is what the bench counts it under.
     enum Failure: Error, CustomStringConvertible {
-        case cannotStart(String), closed, timedOut, malformed(String)
+        case cannotStart(String)
+        case closed, timedOut
+        case malformed(String)
 
         var code: String {
             switch self {
@@ -71,9 +74,15 @@ final class WireClient {
         guard FileManager.default.createFile(atPath: logFile.path, contents: nil) else {
             throw Failure.cannotStart("cannot create the log file \(logFile.path)")
         }
-        let process = ServeProbe.serveProcess(executable: executable, participant: participant, workspace: workspace,
-                                              databaseURL: databaseURL, logLevel: "info")
-        let input = Pipe(), output = Pipe()
+        let process = ServeProbe.serveProcess(
+            executable: executable,
+            participant: participant,
+            workspace: workspace,
+            databaseURL: databaseURL,
+            logLevel: "info"
+        )
+        let input = Pipe()
+        let output = Pipe()
         process.standardInput = input
         process.standardOutput = output
         self.process = process
@@ -140,7 +149,7 @@ final class WireClient {
     /// `/proc/PID/stat`, in clock ticks of `sysconf(_SC_CLK_TCK)` (usually 10 ms each). nil when unreadable.
     func cpuTime() -> Duration? {
         guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let endOfName = stat.lastIndex(of: ")")
+            let endOfName = stat.lastIndex(of: ")")
         else { return nil }
         // After "pid (comm)" the fields start at the third, state; utime and stime are the 14th and 15th.
         let fields = stat[stat.index(after: endOfName)...].split(separator: " ")
@@ -164,8 +173,8 @@ final class WireClient {
         guard let log = try? Data(contentsOf: logFile) else { return [] }
         return log.split(separator: 0x0A).compactMap { line in
             guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
-                  object["event"] as? String == "tool.call",
-                  let tool = object["tool"] as? String, let duration = object["duration_ms"] as? Double
+                object["event"] as? String == "tool.call",
+                let tool = object["tool"] as? String, let duration = object["duration_ms"] as? Double
             else { return nil }
             return ToolCallLine(tool: tool, durationMs: duration, code: object["code"] as? String ?? "")
         }

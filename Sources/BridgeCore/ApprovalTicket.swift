@@ -28,9 +28,23 @@ public struct ApprovalTicket: Sendable, Codable, Hashable {
     public var expiresAt: Date
     public var escalatedAt: Date?
 
-    public init(id: UUID, threadID: UUID, requester: String, actionClass: String, resource: String, summary: String, risk: Risk,
-                state: State, decider: String?, reasonCode: String?, decisionNote: String?, createdAt: Date, decidedAt: Date?,
-                expiresAt: Date, escalatedAt: Date?) {
+    public init(
+        id: UUID,
+        threadID: UUID,
+        requester: String,
+        actionClass: String,
+        resource: String,
+        summary: String,
+        risk: Risk,
+        state: State,
+        decider: String?,
+        reasonCode: String?,
+        decisionNote: String?,
+        createdAt: Date,
+        decidedAt: Date?,
+        expiresAt: Date,
+        escalatedAt: Date?
+    ) {
         self.id = id
         self.threadID = threadID
         self.requester = requester

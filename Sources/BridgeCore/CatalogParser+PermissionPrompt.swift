@@ -3,7 +3,8 @@ extension CatalogParser {
     /// and the class of a tool no rule covers. Every class named must be one of `action_classes`, and every
     /// pattern must compile; an error names the line.
     static func parsePermissionPrompt(
-        _ section: CatalogNode, actionClasses: [String: PolicyCatalog.ApprovalRule]
+        _ section: CatalogNode,
+        actionClasses: [String: PolicyCatalog.ApprovalRule]
     ) throws(CatalogError) -> PermissionPromptRules {
         try section.keys(["tools", "default_action_class"])
         func knownClass(_ node: CatalogNode) throws(CatalogError) -> String {
@@ -39,8 +40,14 @@ extension CatalogParser {
                 }
                 commandRules.append(rule)
             }
-            rules.append(PermissionPromptRules.ToolRule(
-                names: names.map(\.value), actionClass: actionClass, resourceFields: resourceFields, commandRules: commandRules))
+            rules.append(
+                PermissionPromptRules.ToolRule(
+                    names: names.map(\.value),
+                    actionClass: actionClass,
+                    resourceFields: resourceFields,
+                    commandRules: commandRules
+                )
+            )
         }
         let defaultClass = try knownClass(try section.required("default_action_class"))
         return PermissionPromptRules(tools: rules, defaultActionClass: defaultClass)

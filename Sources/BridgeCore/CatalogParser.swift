@@ -88,9 +88,11 @@ public enum CatalogParser {
                 transitions.insert(parsed)
             }
             permissions[role] = PolicyCatalog.RolePermissions(
-                tools: tools, transitions: transitions,
+                tools: tools,
+                transitions: transitions,
                 postWhenBlocked: try node.optional("post_when_blocked")?.bool() ?? false,
-                bypassMembership: try node.optional("bypass_membership")?.bool() ?? false)
+                bypassMembership: try node.optional("bypass_membership")?.bool() ?? false
+            )
         }
 
         var actionClasses: [String: PolicyCatalog.ApprovalRule] = [:]
@@ -111,15 +113,25 @@ public enum CatalogParser {
                 throw node.error("require_approval needs approver_roles: nobody could decide these tickets")
             }
             actionClasses[name] = PolicyCatalog.ApprovalRule(
-                decision: decision, approverRoles: approverRoles,
-                ttl: try node.duration("ttl") ?? .seconds(1800), escalateAfter: try node.duration("escalate_after"))
+                decision: decision,
+                approverRoles: approverRoles,
+                ttl: try node.duration("ttl") ?? .seconds(1800),
+                escalateAfter: try node.duration("escalate_after")
+            )
         }
         let permissionPrompt = try approvals.optional("permission_prompt").map { node throws(CatalogError) in
             try parsePermissionPrompt(node, actionClasses: actionClasses)
         }
         let runtimes = try texts["runtimes.yaml"].map { text throws(CatalogError) in try parseRuntimes(document("runtimes.yaml", text)) }
-        return PolicyCatalog(timings: timings, limits: limits, postRateLimit: rateLimit, roles: permissions, actionClasses: actionClasses,
-                             runtimes: runtimes ?? RuntimeCatalog(runtimes: [:]), permissionPrompt: permissionPrompt ?? .none)
+        return PolicyCatalog(
+            timings: timings,
+            limits: limits,
+            postRateLimit: rateLimit,
+            roles: permissions,
+            actionClasses: actionClasses,
+            runtimes: runtimes ?? RuntimeCatalog(runtimes: [:]),
+            permissionPrompt: permissionPrompt ?? .none
+        )
     }
 
     /// `runtimes.yaml`: per managed runtime kind, argv templates for resume and spawn, where a spawn names
@@ -142,7 +154,9 @@ public enum CatalogParser {
                     }
                     for placeholder in names {
                         guard RuntimeCatalog.placeholders.contains(placeholder) else {
-                            throw argument.node.error("unknown placeholder {\(placeholder)}; use \(RuntimeCatalog.placeholders.map { "{\($0)}" }.joined(separator: ", "))")
+                            throw argument.node.error(
+                                "unknown placeholder {\(placeholder)}; use \(RuntimeCatalog.placeholders.map { "{\($0)}" }.joined(separator: ", "))"
+                            )
                         }
                         if placeholder == "session_id" && !allowSession {
                             throw argument.node.error("{session_id} is only known when resuming")
@@ -167,8 +181,12 @@ public enum CatalogParser {
                     throw sessionNode.error("session_id needs json_event (with field) or json_field")
                 }
             }
-            runtimes[kind] = RuntimeCatalog.Runtime(resume: resume, spawn: spawn, sessionID: source,
-                                                    timeout: try node.duration("timeout") ?? .seconds(1800))
+            runtimes[kind] = RuntimeCatalog.Runtime(
+                resume: resume,
+                spawn: spawn,
+                sessionID: source,
+                timeout: try node.duration("timeout") ?? .seconds(1800)
+            )
         }
         return RuntimeCatalog(runtimes: runtimes)
     }

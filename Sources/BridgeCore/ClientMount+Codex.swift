@@ -65,10 +65,12 @@ extension ClientMount {
                 if let key = Self.keyPath(trimmed) {
                     let full = section + key
                     if full.count >= 2 && full[0] == "mcp_servers" && full[1] == Self.serverName {
-                        throw Failure("""
+                        throw Failure(
+                            """
                             \(file):\(index + 1): \(Self.serverName) is defined with dotted keys or an inline table; \
                             remove that definition, then run this again. Nothing was written.
-                            """)
+                            """
+                        )
                     }
                 }
                 output.append(line)
@@ -109,9 +111,11 @@ extension ClientMount {
 
     /// A key, bare when TOML allows it, else quoted.
     static func tomlKey(_ key: String) -> String {
-        let bare = !key.isEmpty && key.unicodeScalars.allSatisfy { scalar in
-            ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar) || scalar == "_" || scalar == "-"
-        }
+        let bare =
+            !key.isEmpty
+            && key.unicodeScalars.allSatisfy { scalar in
+                ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar) || scalar == "_" || scalar == "-"
+            }
         return bare ? key : tomlString(key)
     }
 

@@ -39,7 +39,7 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
     public var int64Value: Int64? {
         if let exact = Int64(literal) { return exact }
         guard let double = Double(literal), double.rounded() == double,
-              double >= -9.223_372_036_854_775_808e18, double < 9.223_372_036_854_775_808e18
+            double >= -9.223_372_036_854_775_808e18, double < 9.223_372_036_854_775_808e18
         else { return nil }
         return Int64(double)
     }

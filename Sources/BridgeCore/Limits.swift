@@ -24,12 +24,20 @@ public struct Limits: Sendable, Hashable {
     public func checkMessage(body: String, payloadBytes: Int?, fieldPrefix: String = "") throws(BridgeError) {
         let bodyBytes = body.utf8.count
         if bodyBytes > maxBodyBytes {
-            throw BridgeError(.invalidArgument, .bodyTooLarge, "body is \(bodyBytes) bytes; the limit is \(maxBodyBytes).",
-                              details: ["field": "\(fieldPrefix)body", "limit": "\(maxBodyBytes)"])
+            throw BridgeError(
+                .invalidArgument,
+                .bodyTooLarge,
+                "body is \(bodyBytes) bytes; the limit is \(maxBodyBytes).",
+                details: ["field": "\(fieldPrefix)body", "limit": "\(maxBodyBytes)"]
+            )
         }
         if let payloadBytes, payloadBytes > maxPayloadBytes {
-            throw BridgeError(.invalidArgument, .payloadTooLarge, "payload is \(payloadBytes) bytes; the limit is \(maxPayloadBytes).",
-                              details: ["field": "\(fieldPrefix)payload", "limit": "\(maxPayloadBytes)"])
+            throw BridgeError(
+                .invalidArgument,
+                .payloadTooLarge,
+                "payload is \(payloadBytes) bytes; the limit is \(maxPayloadBytes).",
+                details: ["field": "\(fieldPrefix)payload", "limit": "\(maxPayloadBytes)"]
+            )
         }
     }
 

@@ -59,8 +59,13 @@ public struct MessagePostFacts: Sendable, Hashable {
     /// How many posts the allowance regains per second, when a limit applies.
     public var allowancePerSecond: Double?
 
-    public init(lastSeq: Int64, replyToSeq: Int64? = nil, recipientsNotMembers: [String] = [], allowance: Double? = nil,
-                allowancePerSecond: Double? = nil) {
+    public init(
+        lastSeq: Int64,
+        replyToSeq: Int64? = nil,
+        recipientsNotMembers: [String] = [],
+        allowance: Double? = nil,
+        allowancePerSecond: Double? = nil
+    ) {
         self.lastSeq = lastSeq
         self.replyToSeq = replyToSeq
         self.recipientsNotMembers = recipientsNotMembers
@@ -93,8 +98,14 @@ public struct PolicyRequest: Sendable {
     /// For a post, what the statement found of its recipients, reply and rate allowance; post rules are skipped without it.
     public var post: MessagePostFacts?
 
-    public init(identity: Identity, operation: BridgeOperation, transition: ThreadStatus.Transition? = nil,
-                thread: ThreadFacts? = nil, ticket: TicketFacts? = nil, post: MessagePostFacts? = nil) {
+    public init(
+        identity: Identity,
+        operation: BridgeOperation,
+        transition: ThreadStatus.Transition? = nil,
+        thread: ThreadFacts? = nil,
+        ticket: TicketFacts? = nil,
+        post: MessagePostFacts? = nil
+    ) {
         self.identity = identity
         self.operation = operation
         self.transition = transition
@@ -165,25 +176,39 @@ public struct CatalogPolicy: Policy {
         },
         ThreadRule(name: "blocked") { request, thread, permissions in
             guard thread.status == .blocked, request.operation == .messagePost, !permissions.postWhenBlocked else { return nil }
-            return BridgeError(.failedPrecondition, .threadBlocked,
-                               "The thread is blocked; only operators and approvers may post until it is unblocked.")
+            return BridgeError(
+                .failedPrecondition,
+                .threadBlocked,
+                "The thread is blocked; only operators and approvers may post until it is unblocked."
+            )
         },
         ThreadRule(name: "recipients") { request, _, _ in
             guard let strangers = request.post?.recipientsNotMembers, !strangers.isEmpty else { return nil }
-            return BridgeError(.invalidArgument, .unknownRecipient, "Not members of this thread: \(strangers.joined(separator: ", ")).",
-                               details: ["field": "to", "handles": strangers.joined(separator: ",")])
+            return BridgeError(
+                .invalidArgument,
+                .unknownRecipient,
+                "Not members of this thread: \(strangers.joined(separator: ", ")).",
+                details: ["field": "to", "handles": strangers.joined(separator: ",")]
+            )
         },
         ThreadRule(name: "reply_to") { request, _, _ in
             guard let post = request.post, let reply = post.replyToSeq, reply > post.lastSeq else { return nil }
-            return BridgeError(.invalidArgument, .replyToUnknownSeq, "reply_to_seq \(reply) is beyond the thread's last seq \(post.lastSeq).",
-                               details: ["field": "reply_to_seq"])
+            return BridgeError(
+                .invalidArgument,
+                .replyToUnknownSeq,
+                "reply_to_seq \(reply) is beyond the thread's last seq \(post.lastSeq).",
+                details: ["field": "reply_to_seq"]
+            )
         },
         ThreadRule(name: "rate_limit") { request, _, _ in
             guard let post = request.post, let allowance = post.allowance, allowance < 1 else { return nil }
             let wait = max(0.001, (1 - allowance) / max(post.allowancePerSecond ?? 0, 1e-9))
-            return BridgeError(.resourceExhausted, .rateLimited,
-                               "You are posting faster than the rate limit allows; retry in \(String(format: "%.1f", wait)) s.",
-                               details: ["retry_after_seconds": String(format: "%.3f", wait)])
+            return BridgeError(
+                .resourceExhausted,
+                .rateLimited,
+                "You are posting faster than the rate limit allows; retry in \(String(format: "%.1f", wait)) s.",
+                details: ["retry_after_seconds": String(format: "%.3f", wait)]
+            )
         },
     ]
 
@@ -193,13 +218,27 @@ public struct CatalogPolicy: Policy {
         var trace = ["role=\(role.rawValue)", "operation=\(request.operation.rawValue)"]
         guard permissions.tools.contains(request.operation) else {
             trace.append("roles.yaml: \(role.rawValue) lacks \(request.operation.rawValue)")
-            return .deny(BridgeError(.permissionDenied, .roleNotPermitted, "The \(role.rawValue) role may not call \(request.operation.rawValue).",
-                                     details: ["role": role.rawValue]), trace: trace)
+            return .deny(
+                BridgeError(
+                    .permissionDenied,
+                    .roleNotPermitted,
+                    "The \(role.rawValue) role may not call \(request.operation.rawValue).",
+                    details: ["role": role.rawValue]
+                ),
+                trace: trace
+            )
         }
         if let transition = request.transition, !permissions.transitions.contains(transition) {
             trace.append("roles.yaml: \(role.rawValue) lacks transition \(transition.rawValue)")
-            return .deny(BridgeError(.permissionDenied, .roleNotPermitted, "The \(role.rawValue) role may not \(transition.rawValue) a thread.",
-                                     details: ["role": role.rawValue, "transition": transition.rawValue]), trace: trace)
+            return .deny(
+                BridgeError(
+                    .permissionDenied,
+                    .roleNotPermitted,
+                    "The \(role.rawValue) role may not \(transition.rawValue) a thread.",
+                    details: ["role": role.rawValue, "transition": transition.rawValue]
+                ),
+                trace: trace
+            )
         }
         if let thread = request.thread {
             trace.append("thread=\(thread.status.rawValue) member=\(thread.callerIsMember)")
@@ -220,9 +259,15 @@ public struct CatalogPolicy: Policy {
                 let approvers = catalog.actionClasses[ticket.actionClass]?.approverRoles ?? []
                 guard approvers.contains(role) else {
                     trace.append("approvals.yaml: \(ticket.actionClass) approvers \(approvers.map(\.rawValue).sorted())")
-                    return .deny(BridgeError(.permissionDenied, .approverRoleRequired,
-                                             "\(ticket.actionClass) tickets are decided by: \(approvers.map(\.rawValue).sorted().joined(separator: ", ")).",
-                                             details: ["role": role.rawValue]), trace: trace)
+                    return .deny(
+                        BridgeError(
+                            .permissionDenied,
+                            .approverRoleRequired,
+                            "\(ticket.actionClass) tickets are decided by: \(approvers.map(\.rawValue).sorted().joined(separator: ", ")).",
+                            details: ["role": role.rawValue]
+                        ),
+                        trace: trace
+                    )
                 }
             case .approvalCancel:
                 if ticket.requester != request.identity.handle && !permissions.bypassMembership {

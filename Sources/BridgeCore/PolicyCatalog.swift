@@ -45,7 +45,12 @@ public struct PolicyCatalog: Sendable {
         /// Whether the role acts on threads it has not joined (operators).
         public var bypassMembership: Bool
 
-        public init(tools: Set<BridgeOperation>, transitions: Set<ThreadStatus.Transition>, postWhenBlocked: Bool = false, bypassMembership: Bool = false) {
+        public init(
+            tools: Set<BridgeOperation>,
+            transitions: Set<ThreadStatus.Transition>,
+            postWhenBlocked: Bool = false,
+            bypassMembership: Bool = false
+        ) {
             self.tools = tools
             self.transitions = transitions
             self.postWhenBlocked = postWhenBlocked
@@ -85,8 +90,15 @@ public struct PolicyCatalog: Sendable {
     /// How `v1_permission_prompt` maps a Claude Code tool call to one of ``actionClasses``.
     public var permissionPrompt: PermissionPromptRules
 
-    public init(timings: Timings, limits: Limits, postRateLimit: RateLimit?, roles: [Role: RolePermissions], actionClasses: [String: ApprovalRule],
-                runtimes: RuntimeCatalog = RuntimeCatalog(runtimes: [:]), permissionPrompt: PermissionPromptRules = .none) {
+    public init(
+        timings: Timings,
+        limits: Limits,
+        postRateLimit: RateLimit?,
+        roles: [Role: RolePermissions],
+        actionClasses: [String: ApprovalRule],
+        runtimes: RuntimeCatalog = RuntimeCatalog(runtimes: [:]),
+        permissionPrompt: PermissionPromptRules = .none
+    ) {
         self.timings = timings
         self.limits = limits
         self.postRateLimit = postRateLimit

@@ -35,8 +35,17 @@ public struct Participant: Sendable, Codable, Hashable {
     public var createdAt: Date
     public var updatedAt: Date
 
-    public init(handle: String, displayName: String?, role: Role, runtime: RuntimeDescriptor, presence: Presence,
-                lastHeartbeatAt: Date?, lastHumanInputAt: Date?, createdAt: Date, updatedAt: Date) {
+    public init(
+        handle: String,
+        displayName: String?,
+        role: Role,
+        runtime: RuntimeDescriptor,
+        presence: Presence,
+        lastHeartbeatAt: Date?,
+        lastHumanInputAt: Date?,
+        createdAt: Date,
+        updatedAt: Date
+    ) {
         self.handle = handle
         self.displayName = displayName
         self.role = role
@@ -101,8 +110,18 @@ public struct ThreadSummary: Sendable, Codable, Hashable {
     public var createdAt: Date
     public var updatedAt: Date
 
-    public init(id: UUID, title: String, status: ThreadStatus, statusReason: String?, outcome: String?, autonomous: Bool,
-                createdBy: String, lastSeq: Int64, createdAt: Date, updatedAt: Date) {
+    public init(
+        id: UUID,
+        title: String,
+        status: ThreadStatus,
+        statusReason: String?,
+        outcome: String?,
+        autonomous: Bool,
+        createdBy: String,
+        lastSeq: Int64,
+        createdAt: Date,
+        updatedAt: Date
+    ) {
         self.id = id
         self.title = title
         self.status = status
@@ -169,8 +188,20 @@ public struct Message: Sendable, Codable, Hashable {
     public var bodyHash: String
     public var createdAt: Date
 
-    public init(id: UUID, threadID: UUID, seq: Int64, author: String, kind: MessageKind, to: [String], replyToSeq: Int64?,
-                body: String, payload: JSONValue, schemaVersion: String, bodyHash: String, createdAt: Date) {
+    public init(
+        id: UUID,
+        threadID: UUID,
+        seq: Int64,
+        author: String,
+        kind: MessageKind,
+        to: [String],
+        replyToSeq: Int64?,
+        body: String,
+        payload: JSONValue,
+        schemaVersion: String,
+        bodyHash: String,
+        createdAt: Date
+    ) {
         self.id = id
         self.threadID = threadID
         self.seq = seq

@@ -10,16 +10,21 @@ public enum SchemaVersion {
         guard let requested else { return current }
         let parts = requested.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, let major = Int(parts[0]), Int(parts[1]) != nil,
-              parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) })
+            parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) })
         else {
             throw BridgeError.invalidArgument(
-                .invalidFieldValue, "schema_version must look like \"1.0\".", field: "schema_version")
+                .invalidFieldValue,
+                "schema_version must look like \"1.0\".",
+                field: "schema_version"
+            )
         }
         guard major == supportedMajor else {
             throw BridgeError(
-                .invalidArgument, .unsupportedSchemaVersion,
+                .invalidArgument,
+                .unsupportedSchemaVersion,
                 "schema_version \(requested) is not supported; this server speaks 1.x.",
-                details: ["field": "schema_version", "supported": "1.x"])
+                details: ["field": "schema_version", "supported": "1.x"]
+            )
         }
         return requested
     }

@@ -14,8 +14,15 @@ public struct SessionLeaseClaim: Sendable {
     public var channel: Bool
 
     public init(
-        id: UUID, handle: String, clientName: String? = nil, clientVersion: String? = nil, runtime: RuntimeKind = .none,
-        sessionID: String? = nil, pid: Int32, host: String, channel: Bool = false
+        id: UUID,
+        handle: String,
+        clientName: String? = nil,
+        clientVersion: String? = nil,
+        runtime: RuntimeKind = .none,
+        sessionID: String? = nil,
+        pid: Int32,
+        host: String,
+        channel: Bool = false
     ) {
         self.id = id
         self.handle = handle

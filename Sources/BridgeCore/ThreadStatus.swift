@@ -22,9 +22,11 @@ public enum ThreadStatus: String, Sendable, Codable, CaseIterable {
             throw BridgeError(.failedPrecondition, .threadClosed, "The thread is closed.")
         default:
             throw BridgeError(
-                .failedPrecondition, .invalidStatusTransition,
+                .failedPrecondition,
+                .invalidStatusTransition,
                 "Cannot \(transition.rawValue) a thread that is \(rawValue).",
-                details: ["status": rawValue, "transition": transition.rawValue])
+                details: ["status": rawValue, "transition": transition.rawValue]
+            )
         }
     }
 }

@@ -25,11 +25,24 @@ public struct WakeFacts: Sendable, Hashable {
     /// Whether an `agent-bridge serve` of the target holds a live session lease: its session is open.
     public var liveSession: Bool
 
-    public init(requestID: UUID, state: WakeState, action: WakeAction, resumeFailures: Int = 0, spawnFailures: Int = 0,
-                deferredSince: Date? = nil, triggeredAt: Date? = nil, attemptOutcome: WakeAttempt.Outcome? = nil,
-                acknowledged: Bool = false, runtime: RuntimeDescriptor, presence: Presence = .active,
-                lastActivityAt: Date? = nil, lastHumanInputAt: Date? = nil, threadAutonomous: Bool = false, caughtUp: Bool = false,
-                liveSession: Bool = false) {
+    public init(
+        requestID: UUID,
+        state: WakeState,
+        action: WakeAction,
+        resumeFailures: Int = 0,
+        spawnFailures: Int = 0,
+        deferredSince: Date? = nil,
+        triggeredAt: Date? = nil,
+        attemptOutcome: WakeAttempt.Outcome? = nil,
+        acknowledged: Bool = false,
+        runtime: RuntimeDescriptor,
+        presence: Presence = .active,
+        lastActivityAt: Date? = nil,
+        lastHumanInputAt: Date? = nil,
+        threadAutonomous: Bool = false,
+        caughtUp: Bool = false,
+        liveSession: Bool = false
+    ) {
         self.requestID = requestID
         self.state = state
         self.action = action
@@ -107,7 +120,11 @@ public struct WakePlanner: Sendable {
         if facts.liveSession {
             // Never a second writer on an open session: its messages reach it there. Re-checked until it acks
             // them or the session ends, with no deadline, since the session may stay open for hours.
-            return .deferUntil(now.addingTimeInterval(timings.deferredRecheckInterval.seconds), since: facts.deferredSince ?? now, reason: .sessionLive)
+            return .deferUntil(
+                now.addingTimeInterval(timings.deferredRecheckInterval.seconds),
+                since: facts.deferredSince ?? now,
+                reason: .sessionLive
+            )
         }
         if let humanInput = facts.lastHumanInputAt, now.timeIntervalSince(humanInput) < timings.humanQuietWindow.seconds {
             let since = facts.deferredSince ?? now
@@ -160,9 +177,9 @@ public struct WakePlanner: Sendable {
     /// so replays decide the same times.
     public func backoff(failures: Int, requestID: UUID) -> TimeInterval {
         let base = min(2.0 * pow(2.0, Double(max(failures - 1, 0))), 60)
-        var hash: UInt64 = 1469598103934665603
+        var hash: UInt64 = 1_469_598_103_934_665_603
         for byte in withUnsafeBytes(of: requestID.uuid, Array.init) + [UInt8(truncatingIfNeeded: failures)] {
-            hash = (hash ^ UInt64(byte)) &* 1099511628211
+            hash = (hash ^ UInt64(byte)) &* 1_099_511_628_211
         }
         let jitter = 0.8 + 0.4 * Double(hash % 10_000) / 10_000
         return base * jitter

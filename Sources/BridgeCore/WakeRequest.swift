@@ -63,8 +63,17 @@ public struct WakeAttempt: Sendable, Codable, Hashable {
     /// The last few KiB of the process's stdout and stderr; operators see it, agents do not.
     public var outputTail: String?
 
-    public init(attempt: Int, action: WakeAction, supervisor: String, startedAt: Date, finishedAt: Date?, exitCode: Int?,
-                outcome: Outcome, sessionID: String?, outputTail: String?) {
+    public init(
+        attempt: Int,
+        action: WakeAction,
+        supervisor: String,
+        startedAt: Date,
+        finishedAt: Date?,
+        exitCode: Int?,
+        outcome: Outcome,
+        sessionID: String?,
+        outputTail: String?
+    ) {
         self.attempt = attempt
         self.action = action
         self.supervisor = supervisor
@@ -110,9 +119,25 @@ public struct WakeRequest: Sendable, Codable, Hashable {
     public var updatedAt: Date
     public var attempts: [WakeAttempt]
 
-    public init(id: UUID, target: String, threadID: UUID, triggerSeq: Int64, state: WakeState, reason: String?, requestedBy: String,
-                action: WakeAction, resumeFailures: Int, spawnFailures: Int, nextAttemptAt: Date, deferredSince: Date?,
-                triggeredAt: Date?, finishedAt: Date?, createdAt: Date, updatedAt: Date, attempts: [WakeAttempt]) {
+    public init(
+        id: UUID,
+        target: String,
+        threadID: UUID,
+        triggerSeq: Int64,
+        state: WakeState,
+        reason: String?,
+        requestedBy: String,
+        action: WakeAction,
+        resumeFailures: Int,
+        spawnFailures: Int,
+        nextAttemptAt: Date,
+        deferredSince: Date?,
+        triggeredAt: Date?,
+        finishedAt: Date?,
+        createdAt: Date,
+        updatedAt: Date,
+        attempts: [WakeAttempt]
+    ) {
         self.id = id
         self.target = target
         self.threadID = threadID

@@ -7,5 +7,6 @@ extension DrillProbes {
     /// ages are read on the drill's virtual clock.
     public static let standard = DrillProbes(
         metrics: { _, supervisor, _ in await MetricsExporter(supervisor: supervisor).prometheusText() },
-        ready: { _, supervisor in await MetricsExporter(supervisor: supervisor).health().isReady })
+        ready: { _, supervisor in await MetricsExporter(supervisor: supervisor).health().isReady }
+    )
 }

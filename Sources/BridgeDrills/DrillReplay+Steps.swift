@@ -20,7 +20,9 @@ extension DrillReplay {
         let at = step.at
         if let post = step.post {
             let id = threadIDs[post.thread]!
-            var arguments: [String: JSONValue] = ["thread_id": .string(id.wireString), "body": .string(post.body), "kind": .string(post.kind ?? "note")]
+            var arguments: [String: JSONValue] = [
+                "thread_id": .string(id.wireString), "body": .string(post.body), "kind": .string(post.kind ?? "note"),
+            ]
             if let to = post.to { arguments["to"] = .array(to.map { .string($0) }) }
             let outcome = await call(as: post.as, tool: "v1_message_post", arguments: arguments)
             if outcome.result == "OK", let seq = outcome.structured?["message"]?["seq"]?.int64Value {
@@ -33,7 +35,13 @@ extension DrillReplay {
             var arguments: [String: JSONValue] = [:]
             if case .object(let object)? = spec.args { arguments = object }
             if let thread = spec.thread, let id = threadIDs[thread] { arguments["thread_id"] = .string(id.wireString) }
-            let outcome = await call(as: spec.as, role: spec.role.flatMap(Role.init(rawValue:)), token: spec.token, tool: spec.tool, arguments: arguments)
+            let outcome = await call(
+                as: spec.as,
+                role: spec.role.flatMap(Role.init(rawValue:)),
+                token: spec.token,
+                tool: spec.tool,
+                arguments: arguments
+            )
             let how = spec.token.map { " with a \($0.replacingOccurrences(of: "_", with: "-")) token" } ?? ""
             return line(at, "\(spec.as) calls \(spec.tool)\(how)", outcome, expected: spec.expect)
         }
@@ -44,11 +52,14 @@ extension DrillReplay {
             // The database stamps heartbeats with its own clock; the drill's clock is the one that decides.
             let now = clock.now()
             let human = heartbeat.humanInput == true
-            _ = try? await store.client.query("""
+            _ = try? await store.client.query(
+                """
                 UPDATE participants SET last_heartbeat_at = \(now),
                        last_human_input_at = CASE WHEN \(human) THEN \(now) ELSE last_human_input_at END
                  WHERE workspace_id = \(workspace) AND handle = \(heartbeat.as)
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             return line(at, "\(heartbeat.as) heartbeats\(human ? " (a human is typing)" : "")", outcome, expected: nil)
         }
         if let ack = step.ack {
@@ -76,8 +87,10 @@ extension DrillReplay {
             guard let transition = ThreadStatus.Transition(rawValue: spec.action) else {
                 throw DrillError("\(scenario.name): operator action \(spec.action) is not escalate, unblock or close")
             }
-            let context = CallContext(identity: Identity(workspace: workspace, handle: "drill-operator", role: .operator, origin: .operator),
-                                      requestID: "drill_\(UUID().wireString.prefix(8))")
+            let context = CallContext(
+                identity: Identity(workspace: workspace, handle: "drill-operator", role: .operator, origin: .operator),
+                requestID: "drill_\(UUID().wireString.prefix(8))"
+            )
             var outcome = CallOutcome(result: "OK")
             do throws(BridgeError) {
                 _ = try await service.operatorSetStatus(id, transition: transition, reason: spec.reason, context: context)
@@ -107,7 +120,12 @@ extension DrillReplay {
                 await lockHolder?.release()
                 lockHolder = nil
             }
-            return DrillReport.StepLine(at: at, action: "another session \(lock.hold ? "locks" : "releases") \(lock.thread)'s row", outcome: "done", passed: true)
+            return DrillReport.StepLine(
+                at: at,
+                action: "another session \(lock.hold ? "locks" : "releases") \(lock.thread)'s row",
+                outcome: "done",
+                passed: true
+            )
         }
         return DrillReport.StepLine(at: at, action: step.note ?? "", outcome: "", passed: true)
     }
@@ -115,8 +133,12 @@ extension DrillReplay {
     private func line(_ at: String, _ action: String, _ outcome: CallOutcome, expected: String?) -> DrillReport.StepLine {
         let expected = expected ?? "OK"
         return DrillReport.StepLine(
-            at: at, action: action, outcome: outcome.code.map { "\($0)/\(outcome.result)" } ?? outcome.result,
-            passed: outcome.result == expected, expected: expected)
+            at: at,
+            action: action,
+            outcome: outcome.code.map { "\($0)/\(outcome.result)" } ?? outcome.result,
+            passed: outcome.result == expected,
+            expected: expected
+        )
     }
 
     /// Calls a tool through the real router as `handle`: in local identity mode, or with a token of the given kind.
@@ -204,8 +226,12 @@ struct DrillTokens: Sendable {
         } catch {
             throw DrillError("cannot create the drill's token keys: \(error)")
         }
-        return DrillTokens(issuer: TokenAuthority(keyFile: "\(directory)/token.key"), stranger: TokenAuthority(keyFile: "\(directory)/stranger.key"),
-                           missing: TokenAuthority(keyFile: "\(directory)/no-such.key"), workspace: workspace)
+        return DrillTokens(
+            issuer: TokenAuthority(keyFile: "\(directory)/token.key"),
+            stranger: TokenAuthority(keyFile: "\(directory)/stranger.key"),
+            missing: TokenAuthority(keyFile: "\(directory)/no-such.key"),
+            workspace: workspace
+        )
     }
 
     /// Who checks a token of this kind.
@@ -216,8 +242,13 @@ struct DrillTokens: Sendable {
     func token(_ kind: String, for identity: Identity) async throws(BridgeError) -> String {
         switch kind {
         case "expired":
-            return try await issuer.issue(handle: identity.handle, role: identity.role, workspace: workspace, ttl: .seconds(3600),
-                                          now: Date().addingTimeInterval(-7200))
+            return try await issuer.issue(
+                handle: identity.handle,
+                role: identity.role,
+                workspace: workspace,
+                ttl: .seconds(3600),
+                now: Date().addingTimeInterval(-7200)
+            )
         case "mis_signed":
             return try await stranger.issue(handle: identity.handle, role: identity.role, workspace: workspace, ttl: .seconds(3600))
         default:
@@ -231,7 +262,8 @@ extension Duration {
     static func text(_ duration: Duration) -> String {
         let total = Int(duration.components.seconds)
         if total < 60 { return "\(total)s" }
-        let minutes = total / 60, seconds = total % 60
+        let minutes = total / 60
+        let seconds = total % 60
         return seconds == 0 ? "\(minutes)m" : "\(minutes)m\(String(format: "%02d", seconds))s"
     }
 }

@@ -42,8 +42,15 @@ actor DrillReplay {
     var storedPosts: [(thread: UUID, seq: Int64, body: String)] = []
     var firedSignals: [String: Duration] = [:]
 
-    init(scenario: DrillScenario, signals: [Signal], catalog: PolicyCatalog, database: DrillDatabase, workDirectory: String,
-         configuration: DrillRunner.Configuration, baseLogger: Logger) async throws(DrillError) {
+    init(
+        scenario: DrillScenario,
+        signals: [Signal],
+        catalog: PolicyCatalog,
+        database: DrillDatabase,
+        workDirectory: String,
+        configuration: DrillRunner.Configuration,
+        baseLogger: Logger
+    ) async throws(DrillError) {
         self.scenario = scenario
         self.signals = signals
         self.catalog = catalog
@@ -71,7 +78,11 @@ actor DrillReplay {
         timings.pollInterval = .seconds(3600)
         timings.triggerDebounce = .zero
         var supervisorConfiguration = Supervisor.Configuration(
-            workspace: workspace, supervisorID: "drill", timings: timings, runtimes: runtime.catalog(basedOn: catalog.runtimes))
+            workspace: workspace,
+            supervisorID: "drill",
+            timings: timings,
+            runtimes: runtime.catalog(basedOn: catalog.runtimes)
+        )
         supervisorConfiguration.listen = false
         supervisorConfiguration.clock = clock
         supervisorConfiguration.defaultWorkdir = workDirectory
@@ -81,7 +92,8 @@ actor DrillReplay {
 
     /// Starts the pool and the supervisor, replays, checks, and stops them in ServiceGroup order.
     func run() async throws(DrillError) -> DrillReport {
-        let store = self.store, supervisor = self.supervisor
+        let store = self.store
+        let supervisor = self.supervisor
         do {
             return try await withThrowingTaskGroup(of: Void.self) { services in
                 services.addTask { await store.client.run() }
@@ -134,9 +146,18 @@ actor DrillReplay {
             do throws(BridgeError) {
                 if let spec = participant.runtime {
                     _ = try await store.registerParticipant(
-                        ParticipantRegistration(displayName: nil, runtime: RuntimeDescriptor(
-                            kind: kind, managed: spec.managed, sessionID: spec.sessionID, workdir: runtime.directory)),
-                        context: context, idempotency: nil)
+                        ParticipantRegistration(
+                            displayName: nil,
+                            runtime: RuntimeDescriptor(
+                                kind: kind,
+                                managed: spec.managed,
+                                sessionID: spec.sessionID,
+                                workdir: runtime.directory
+                            )
+                        ),
+                        context: context,
+                        idempotency: nil
+                    )
                 } else {
                     try await store.ensureParticipant(context: context)
                 }
@@ -154,7 +175,9 @@ actor DrillReplay {
                 let members = thread.members.filter { $0 != thread.creator }.map { ($0, role(of: $0)) }
                 let (created, _) = try await store.createThread(
                     NewThread(title: thread.title, autonomous: thread.autonomous ?? false, participants: members, firstMessage: nil),
-                    context: context(thread.creator), idempotency: nil)
+                    context: context(thread.creator),
+                    idempotency: nil
+                )
                 threadIDs[thread.name] = created.thread.thread.id
             } catch {
                 throw DrillError("\(scenario.name): cannot create thread \(thread.name): \(error.message)")
@@ -167,8 +190,10 @@ actor DrillReplay {
     }
 
     func context(_ handle: String, role: Role? = nil) -> CallContext {
-        CallContext(identity: Identity(workspace: workspace, handle: handle, role: role ?? self.role(of: handle)),
-                    requestID: "drill_\(UUID().wireString.prefix(8))")
+        CallContext(
+            identity: Identity(workspace: workspace, handle: handle, role: role ?? self.role(of: handle)),
+            requestID: "drill_\(UUID().wireString.prefix(8))"
+        )
     }
 
     // MARK: - Time
@@ -225,7 +250,11 @@ actor DrillReplay {
                 done += 1
                 for thread in scenario.threads where thread.creator == handle || thread.members.contains(handle) {
                     guard let id = threadIDs[thread.name] else { continue }
-                    let read = await call(as: handle, tool: "v1_message_read", arguments: ["thread_id": .string(id.wireString), "limit": .integer(500)])
+                    let read = await call(
+                        as: handle,
+                        tool: "v1_message_read",
+                        arguments: ["thread_id": .string(id.wireString), "limit": .integer(500)]
+                    )
                     if let last = read.structured?["last_seq"]?.int64Value, last > 0 {
                         _ = await call(as: handle, tool: "v1_message_ack", arguments: ["thread_id": .string(id.wireString), "seq": .integer(last)])
                     }

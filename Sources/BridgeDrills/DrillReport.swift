@@ -34,7 +34,9 @@ public struct DrillReport: Sendable, Codable {
     public var keptDatabaseURL: String?
 
     enum CodingKeys: String, CodingKey {
-        case name, runbook, summary, steps, checks, decisions, virtualDuration = "virtual_duration", passed
+        case name, runbook, summary, steps, checks, decisions
+        case virtualDuration = "virtual_duration"
+        case passed
     }
 
     public var passed: Bool { checks.allSatisfy(\.passed) }
@@ -97,9 +99,11 @@ public struct DrillReport: Sendable, Codable {
         let seconds = String(format: "%.1f", Double(realDuration.components.seconds) + Double(realDuration.components.attoseconds) / 1e18)
         if let keptDatabaseURL { lines.append("  database kept: \(keptDatabaseURL)") }
         lines.append("")
-        lines.append(passed
-            ? "PASS \(name): \(checks.count) checks, \(virtualDuration) of incident replayed in \(seconds) s"
-            : "FAIL \(name): \(checks.filter { !$0.passed }.count) of \(checks.count) checks failed")
+        lines.append(
+            passed
+                ? "PASS \(name): \(checks.count) checks, \(virtualDuration) of incident replayed in \(seconds) s"
+                : "FAIL \(name): \(checks.filter { !$0.passed }.count) of \(checks.count) checks failed"
+        )
         return lines.joined(separator: "\n")
     }
 }

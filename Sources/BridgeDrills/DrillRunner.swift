@@ -63,13 +63,24 @@ public struct DrillRunner: Sendable {
         }
         defer { try? FileManager.default.removeItem(atPath: workDirectory) }
 
-        let database = try await DrillDatabase.make(scenario.database ?? .scratch, server: configuration.server, workDirectory: workDirectory, logger: logger)
+        let database = try await DrillDatabase.make(
+            scenario.database ?? .scratch,
+            server: configuration.server,
+            workDirectory: workDirectory,
+            logger: logger
+        )
         let started = ContinuousClock.now
         let report: DrillReport
         do {
             let replay = try await DrillReplay(
-                scenario: scenario, signals: signals, catalog: catalog, database: database, workDirectory: workDirectory,
-                configuration: configuration, baseLogger: logger)
+                scenario: scenario,
+                signals: signals,
+                catalog: catalog,
+                database: database,
+                workDirectory: workDirectory,
+                configuration: configuration,
+                baseLogger: logger
+            )
             report = try await replay.run()
         } catch {
             await database.dispose(logger: logger)
@@ -164,7 +175,12 @@ struct DrillDatabase: Sendable {
     let scratch: ScratchDatabase?
     let cluster: EmbeddedCluster?
 
-    static func make(_ mode: DrillScenario.DatabaseMode, server: DatabaseEndpoint, workDirectory: String, logger: Logger) async throws(DrillError) -> DrillDatabase {
+    static func make(
+        _ mode: DrillScenario.DatabaseMode,
+        server: DatabaseEndpoint,
+        workDirectory: String,
+        logger: Logger
+    ) async throws(DrillError) -> DrillDatabase {
         do throws(BridgeError) {
             switch mode {
             case .scratch:

@@ -46,8 +46,11 @@ struct DrillRuntime: Sendable {
         for (kind, runtime) in real.runtimes {
             func argv(_ action: String) -> [String] { ["/bin/sh", "-c", Self.script, "drill-runtime", "{handle}", action, directory] }
             runtimes[kind] = RuntimeCatalog.Runtime(
-                resume: runtime.resume == nil ? nil : argv("resume"), spawn: argv("spawn"),
-                sessionID: runtime.sessionID, timeout: .seconds(60))
+                resume: runtime.resume == nil ? nil : argv("resume"),
+                spawn: argv("spawn"),
+                sessionID: runtime.sessionID,
+                timeout: .seconds(60)
+            )
         }
         return RuntimeCatalog(runtimes: runtimes)
     }
@@ -56,7 +59,8 @@ struct DrillRuntime: Sendable {
     func setOutcomes(_ outcomes: [String], for handle: String) throws {
         // Attempt numbers keep counting (turn markers are named by them); lines for past attempts are padding.
         let base = "\(directory)/\(handle)"
-        let used = (try? String(contentsOfFile: "\(base).count", encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        let used =
+            (try? String(contentsOfFile: "\(base).count", encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
         let lines = Array(repeating: "used", count: used) + outcomes
         try (lines.joined(separator: "\n") + "\n").write(toFile: "\(base).outcomes", atomically: true, encoding: .utf8)
     }

@@ -42,7 +42,10 @@ public struct DrillScenario: Codable, Sendable, Hashable {
             public var kind: String
             public var managed: Bool
             public var sessionID: String?
-            enum CodingKeys: String, CodingKey { case kind, managed, sessionID = "session_id" }
+            enum CodingKeys: String, CodingKey {
+                case kind, managed
+                case sessionID = "session_id"
+            }
         }
     }
 
@@ -101,7 +104,10 @@ public struct DrillScenario: Codable, Sendable, Hashable {
             public var `as`: String
             public var presence: String?
             public var humanInput: Bool?
-            enum CodingKeys: String, CodingKey { case `as`, presence, humanInput = "human_input" }
+            enum CodingKeys: String, CodingKey {
+                case `as`, presence
+                case humanInput = "human_input"
+            }
         }
 
         /// `as` reads `thread` to its end and acks it: an agent's turn.
@@ -175,7 +181,9 @@ extension DrillScenario {
         let handles = Set(participants.map(\.handle))
         let threadNames = Set(threads.map(\.name))
         for participant in participants {
-            guard Role(rawValue: participant.role) != nil else { throw DrillError("\(name): participant \(participant.handle) has unknown role \(participant.role)") }
+            guard Role(rawValue: participant.role) != nil else {
+                throw DrillError("\(name): participant \(participant.handle) has unknown role \(participant.role)")
+            }
             for outcome in participant.outcomes ?? [] where DrillRuntime.Outcome(rawValue: outcome) == nil {
                 throw DrillError("\(name): outcome \(outcome) of \(participant.handle) is not ok, silent, fail or hang")
             }
@@ -190,8 +198,10 @@ extension DrillScenario {
             guard let at = CatalogParser.parseDuration(step.at) else { throw DrillError("\(name): step \(index + 1) has a bad time \(step.at)") }
             guard at >= last else { throw DrillError("\(name): step \(index + 1) at \(step.at) comes before the step above it") }
             last = at
-            let actions: [Bool] = [step.post != nil, step.call != nil, step.heartbeat != nil, step.ack != nil, step.outcomes != nil,
-                                   step.operator != nil, step.database != nil, step.lock != nil, step.note != nil]
+            let actions: [Bool] = [
+                step.post != nil, step.call != nil, step.heartbeat != nil, step.ack != nil, step.outcomes != nil,
+                step.operator != nil, step.database != nil, step.lock != nil, step.note != nil,
+            ]
             guard actions.filter({ $0 }).count == 1 else { throw DrillError("\(name): step \(index + 1) must have exactly one action") }
             for thread in [step.post?.thread, step.call?.thread, step.ack?.thread, step.operator?.thread, step.lock?.thread].compactMap({ $0 })
             where !threadNames.contains(thread) {

@@ -42,8 +42,15 @@ final class LogCapture: Sendable {
                 fields[key] = "\(value)"
             }
             capture.append(Line(level: event.level, message: event.message.description, fields: fields))
-            forward?.log(level: event.level, event.message, metadata: event.metadata, source: event.source,
-                         file: event.file, function: event.function, line: event.line)
+            forward?.log(
+                level: event.level,
+                event.message,
+                metadata: event.metadata,
+                source: event.source,
+                file: event.file,
+                function: event.function,
+                line: event.line
+            )
         }
     }
 }

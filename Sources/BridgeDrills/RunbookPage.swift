@@ -136,7 +136,8 @@ public struct MetricSample: Sendable, Hashable {
         text.split(separator: "\n").compactMap { line in
             guard !line.hasPrefix("#") else { return nil }
             var labels: [String: String] = [:]
-            let name: Substring, valueText: Substring
+            let name: Substring
+            let valueText: Substring
             if let open = line.firstIndex(of: "{"), let close = line.lastIndex(of: "}") {
                 name = line[..<open]
                 guard let parsed = Self.labels(line[line.index(after: open)..<close]) else { return nil }

@@ -49,8 +49,12 @@ public struct APIStatsFlusher: Service {
         } catch {
             stats.restore(tallies)
             if !failing {
-                logger.warning("Could not persist API request stats; keeping them for the next try.", metadata: [
-                    "event": "stats.flush_failed", "reason": "\(error.reason.rawValue)"])
+                logger.warning(
+                    "Could not persist API request stats; keeping them for the next try.",
+                    metadata: [
+                        "event": "stats.flush_failed", "reason": "\(error.reason.rawValue)",
+                    ]
+                )
             }
             return true
         }

@@ -33,8 +33,13 @@ public actor BlockingStdioTransport: Transport {
         guard !started else { return }
         started = true
         let reader = Reader(
-            descriptor: input, maximumLineBytes: PipeStdioTransport.maximumLineBytes, stopped: stopped,
-            continuation: incomingContinuation, output: output, logger: logger)
+            descriptor: input,
+            maximumLineBytes: PipeStdioTransport.maximumLineBytes,
+            stopped: stopped,
+            continuation: incomingContinuation,
+            output: output,
+            logger: logger
+        )
         let thread = Thread { reader.run() }
         thread.name = "agent-bridge.stdin"
         thread.start()

@@ -52,7 +52,10 @@ struct ChannelPusher: Sendable {
                 failing = false
             } catch {
                 if !failing {
-                    logger.warning("Could not push to the channel; retrying.", metadata: ["event": "channel.push_failed", "reason": "\(error.reason.rawValue)"])
+                    logger.warning(
+                        "Could not push to the channel; retrying.",
+                        metadata: ["event": "channel.push_failed", "reason": "\(error.reason.rawValue)"]
+                    )
                 }
                 failing = true
             }
@@ -70,7 +73,11 @@ struct ChannelPusher: Sendable {
         notification(
             content: "\(wake.requestedBy) asks you to look at thread \(wake.threadID.wireString): read it with v1_message_read "
                 + "and ack up to seq \(wake.triggerSeq) with v1_message_ack.",
-            thread: wake.threadID, seq: wake.triggerSeq, sender: wake.requestedBy, kind: "wake")
+            thread: wake.threadID,
+            seq: wake.triggerSeq,
+            sender: wake.requestedBy,
+            kind: "wake"
+        )
     }
 
     private static func notification(content: String, thread: UUID, seq: Int64, sender: String, kind: String) -> Data {

@@ -58,6 +58,6 @@ public final class ClientSession: Sendable {
             state.info = info
             return state.listeners
         }
-        listeners.forEach { $0.fire() }
+        for listener in listeners { listener.fire() }
     }
 }

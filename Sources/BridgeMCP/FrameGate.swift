@@ -89,7 +89,7 @@ struct FrameGate: Sendable {
         }
         if message["method"] == .string(PermissionRelay.requestMethod), message["id"] == nil {
             guard message["jsonrpc"] == .string("2.0"), case .object(let params)? = message["params"],
-                  let request = PermissionRelay.Request(params)
+                let request = PermissionRelay.Request(params)
             else { return .drop(reason: "A channel permission request needs params with request_id and tool_name.") }
             return .permissionRequest(request)
         }
@@ -185,7 +185,7 @@ struct FrameGate: Sendable {
     /// real thing. ``ClientSession`` still gets the whole params; any other frame is returned as it is.
     static func withoutExperimentalCapabilities(_ frame: Data, _ message: [String: JSONValue]) -> Data {
         guard message["method"] == .string(Initialize.name), case .object(var params)? = message["params"],
-              case .object(var capabilities)? = params["capabilities"], capabilities["experimental"] != nil
+            case .object(var capabilities)? = params["capabilities"], capabilities["experimental"] != nil
         else { return frame }
         capabilities.removeValue(forKey: "experimental")
         params["capabilities"] = .object(capabilities)
@@ -243,7 +243,7 @@ struct FrameGate: Sendable {
     /// The id in the raw bytes of an `id` member, as the SDK would read it; nil for null or any other kind.
     static func readID(_ raw: Data) -> ID? {
         guard let text = String(data: raw, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
-              text != "null", !text.isEmpty
+            text != "null", !text.isEmpty
         else { return nil }
         return try? JSONDecoder().decode(ID.self, from: Data(text.utf8))
     }
@@ -288,7 +288,6 @@ extension FrameGate {
     /// The kind of a JSON value, read without decoding its contents.
     enum Kind: Sendable, Equatable {
         case object, array, string, number, bool, null
-
 
         var phrase: String {
             switch self {

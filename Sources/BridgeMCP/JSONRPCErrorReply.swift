@@ -21,11 +21,12 @@ struct JSONRPCErrorReply: Sendable {
 
     /// The reply as one line's worth of JSON, without the newline.
     var data: Data {
-        let idValue: JSONValue = switch id {
-        case .string(let text)?: .string(text)
-        case .number(let number)?: .integer(Int64(number))
-        case nil: .null
-        }
+        let idValue: JSONValue =
+            switch id {
+            case .string(let text)?: .string(text)
+            case .number(let number)?: .integer(Int64(number))
+            case nil: .null
+            }
         return JSONValue.object([
             "jsonrpc": .string("2.0"), "id": idValue,
             "error": .object(["code": .integer(Int64(code.rawValue)), "message": .string(message)]),

@@ -32,7 +32,9 @@ struct JSONShape: Sendable, Equatable {
         guard bytes[first] == UInt8(ascii: "{") else { return shape }
 
         var depth = 0
-        var inString = false, escaped = false, stringIsKey = false
+        var inString = false
+        var escaped = false
+        var stringIsKey = false
         var stringStart = 0
         var expectingKey = false
         var member: Range<Int>?

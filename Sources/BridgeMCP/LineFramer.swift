@@ -28,7 +28,8 @@ struct LineFramer: Sendable {
     /// The reply to a line over the limit: a JSON-RPC error without an id, since the line was never read.
     var tooLongReply: Data {
         JSONRPCErrorReply(
-            id: nil, code: .invalidRequest,
+            id: nil,
+            code: .invalidRequest,
             message: "Invalid Request: the line is longer than \(maximumLineBytes) bytes, the most one message may take; it was discarded."
         ).data
     }

@@ -31,9 +31,12 @@ public struct MCPServerService: Service {
     public func run() async throws {
         await prepare()
         let server = Server(
-            name: "agent-bridge", version: version, title: "agent-bridge",
+            name: "agent-bridge",
+            version: version,
+            title: "agent-bridge",
             instructions: "Durable threads shared by coding agents and their supervisors. Start with v1_whoami, then v1_inbox or v1_thread_list.",
-            capabilities: .init(tools: .init(listChanged: false)))
+            capabilities: .init(tools: .init(listChanged: false))
+        )
         // tools/call and tools/list are answered by SessionTransport; FrameGate answers every method the SDK does
         // not handle with -32601 before the SDK sees it: a new handler needs its case there.
         var transportLogger = logger
@@ -41,12 +44,21 @@ public struct MCPServerService: Service {
         // Answers still being computed when stdin closes are written before the session ends:
         // the longest is a long-poll at its cap plus one database timeout.
         let transport = SessionTransport(
-            wrapping: await StdioDescriptor.transport(logger: transportLogger), router: router, client: client,
+            wrapping: await StdioDescriptor.transport(logger: transportLogger),
+            router: router,
+            client: client,
             drainTimeout: .seconds(Limits().maxWaitSeconds + 15),
-            gate: FrameGate(), logger: transportLogger)
+            gate: FrameGate(),
+            logger: transportLogger
+        )
         try await server.start(transport: transport)
-        let pusher = ChannelPusher(service: router.service, identity: router.identity, client: client,
-                                   send: { await transport.notify($0) }, logger: logger)
+        let pusher = ChannelPusher(
+            service: router.service,
+            identity: router.identity,
+            client: client,
+            send: { await transport.notify($0) },
+            logger: logger
+        )
         let pushing = Task { await pusher.run() }
         await withGracefulShutdownHandler {
             await server.waitUntilCompleted()

@@ -21,7 +21,7 @@ enum PermissionRelay {
         /// The question from a notification's params; nil when `request_id` or `tool_name` is missing.
         init?(_ params: [String: JSONValue]) {
             guard let requestID = params["request_id"]?.stringValue, !requestID.isEmpty,
-                  let toolName = params["tool_name"]?.stringValue, !toolName.isEmpty
+                let toolName = params["tool_name"]?.stringValue, !toolName.isEmpty
             else { return nil }
             self.requestID = requestID
             self.toolName = toolName
@@ -47,13 +47,17 @@ enum PermissionRelay {
             let identity = try await router.identity.resolve()
             let context = CallContext(identity: identity, requestID: ToolRouter.makeRequestID())
             let input = PermissionPromptInput(toolName: request.toolName, input: request.input, toolUseID: "relay:\(request.requestID)")
-            let hash = ContentHash.sha256Hex(JSONValue.object(["tool_name": .string(request.toolName), "input": .object(request.input)]).serialized())
+            let hash = ContentHash.sha256Hex(
+                JSONValue.object(["tool_name": .string(request.toolName), "input": .object(request.input)]).serialized()
+            )
             let scope = IdempotencyScope(tool: BridgeOperation.permissionPrompt.rawValue, key: "relay:\(request.requestID)", requestHash: hash)
             switch try await router.service.answerPermissionPrompt(input, context: context, idempotency: scope) {
             case .allow:
                 behavior = "allow"
             case .deny(let message):
-                let unasked = [Reason.noPermissionThread, .noPermissionRule, .permissionWaitCancelled].contains { message.hasSuffix("(\($0.rawValue))") }
+                let unasked = [Reason.noPermissionThread, .noPermissionRule, .permissionWaitCancelled].contains {
+                    message.hasSuffix("(\($0.rawValue))")
+                }
                 guard !unasked else { return nil }
                 behavior = "deny"
             }

@@ -40,7 +40,8 @@ public actor PipeStdioTransport: Transport {
     public func connect() async throws {}
 
     private func connectPipes() async throws {
-        let input = dup(STDIN_FILENO), output = dup(STDOUT_FILENO)
+        let input = dup(STDIN_FILENO)
+        let output = dup(STDOUT_FILENO)
         guard input >= 0, output >= 0 else { throw MCPError.internalError("cannot duplicate stdin or stdout") }
         let channel: NIOAsyncChannel<LineFramer.Frame, ByteBuffer>
         do {
@@ -49,7 +50,8 @@ public actor PipeStdioTransport: Transport {
                 .takingOwnershipOfDescriptors(input: input, output: output) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: Self.maximumLineBytes)))
+                            ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: Self.maximumLineBytes))
+                        )
                         return try NIOAsyncChannel<LineFramer.Frame, ByteBuffer>(wrappingChannelSynchronously: channel)
                     }
                 }
@@ -58,8 +60,10 @@ public actor PipeStdioTransport: Transport {
             close(output)
             throw error
         }
-        let incomingContinuation = self.incomingContinuation, outgoingContinuation = self.outgoingContinuation
-        let outgoing = self.outgoing, logger = self.logger
+        let incomingContinuation = self.incomingContinuation
+        let outgoingContinuation = self.outgoingContinuation
+        let outgoing = self.outgoing
+        let logger = self.logger
         let tooLongReply = LineFramer(maximumLineBytes: Self.maximumLineBytes).tooLongReply
         // Answers are written on the channel itself and each write awaited until its bytes are in stdout: the async
         // writer's `write` returns once a message is queued, and `executeThenClose` then closes the channel, which

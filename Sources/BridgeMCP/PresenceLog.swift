@@ -69,8 +69,12 @@ public struct PresenceFlusher: Service {
         guard let lastError else { return false }
         presence.restore(unwritten)
         if !failing {
-            logger.warning("Could not record presence; keeping it for the next try.", metadata: [
-                "event": "presence.flush_failed", "reason": "\(lastError.reason.rawValue)"])
+            logger.warning(
+                "Could not record presence; keeping it for the next try.",
+                metadata: [
+                    "event": "presence.flush_failed", "reason": "\(lastError.reason.rawValue)",
+                ]
+            )
         }
         return true
     }

@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 
 /// Checks tool arguments against their published JSON Schema, so `schemas/v1/` is the one source of truth.
 ///
@@ -27,11 +27,12 @@ struct SchemaValidator: Sendable {
         let field = path.isEmpty ? "arguments" : path
 
         if let type = rules["type"] {
-            let allowed: [String] = switch type {
-            case .string(let one): [one]
-            case .array(let many): many.compactMap(\.stringValue)
-            default: []
-            }
+            let allowed: [String] =
+                switch type {
+                case .string(let one): [one]
+                case .array(let many): many.compactMap(\.stringValue)
+                default: []
+                }
             guard allowed.contains(where: { Self.matches(value, type: $0) }) else {
                 throw fail(.invalidFieldType, "\(field) must be \(allowed.joined(separator: " or ")), not \(value.kindPhrase).", path)
             }
@@ -41,7 +42,11 @@ struct SchemaValidator: Sendable {
             throw fail(.invalidEnumValue, "\(field) must be one of: \(listed).", path)
         }
         if let constant = rules["const"], !Self.equal(constant, value) {
-            throw fail(.invalidFieldValue, "\(field) must be \(constant.stringValue ?? String(decoding: constant.serialized(), as: UTF8.self)).", path)
+            throw fail(
+                .invalidFieldValue,
+                "\(field) must be \(constant.stringValue ?? String(decoding: constant.serialized(), as: UTF8.self)).",
+                path
+            )
         }
         if case .array(let alternatives)? = rules["oneOf"] {
             var firstFailure: BridgeError?
@@ -104,11 +109,12 @@ struct SchemaValidator: Sendable {
                 throw fail(.invalidFieldValue, "\(field) has the wrong form (expected \(pattern)).", path)
             }
             if case .string(let format)? = rules["format"] {
-                let ok = switch format {
-                case "uuid": UUID(uuidString: text) != nil
-                case "date-time": WireCoding.parseTimestamp(text) != nil
-                default: true
-                }
+                let ok =
+                    switch format {
+                    case "uuid": UUID(uuidString: text) != nil
+                    case "date-time": WireCoding.parseTimestamp(text) != nil
+                    default: true
+                    }
                 if !ok { throw fail(.invalidFieldValue, "\(field) must be a \(format).", path) }
             }
         case .number(let number):
@@ -166,7 +172,8 @@ struct SchemaValidator: Sendable {
         switch schema {
         case .object(let object):
             if case .string(let pattern)? = object["pattern"], patterns[pattern] == nil,
-               let regex = try? NSRegularExpression(pattern: icuPattern(ecmaPattern: pattern)) {
+                let regex = try? NSRegularExpression(pattern: icuPattern(ecmaPattern: pattern))
+            {
                 patterns[pattern] = NSRegularExpressionBox(regex: regex)
             }
             for child in object.values { collectPatterns(child, into: &patterns) }
@@ -184,7 +191,8 @@ extension SchemaValidator {
     /// escape becomes `\z`, the end of the text.
     static func icuPattern(ecmaPattern pattern: String) -> String {
         var translated = ""
-        var escaped = false, inClass = false
+        var escaped = false
+        var inClass = false
         for character in pattern {
             defer { escaped = character == "\\" && !escaped }
             if escaped {

@@ -31,8 +31,13 @@ public struct SessionLeaseKeeper: Service {
     let logger: Logger
     private let host = ProcessInfo.processInfo.hostName
 
-    public init(service: BridgeAPI, identity: CallerIdentity, client: ClientSession,
-                configuration: Configuration = .init(), logger: Logger) {
+    public init(
+        service: BridgeAPI,
+        identity: CallerIdentity,
+        client: ClientSession,
+        configuration: Configuration = .init(),
+        logger: Logger
+    ) {
         self.service = service
         self.identity = identity
         self.client = client
@@ -54,14 +59,20 @@ public struct SessionLeaseKeeper: Service {
                 if let held, held != identity { try await service.releaseSessionLease(id: id, workspace: held.workspace) }
                 try await service.renewSessionLease(claim(for: identity), ttl: configuration.ttl, workspace: identity.workspace)
                 held = identity
-                if failing { logger.info("Session lease renewed again.", metadata: ["event": "session.lease_renewed", "lease_id": "\(id.wireString)"]) }
+                if failing {
+                    logger.info("Session lease renewed again.", metadata: ["event": "session.lease_renewed", "lease_id": "\(id.wireString)"])
+                }
                 failing = false
-            } catch where error.code == .unauthenticated || error.code == .permissionDenied {
+            } catch  where error.code == .unauthenticated || error.code == .permissionDenied {
                 // No identity (serve without a participant, a bad token): no session to lease; every call says why.
             } catch {
                 if !failing {
-                    logger.warning("Could not renew the session lease; retrying.", metadata: [
-                        "event": "session.lease_failed", "reason": "\(error.reason.rawValue)"])
+                    logger.warning(
+                        "Could not renew the session lease; retrying.",
+                        metadata: [
+                            "event": "session.lease_failed", "reason": "\(error.reason.rawValue)",
+                        ]
+                    )
                 }
                 failing = true
             }
@@ -71,16 +82,27 @@ public struct SessionLeaseKeeper: Service {
         do throws(BridgeError) {
             try await service.releaseSessionLease(id: id, workspace: held.workspace)
         } catch {
-            logger.warning("Could not release the session lease; it lapses by itself.", metadata: [
-                "event": "session.lease_release_failed", "reason": "\(error.reason.rawValue)"])
+            logger.warning(
+                "Could not release the session lease; it lapses by itself.",
+                metadata: [
+                    "event": "session.lease_release_failed", "reason": "\(error.reason.rawValue)",
+                ]
+            )
         }
     }
 
     private func claim(for identity: Identity) -> SessionLeaseClaim {
         let info = client.info
         return SessionLeaseClaim(
-            id: id, handle: identity.handle, clientName: info?.name, clientVersion: info?.version, runtime: info?.runtime ?? .none,
-            sessionID: configuration.sessionID, pid: ProcessInfo.processInfo.processIdentifier,
-            host: host, channel: info?.channel ?? false)
+            id: id,
+            handle: identity.handle,
+            clientName: info?.name,
+            clientVersion: info?.version,
+            runtime: info?.runtime ?? .none,
+            sessionID: configuration.sessionID,
+            pid: ProcessInfo.processInfo.processIdentifier,
+            host: host,
+            channel: info?.channel ?? false
+        )
     }
 }

@@ -37,8 +37,13 @@ public actor SessionTransport: Transport {
     private var drained: [CheckedContinuation<Void, Never>] = []
 
     init(
-        wrapping inner: any Transport, router: ToolRouter, client: ClientSession, progressInterval: Duration = .seconds(5),
-        drainTimeout: Duration, gate: FrameGate, logger: Logger
+        wrapping inner: any Transport,
+        router: ToolRouter,
+        client: ClientSession,
+        progressInterval: Duration = .seconds(5),
+        drainTimeout: Duration,
+        gate: FrameGate,
+        logger: Logger
     ) {
         self.inner = inner
         self.router = router
@@ -153,10 +158,13 @@ public actor SessionTransport: Transport {
         // A client that reuses the id of a call still running replaces it; the first one's answer is dropped.
         calls[call.id]?.task.cancel()
         calls[call.id]?.ticker?.cancel()
-        var running = RunningCall(serial: serial, task: Task {
-            let reply = await Self.answer(call, router: router, received: received)
-            await self.finish(call.id, serial: serial, reply: reply)
-        })
+        var running = RunningCall(
+            serial: serial,
+            task: Task {
+                let reply = await Self.answer(call, router: router, received: received)
+                await self.finish(call.id, serial: serial, reply: reply)
+            }
+        )
         if let token = Self.progressToken(call.meta) {
             let interval = progressInterval
             running.ticker = Task {
@@ -187,20 +195,23 @@ public actor SessionTransport: Transport {
     /// Writes one progress notification for a call still running.
     private func progress(_ id: ID, serial: Int, token: JSONValue, step: Int, elapsed: Duration) async {
         guard calls[id]?.serial == serial else { return }
-        await write(JSONValue.object([
-            "jsonrpc": .string("2.0"), "method": .string("notifications/progress"),
-            "params": .object([
-                "progressToken": token, "progress": .integer(Int64(step)),
-                "message": .string("Still working (\(Int(elapsed.seconds)) s)."),
-            ]),
-        ]).serialized())
+        await write(
+            JSONValue.object([
+                "jsonrpc": .string("2.0"), "method": .string("notifications/progress"),
+                "params": .object([
+                    "progressToken": token, "progress": .integer(Int64(step)),
+                    "message": .string("Still working (\(Int(elapsed.seconds)) s)."),
+                ]),
+            ]).serialized()
+        )
     }
 
     /// The SDK's `initialize` reply declaring the Claude Code channel capabilities the client declared
     /// (`claude/channel`, `claude/channel/permission`); the reply as it is when it declared neither.
     static func declaringChannel(_ reply: Data, _ client: ClientSession.Info) -> Data {
         guard client.channel || client.permissionRelay,
-              case .object(var message)? = try? JSONParser.parse(reply), case .object(var result)? = message["result"] else { return reply }
+            case .object(var message)? = try? JSONParser.parse(reply), case .object(var result)? = message["result"]
+        else { return reply }
         var capabilities = result["capabilities"]?.objectValue ?? [:]
         var experimental = capabilities["experimental"]?.objectValue ?? [:]
         if client.channel { experimental["claude/channel"] = .object([:]) }
@@ -242,7 +253,7 @@ public actor SessionTransport: Transport {
     private func settle(_ id: ID) {
         outstanding.remove(id)
         if outstanding.isEmpty {
-            drained.forEach { $0.resume() }
+            for continuation in drained { continuation.resume() }
             drained.removeAll()
         }
     }
@@ -269,7 +280,7 @@ public actor SessionTransport: Transport {
         guard !outstanding.isEmpty else { return }
         logger.warning("Input ended with requests still unanswered.", metadata: ["mcp.unanswered": "\(outstanding.count)"])
         outstanding.removeAll()
-        drained.forEach { $0.resume() }
+        for continuation in drained { continuation.resume() }
         drained.removeAll()
     }
 

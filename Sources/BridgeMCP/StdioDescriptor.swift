@@ -43,7 +43,8 @@ enum StdioDescriptor: Equatable, Sendable {
 
     /// The transport for this process's stdin and stdout: NIO when both are pollable, else blocking I/O.
     static func transport(logger: Logger) async -> any Transport {
-        let input = StdioDescriptor(STDIN_FILENO), output = StdioDescriptor(STDOUT_FILENO)
+        let input = StdioDescriptor(STDIN_FILENO)
+        let output = StdioDescriptor(STDOUT_FILENO)
         if input.isPollable, output.isPollable {
             do {
                 return try await PipeStdioTransport.connected(logger: logger)

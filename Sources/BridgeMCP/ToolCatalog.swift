@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 import MCP
 
 /// The v1 tool table, built once at start from `schemas/v1/`: each tool's published input and output schema
@@ -48,9 +48,18 @@ public struct ToolCatalog: Sendable {
             let description = input["description"]?.stringValue
             let title = input["title"]?.stringValue
             let tool = Tool(
-                name: name, title: title, description: description, inputSchema: Self.sdkValue(input),
-                annotations: .init(readOnlyHint: !operation.isMutating, destructiveHint: false, idempotentHint: operation.isMutating ? true : nil, openWorldHint: false),
-                outputSchema: Self.sdkValue(output))
+                name: name,
+                title: title,
+                description: description,
+                inputSchema: Self.sdkValue(input),
+                annotations: .init(
+                    readOnlyHint: !operation.isMutating,
+                    destructiveHint: false,
+                    idempotentHint: operation.isMutating ? true : nil,
+                    openWorldHint: false
+                ),
+                outputSchema: Self.sdkValue(output)
+            )
             entries[name] = Entry(tool: tool, operation: operation, validator: SchemaValidator(schema: input), outputSchema: output)
             tools.append(tool)
         }
@@ -80,7 +89,8 @@ public struct ToolCatalog: Sendable {
         switch schema {
         case .object(var object):
             if case .string(let reference)? = object["$ref"], let name = reference.split(separator: "/").last,
-               let definition = definitions[String(name)] {
+                let definition = definitions[String(name)]
+            {
                 object.removeValue(forKey: "$ref")
                 var merged = inline(definition, definitions: definitions).objectValue ?? [:]
                 for (key, value) in object { merged[key] = inline(value, definitions: definitions) }

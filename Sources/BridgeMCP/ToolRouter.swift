@@ -1,6 +1,6 @@
-import Foundation
 import BridgeCore
 import BridgeService
+import Foundation
 import Logging
 import Synchronization
 
@@ -39,8 +39,12 @@ public final class ToolRouter: Sendable {
     ///   - stats: counts every call by tool and code, for ``APIStatsFlusher`` to persist.
     ///   - presence: notes each caller, for ``PresenceFlusher`` to write as `last_seen_at`.
     public init(
-        catalog: ToolCatalog, service: BridgeAPI, identity: CallerIdentity, logger: Logger,
-        stats: APIRequestStats? = nil, presence: PresenceLog
+        catalog: ToolCatalog,
+        service: BridgeAPI,
+        identity: CallerIdentity,
+        logger: Logger,
+        stats: APIRequestStats? = nil,
+        presence: PresenceLog
     ) {
         self.catalog = catalog
         self.service = service
@@ -54,7 +58,9 @@ public final class ToolRouter: Sendable {
     ///
     /// - Parameter received: when the call's frame arrived; the `tool.call` log line's `duration_ms` counts from it.
     public func call(
-        name: String, arguments: [String: JSONValue], received: ContinuousClock.Instant = .now
+        name: String,
+        arguments: [String: JSONValue],
+        received: ContinuousClock.Instant = .now
     ) async throws(UnknownTool) -> Result {
         guard let entry = catalog.entries[name] else {
             throw UnknownTool(message: "Unknown tool: \(name.prefix(200)). Call tools/list for the v1 tools.")
@@ -79,7 +85,12 @@ public final class ToolRouter: Sendable {
         }
     }
 
-    private func dispatch(_ operation: BridgeOperation, arguments: [String: JSONValue], schemaVersion: String, context: CallContext) async throws(BridgeError) -> any Encodable {
+    private func dispatch(
+        _ operation: BridgeOperation,
+        arguments: [String: JSONValue],
+        schemaVersion: String,
+        context: CallContext
+    ) async throws(BridgeError) -> any Encodable {
         let idempotency = try idempotencyScope(operation, arguments: arguments)
         func input<T: Decodable>(_ type: T.Type) throws(BridgeError) -> T {
             do {
@@ -92,13 +103,20 @@ public final class ToolRouter: Sendable {
         case .whoami: return try await service.whoami(context: context)
         case .participantRegister: return try await service.register(input(RegisterInput.self), context: context, idempotency: idempotency)
         case .participantHeartbeat: return try await service.heartbeat(input(HeartbeatInput.self), context: context, idempotency: idempotency)
-        case .threadCreate: return try await service.createThread(input(ThreadCreateInput.self), schemaVersion: schemaVersion, context: context, idempotency: idempotency)
+        case .threadCreate:
+            return try await service.createThread(
+                input(ThreadCreateInput.self),
+                schemaVersion: schemaVersion,
+                context: context,
+                idempotency: idempotency
+            )
         case .threadGet: return try await service.getThread(input(ThreadRefInput.self), context: context)
         case .threadList: return try await service.listThreads(input(ThreadListInput.self), context: context)
         case .threadJoin: return try await service.joinThread(input(ThreadJoinInput.self), context: context, idempotency: idempotency)
         case .threadLeave: return try await service.leaveThread(input(ThreadRefInput.self), context: context, idempotency: idempotency)
         case .threadSetStatus: return try await service.setThreadStatus(input(ThreadSetStatusInput.self), context: context, idempotency: idempotency)
-        case .messagePost: return try await service.post(input(MessagePostInput.self), schemaVersion: schemaVersion, context: context, idempotency: idempotency)
+        case .messagePost:
+            return try await service.post(input(MessagePostInput.self), schemaVersion: schemaVersion, context: context, idempotency: idempotency)
         case .messageRead: return try await service.read(input(MessageReadInput.self), context: context)
         case .messageAck: return try await service.ack(input(MessageAckInput.self), context: context, idempotency: idempotency)
         case .inbox: return try await service.inbox(input(InboxInput.self), context: context)
@@ -109,7 +127,8 @@ public final class ToolRouter: Sendable {
         case .approvalCancel: return try await service.cancelApproval(input(ApprovalCancelInput.self), context: context, idempotency: idempotency)
         case .wakeTrigger: return try await service.triggerWake(input(WakeTriggerInput.self), context: context, idempotency: idempotency)
         case .wakeStatus: return try await service.wakeStatus(input(WakeStatusInput.self), context: context)
-        case .permissionPrompt: return try await service.answerPermissionPrompt(input(PermissionPromptInput.self), context: context, idempotency: idempotency)
+        case .permissionPrompt:
+            return try await service.answerPermissionPrompt(input(PermissionPromptInput.self), context: context, idempotency: idempotency)
         }
     }
 
@@ -150,10 +169,16 @@ public final class ToolRouter: Sendable {
     /// The wire form of a failure. `INTERNAL` says nothing but the request id.
     static func errorResult(_ error: BridgeError, requestID: String) -> Result {
         let message = error.code == .internal ? "Internal error; quote request id \(requestID) when reporting it." : error.message
-        let envelope = ErrorEnvelope(error: .init(
-            code: error.code.rawValue, reason: error.code == .internal ? Reason.internalError.rawValue : error.reason.rawValue,
-            message: message, requestID: requestID, retryable: error.retryable,
-            details: error.code == .internal ? [:] : error.details))
+        let envelope = ErrorEnvelope(
+            error: .init(
+                code: error.code.rawValue,
+                reason: error.code == .internal ? Reason.internalError.rawValue : error.reason.rawValue,
+                message: message,
+                requestID: requestID,
+                retryable: error.retryable,
+                details: error.code == .internal ? [:] : error.details
+            )
+        )
         return (try? result(envelope, isError: true))
             ?? Result(structured: .object(["error": .object(["code": .string(BridgeError.Code.internal.rawValue)])]), isError: true)
     }
@@ -166,7 +191,11 @@ public final class ToolRouter: Sendable {
             var requestID: String
             var retryable: Bool
             var details: [String: String]
-            enum CodingKeys: String, CodingKey { case code, reason, message, requestID = "request_id", retryable, details }
+            enum CodingKeys: String, CodingKey {
+                case code, reason, message
+                case requestID = "request_id"
+                case retryable, details
+            }
         }
         var error: Body
     }
@@ -177,8 +206,12 @@ public final class ToolRouter: Sendable {
 
     /// Counts the call and writes its `tool.call` log line.
     private func log(
-        _ entry: ToolCatalog.Entry, context: CallContext?, requestID: String? = nil, arguments: [String: JSONValue],
-        started: ContinuousClock.Instant, error: BridgeError?
+        _ entry: ToolCatalog.Entry,
+        context: CallContext?,
+        requestID: String? = nil,
+        arguments: [String: JSONValue],
+        started: ContinuousClock.Instant,
+        error: BridgeError?
     ) {
         let elapsed = started.duration(to: .now)
         let code = error?.code.rawValue ?? "OK"

@@ -4,21 +4,38 @@ import Foundation
 
 extension BridgeAPI {
     /// Opens a ticket; the action class's rule may approve or deny it at once.
-    public func requestApproval(_ input: ApprovalRequestInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ApprovalChangeOutput {
+    public func requestApproval(
+        _ input: ApprovalRequestInput,
+        context: CallContext,
+        idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> ApprovalChangeOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .approvalRequest), context: context)
         guard let rule = configuration.catalog.actionClasses[input.actionClass] else {
             let known = configuration.catalog.actionClasses.keys.sorted().joined(separator: ", ")
-            throw BridgeError(.invalidArgument, .unknownActionClass, "Unknown action_class \(input.actionClass); known: \(known).",
-                              details: ["field": "action_class"])
+            throw BridgeError(
+                .invalidArgument,
+                .unknownActionClass,
+                "Unknown action_class \(input.actionClass); known: \(known).",
+                details: ["field": "action_class"]
+            )
         }
-        let (state, reason): (ApprovalTicket.State, Reason?) = switch rule.decision {
-        case .allow: (.approved, .autoApprovedPolicy)
-        case .deny: (.denied, .deniedByPolicy)
-        case .requireApproval: (.pending, nil)
-        }
+        let (state, reason): (ApprovalTicket.State, Reason?) =
+            switch rule.decision {
+            case .allow: (.approved, .autoApprovedPolicy)
+            case .deny: (.denied, .deniedByPolicy)
+            case .requireApproval: (.pending, nil)
+            }
         let new = NewApprovalTicket(
-            threadID: input.threadID, actionClass: input.actionClass, resource: input.resource, summary: input.summary,
-            risk: input.risk ?? .medium, initialState: state, reasonCode: reason, ttl: rule.ttl, escalateAfter: rule.escalateAfter)
+            threadID: input.threadID,
+            actionClass: input.actionClass,
+            resource: input.resource,
+            summary: input.summary,
+            risk: input.risk ?? .medium,
+            initialState: state,
+            reasonCode: reason,
+            ttl: rule.ttl,
+            escalateAfter: rule.escalateAfter
+        )
         let (ticket, deduplicated) = try await store.requestApproval(new, context: context, idempotency: idempotency) { facts throws(BridgeError) in
             try self.authorize(PolicyRequest(identity: context.identity, operation: .approvalRequest, thread: facts), context: context)
         }
@@ -41,13 +58,21 @@ extension BridgeAPI {
 
     /// Approves or denies; `decider` defaults to the caller's handle (the operator CLI passes `operator:NAME`).
     public func decideApproval(
-        _ input: ApprovalDecideInput, decider: String? = nil, context: CallContext, idempotency: IdempotencyScope?
+        _ input: ApprovalDecideInput,
+        decider: String? = nil,
+        context: CallContext,
+        idempotency: IdempotencyScope?
     ) async throws(BridgeError) -> ApprovalChangeOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .approvalDecide), context: context)
         let approve = input.decision == .approve
         let (ticket, deduplicated) = try await store.settleTicket(
-            input.ticketID, to: approve ? .approved : .denied, reasonCode: approve ? .approvedByApprover : .deniedByApprover,
-            note: input.note, decider: decider ?? context.identity.handle, context: context, idempotency: idempotency
+            input.ticketID,
+            to: approve ? .approved : .denied,
+            reasonCode: approve ? .approvedByApprover : .deniedByApprover,
+            note: input.note,
+            decider: decider ?? context.identity.handle,
+            context: context,
+            idempotency: idempotency
         ) { facts throws(BridgeError) in
             try self.authorize(PolicyRequest(identity: context.identity, operation: .approvalDecide, ticket: facts), context: context)
         }
@@ -61,11 +86,20 @@ extension BridgeAPI {
     }
 
     /// The requester withdraws a pending ticket.
-    public func cancelApproval(_ input: ApprovalCancelInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ApprovalChangeOutput {
+    public func cancelApproval(
+        _ input: ApprovalCancelInput,
+        context: CallContext,
+        idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> ApprovalChangeOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .approvalCancel), context: context)
         let (ticket, deduplicated) = try await store.settleTicket(
-            input.ticketID, to: .cancelled, reasonCode: .cancelledByRequester, note: input.reason, decider: context.identity.handle,
-            context: context, idempotency: idempotency
+            input.ticketID,
+            to: .cancelled,
+            reasonCode: .cancelledByRequester,
+            note: input.reason,
+            decider: context.identity.handle,
+            context: context,
+            idempotency: idempotency
         ) { facts throws(BridgeError) in
             try self.authorize(PolicyRequest(identity: context.identity, operation: .approvalCancel, ticket: facts), context: context)
         }

@@ -14,39 +14,63 @@ extension BridgeAPI {
     ///
     /// - Parameter idempotency: keyed by the tool-use id, so a repeated prompt for one tool use waits on one ticket.
     public func answerPermissionPrompt(
-        _ input: PermissionPromptInput, context: CallContext, idempotency: IdempotencyScope?
+        _ input: PermissionPromptInput,
+        context: CallContext,
+        idempotency: IdempotencyScope?
     ) async throws(BridgeError) -> PermissionPromptOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .permissionPrompt), context: context)
         let catalog = configuration.catalog
         guard let classification = catalog.permissionPrompt.classify(toolName: input.toolName, input: input.input),
-              let rule = catalog.actionClasses[classification.actionClass] else {
+            let rule = catalog.actionClasses[classification.actionClass]
+        else {
             return await answerAtOnce(
-                Self.denial("The policy catalog has no permission_prompt rules (approvals.yaml), so \(input.toolName) cannot be allowed.", .noPermissionRule),
-                reason: .noPermissionRule, input: input, classification: nil, context: context)
+                Self.denial(
+                    "The policy catalog has no permission_prompt rules (approvals.yaml), so \(input.toolName) cannot be allowed.",
+                    .noPermissionRule
+                ),
+                reason: .noPermissionRule,
+                input: input,
+                classification: nil,
+                context: context
+            )
         }
         switch rule.decision {
         case .allow:
             // An allow that cannot be audited is not given: the failure goes back to the client.
             try await store.recordPermissionAnswer(
-                answerRecord(input, classification, behavior: "allow", reason: .autoApprovedPolicy), context: context)
+                answerRecord(input, classification, behavior: "allow", reason: .autoApprovedPolicy),
+                context: context
+            )
             logAnswer(input, classification, behavior: "allow", reason: .autoApprovedPolicy, context: context)
             return .allow(updatedInput: input.input)
         case .deny:
             let reason: Reason = classification.matchedCommandPattern == nil ? .deniedByPolicy : .destructiveCommand
-            let why = classification.matchedCommandPattern == nil
+            let why =
+                classification.matchedCommandPattern == nil
                 ? "Denied by policy: \(input.toolName) is in action class \(classification.actionClass), which approvals.yaml denies."
                 : "Denied by policy: the \(input.toolName) command matches a destructive pattern (action class \(classification.actionClass))."
             return await answerAtOnce(Self.denial(why, reason), reason: reason, input: input, classification: classification, context: context)
         case .requireApproval:
             guard let threadID = input.threadID ?? configuration.wakeThreadID else {
                 return await answerAtOnce(
-                    Self.denial("\(input.toolName) needs a human's approval (action class \(classification.actionClass)), but there is no thread "
-                                + "to ask in: pass thread_id, or start serve with AGENT_BRIDGE_WAKE_THREAD_ID.", .noPermissionThread),
-                    reason: .noPermissionThread, input: input, classification: classification, context: context)
+                    Self.denial(
+                        "\(input.toolName) needs a human's approval (action class \(classification.actionClass)), but there is no thread "
+                            + "to ask in: pass thread_id, or start serve with AGENT_BRIDGE_WAKE_THREAD_ID.",
+                        .noPermissionThread
+                    ),
+                    reason: .noPermissionThread,
+                    input: input,
+                    classification: classification,
+                    context: context
+                )
             }
             let request = ApprovalRequestInput(
-                threadID: threadID, actionClass: classification.actionClass, resource: classification.resource,
-                summary: Self.summary(of: input), risk: nil)
+                threadID: threadID,
+                actionClass: classification.actionClass,
+                resource: classification.resource,
+                summary: Self.summary(of: input),
+                risk: nil
+            )
             let opened = try await requestApproval(request, context: context, idempotency: idempotency).ticket
             let (answer, reason) = try await awaitDecision(on: opened, input: input, context: context)
             if case .allow = answer {
@@ -60,7 +84,9 @@ extension BridgeAPI {
 
     /// Waits until the ticket leaves pending or its TTL passes, then turns its state into the answer.
     func awaitDecision(
-        on opened: ApprovalTicket, input: PermissionPromptInput, context: CallContext
+        on opened: ApprovalTicket,
+        input: PermissionPromptInput,
+        context: CallContext
     ) async throws(BridgeError) -> (answer: PermissionPromptOutput, reason: Reason) {
         enum Wait: Sendable {
             case settled(ApprovalTicket)
@@ -71,7 +97,8 @@ extension BridgeAPI {
             // Past expires_at the store reads the ticket as expired; the grace lets that last read see it so.
             let remaining = Duration.milliseconds(Int64(max(0, ticket.expiresAt.timeIntervalSinceNow) * 1000)) + .seconds(1)
             let id = ticket.id
-            let outcome = try await longPoll(threads: [ticket.threadID], until: ContinuousClock.now + remaining) { () async throws(BridgeError) -> Wait? in
+            let outcome = try await longPoll(threads: [ticket.threadID], until: ContinuousClock.now + remaining) {
+                () async throws(BridgeError) -> Wait? in
                 let current = try await store.ticket(id, context: context)
                 return current.state == .pending ? nil : .settled(current)
             } final: { () async throws(BridgeError) -> Wait in
@@ -82,8 +109,10 @@ extension BridgeAPI {
             switch outcome {
             case .settled(let settled): ticket = settled
             case .cancelled:
-                return (Self.denial("The wait for a decision on ticket \(id.wireString) ended before one came.", .permissionWaitCancelled),
-                        .permissionWaitCancelled)
+                return (
+                    Self.denial("The wait for a decision on ticket \(id.wireString) ended before one came.", .permissionWaitCancelled),
+                    .permissionWaitCancelled
+                )
             }
         }
         let reference = "ticket \(ticket.id.wireString)"
@@ -120,31 +149,50 @@ extension BridgeAPI {
 
     /// A deny given without a ticket; audited when the audit can be written, and given either way.
     private func answerAtOnce(
-        _ answer: PermissionPromptOutput, reason: Reason, input: PermissionPromptInput,
-        classification: PermissionPromptRules.Classification?, context: CallContext
+        _ answer: PermissionPromptOutput,
+        reason: Reason,
+        input: PermissionPromptInput,
+        classification: PermissionPromptRules.Classification?,
+        context: CallContext
     ) async -> PermissionPromptOutput {
         do throws(BridgeError) {
             try await store.recordPermissionAnswer(answerRecord(input, classification, behavior: "deny", reason: reason), context: context)
         } catch {
-            logger.warning("A permission denial could not be audited.", metadata: [
-                "event": "permission.audit_failed", "request_id": "\(context.requestID)", "reason": "\(error.reason.rawValue)",
-            ])
+            logger.warning(
+                "A permission denial could not be audited.",
+                metadata: [
+                    "event": "permission.audit_failed", "request_id": "\(context.requestID)", "reason": "\(error.reason.rawValue)",
+                ]
+            )
         }
         logAnswer(input, classification, behavior: "deny", reason: reason, context: context)
         return answer
     }
 
     private func answerRecord(
-        _ input: PermissionPromptInput, _ classification: PermissionPromptRules.Classification?, behavior: String, reason: Reason
+        _ input: PermissionPromptInput,
+        _ classification: PermissionPromptRules.Classification?,
+        behavior: String,
+        reason: Reason
     ) -> PermissionAnswerRecord {
         PermissionAnswerRecord(
-            toolName: input.toolName, toolUseID: input.toolUseID, actionClass: classification?.actionClass,
-            resource: classification?.resource, behavior: behavior, reason: reason, threadID: input.threadID ?? configuration.wakeThreadID)
+            toolName: input.toolName,
+            toolUseID: input.toolUseID,
+            actionClass: classification?.actionClass,
+            resource: classification?.resource,
+            behavior: behavior,
+            reason: reason,
+            threadID: input.threadID ?? configuration.wakeThreadID
+        )
     }
 
     private func logAnswer(
-        _ input: PermissionPromptInput, _ classification: PermissionPromptRules.Classification?, behavior: String, reason: Reason,
-        context: CallContext, ticket: UUID? = nil
+        _ input: PermissionPromptInput,
+        _ classification: PermissionPromptRules.Classification?,
+        behavior: String,
+        reason: Reason,
+        context: CallContext,
+        ticket: UUID? = nil
     ) {
         var metadata: Logger.Metadata = [
             "event": "permission.answered", "request_id": "\(context.requestID)", "participant": "\(context.identity.handle)",

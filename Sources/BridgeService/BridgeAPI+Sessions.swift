@@ -20,7 +20,10 @@ extension BridgeAPI {
     /// Messages directed at `handle` that it has not read, oldest first, past `pushed` (the highest seq already
     /// pushed per thread this session); at most `limit`.
     public func unreadDirectedMessages(
-        to handle: String, after pushed: [UUID: Int64], limit: Int = 100, workspace: String
+        to handle: String,
+        after pushed: [UUID: Int64],
+        limit: Int = 100,
+        workspace: String
     ) async throws(BridgeError) -> [Message] {
         try await store.unreadDirectedMessages(to: handle, after: pushed, limit: limit, workspace: workspace)
     }

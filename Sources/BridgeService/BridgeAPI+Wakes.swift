@@ -4,10 +4,17 @@ import Foundation
 
 extension BridgeAPI {
     /// `v1_wake_trigger`: asks the supervisor to wake a thread member now.
-    public func triggerWake(_ input: WakeTriggerInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> WakeTriggerOutput {
+    public func triggerWake(
+        _ input: WakeTriggerInput,
+        context: CallContext,
+        idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> WakeTriggerOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .wakeTrigger), context: context)
         let (wake, created, deduplicated) = try await store.requestWake(
-            target: input.participant, threadID: input.threadID, context: context, idempotency: idempotency
+            target: input.participant,
+            threadID: input.threadID,
+            context: context,
+            idempotency: idempotency
         ) { facts throws(BridgeError) in
             try self.authorize(PolicyRequest(identity: context.identity, operation: .wakeTrigger, thread: facts), context: context)
         }
@@ -19,7 +26,11 @@ extension BridgeAPI {
         try authorize(PolicyRequest(identity: context.identity, operation: .wakeStatus), context: context)
         let target = input.participant ?? (input.threadID == nil ? context.identity.handle : nil)
         let wakes = try await store.wakeRequests(
-            target: target, threadID: input.threadID, limit: min(max(input.limit ?? 20, 1), 200), workspace: context.identity.workspace)
+            target: target,
+            threadID: input.threadID,
+            limit: min(max(input.limit ?? 20, 1), 200),
+            workspace: context.identity.workspace
+        )
         return WakeStatusOutput(wakes: wakes.map(Self.forAgents))
     }
 

@@ -1,6 +1,6 @@
-import Foundation
 import BridgeCore
 import BridgeStore
+import Foundation
 import Logging
 
 /// The v1 operations: identity → policy → validation → store (with audit) → result.
@@ -44,11 +44,14 @@ public struct BridgeAPI: Sendable {
     public func authorize(_ request: PolicyRequest, context: CallContext, threadID: UUID? = nil) throws(BridgeError) {
         if case .deny(var error, let trace) = policy.decide(request) {
             if let threadID, error.details["thread_id"] == nil { error.details["thread_id"] = threadID.wireString }
-            logger.notice("Policy denied the request.", metadata: [
-                "event": "policy.denied", "request_id": "\(context.requestID)", "participant": "\(context.identity.handle)",
-                "tool": "\(request.operation.rawValue)", "reason": "\(error.reason.rawValue)",
-                "policy.trace": "\(trace.joined(separator: "; "))",
-            ])
+            logger.notice(
+                "Policy denied the request.",
+                metadata: [
+                    "event": "policy.denied", "request_id": "\(context.requestID)", "participant": "\(context.identity.handle)",
+                    "tool": "\(request.operation.rawValue)", "reason": "\(error.reason.rawValue)",
+                    "policy.trace": "\(trace.joined(separator: "; "))",
+                ]
+            )
             throw error
         }
     }
@@ -61,17 +64,25 @@ public struct BridgeAPI: Sendable {
         do {
             let participant = try await store.participant(handle: context.identity.handle, context: context)
             registered = participant.displayName != nil || participant.runtime.kind != .none
-        } catch where error.reason == .participantNotFound {
+        } catch  where error.reason == .participantNotFound {
             registered = false
         }
         let limits = configuration.limits
         return WhoamiOutput(
-            participant: context.identity.handle, workspace: context.identity.workspace, role: context.identity.role,
-            authMode: configuration.authMode, registered: registered,
+            participant: context.identity.handle,
+            workspace: context.identity.workspace,
+            role: context.identity.role,
+            authMode: configuration.authMode,
+            registered: registered,
             server: .init(name: configuration.serverName, version: configuration.serverVersion),
             schemaVersion: SchemaVersion.current,
-            limits: .init(maxBodyBytes: limits.maxBodyBytes, maxPayloadBytes: limits.maxPayloadBytes,
-                          maxWaitSeconds: limits.maxWaitSeconds, maxReadLimit: limits.maxReadLimit))
+            limits: .init(
+                maxBodyBytes: limits.maxBodyBytes,
+                maxPayloadBytes: limits.maxPayloadBytes,
+                maxWaitSeconds: limits.maxWaitSeconds,
+                maxReadLimit: limits.maxReadLimit
+            )
+        )
     }
 
     public func register(_ input: RegisterInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> RegisterOutput {
@@ -80,21 +91,32 @@ public struct BridgeAPI: Sendable {
             RuntimeDescriptor(kind: $0.kind, managed: $0.managed ?? false, sessionID: $0.sessionID, workdir: $0.workdir)
         }
         let (change, deduplicated) = try await store.registerParticipant(
-            ParticipantRegistration(displayName: input.displayName, runtime: runtime), context: context, idempotency: idempotency)
+            ParticipantRegistration(displayName: input.displayName, runtime: runtime),
+            context: context,
+            idempotency: idempotency
+        )
         return RegisterOutput(participant: change.participant, created: change.created, deduplicated: deduplicated)
     }
 
-    public func heartbeat(_ input: HeartbeatInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> HeartbeatOutput {
+    public func heartbeat(_ input: HeartbeatInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> HeartbeatOutput
+    {
         try authorize(PolicyRequest(identity: context.identity, operation: .participantHeartbeat), context: context)
         let (participant, deduplicated) = try await store.heartbeat(
             Heartbeat(presence: input.presence ?? .active, humanInput: input.humanInput ?? false, sessionID: input.sessionID),
-            context: context, idempotency: idempotency)
+            context: context,
+            idempotency: idempotency
+        )
         return HeartbeatOutput(participant: participant, deduplicated: deduplicated)
     }
 
     // MARK: - Threads
 
-    public func createThread(_ input: ThreadCreateInput, schemaVersion: String, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ThreadCreateOutput {
+    public func createThread(
+        _ input: ThreadCreateInput,
+        schemaVersion: String,
+        context: CallContext,
+        idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> ThreadCreateOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .threadCreate), context: context)
         var members: [(handle: String, role: Role)] = []
         for member in input.participants ?? [] where !members.contains(where: { $0.handle == member.handle }) {
@@ -102,15 +124,27 @@ public struct BridgeAPI: Sendable {
         }
         var first: NewMessage?
         if let message = input.message {
-            let new = NewMessage(threadID: UUID(), kind: message.kind ?? .note, to: Self.unique(message.to ?? []), replyToSeq: nil,
-                                 body: message.body, payload: message.payload ?? .emptyObject, schemaVersion: schemaVersion)
+            let new = NewMessage(
+                threadID: UUID(),
+                kind: message.kind ?? .note,
+                to: Self.unique(message.to ?? []),
+                replyToSeq: nil,
+                body: message.body,
+                payload: message.payload ?? .emptyObject,
+                schemaVersion: schemaVersion
+            )
             try configuration.limits.checkMessage(
-                body: new.body, payloadBytes: message.payload == nil ? nil : new.encodedPayload.utf8.count, fieldPrefix: "message.")
+                body: new.body,
+                payloadBytes: message.payload == nil ? nil : new.encodedPayload.utf8.count,
+                fieldPrefix: "message."
+            )
             first = new
         }
         let (created, deduplicated) = try await store.createThread(
             NewThread(title: input.title, autonomous: input.autonomous ?? false, participants: members, firstMessage: first),
-            context: context, idempotency: idempotency)
+            context: context,
+            idempotency: idempotency
+        )
         return ThreadCreateOutput(thread: created.thread, message: created.message, deduplicated: deduplicated)
     }
 
@@ -121,39 +155,67 @@ public struct BridgeAPI: Sendable {
 
     public func listThreads(_ input: ThreadListInput, context: CallContext) async throws(BridgeError) -> ThreadListOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .threadList), context: context)
-        let query = ThreadQuery(status: input.status, memberOnly: input.memberOnly ?? true,
-                                limit: min(max(input.limit ?? 50, 1), 200), pageToken: input.pageToken)
+        let query = ThreadQuery(
+            status: input.status,
+            memberOnly: input.memberOnly ?? true,
+            limit: min(max(input.limit ?? 50, 1), 200),
+            pageToken: input.pageToken
+        )
         let (threads, next) = try await store.listThreads(query, context: context)
         return ThreadListOutput(threads: threads, nextPageToken: next)
     }
 
-    public func joinThread(_ input: ThreadJoinInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ThreadJoinOutput {
+    public func joinThread(
+        _ input: ThreadJoinInput,
+        context: CallContext,
+        idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> ThreadJoinOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .threadJoin), context: context)
         let (change, deduplicated) = try await store.joinThread(
-            input.threadID, role: input.role ?? context.identity.role, context: context, idempotency: idempotency
+            input.threadID,
+            role: input.role ?? context.identity.role,
+            context: context,
+            idempotency: idempotency
         ) { thread throws(BridgeError) in
-            try self.authorize(PolicyRequest(identity: context.identity, operation: .threadJoin, thread: thread), context: context,
-                               threadID: input.threadID)
+            try self.authorize(
+                PolicyRequest(identity: context.identity, operation: .threadJoin, thread: thread),
+                context: context,
+                threadID: input.threadID
+            )
         }
         return ThreadJoinOutput(thread: change.thread, joined: change.changed, deduplicated: deduplicated)
     }
 
-    public func leaveThread(_ input: ThreadRefInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ThreadLeaveOutput {
+    public func leaveThread(
+        _ input: ThreadRefInput,
+        context: CallContext,
+        idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> ThreadLeaveOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .threadLeave), context: context)
         let (change, deduplicated) = try await store.leaveThread(input.threadID, context: context, idempotency: idempotency)
         return ThreadLeaveOutput(thread: change.thread, left: change.changed, deduplicated: deduplicated)
     }
 
-    public func setThreadStatus(_ input: ThreadSetStatusInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> ThreadSetStatusOutput {
+    public func setThreadStatus(
+        _ input: ThreadSetStatusInput,
+        context: CallContext,
+        idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> ThreadSetStatusOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .threadSetStatus, transition: input.action), context: context)
         if input.action == .close && (input.reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
             throw BridgeError(.invalidArgument, .missingRequiredField, "Closing a thread needs a reason: the outcome.", details: ["field": "reason"])
         }
         let (change, deduplicated) = try await store.setThreadStatus(
-            input.threadID, transition: input.action, reason: input.reason, context: context, idempotency: idempotency
+            input.threadID,
+            transition: input.action,
+            reason: input.reason,
+            context: context,
+            idempotency: idempotency
         ) { facts throws(BridgeError) in
             try self.authorize(
-                PolicyRequest(identity: context.identity, operation: .threadSetStatus, transition: input.action, thread: facts), context: context)
+                PolicyRequest(identity: context.identity, operation: .threadSetStatus, transition: input.action, thread: facts),
+                context: context
+            )
         }
         return ThreadSetStatusOutput(thread: change.thread, previousStatus: change.previousStatus, deduplicated: deduplicated)
     }
@@ -162,19 +224,35 @@ public struct BridgeAPI: Sendable {
 
     /// Posts a message. Policy decides once: the role's permission here, the thread's rules on the facts the post
     /// statement read while guarding its write on them (see ``CatalogPolicy/threadRules``).
-    public func post(_ input: MessagePostInput, schemaVersion: String, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> MessagePostOutput {
+    public func post(
+        _ input: MessagePostInput,
+        schemaVersion: String,
+        context: CallContext,
+        idempotency: IdempotencyScope?
+    ) async throws(BridgeError) -> MessagePostOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .messagePost), context: context)
         let message = NewMessage(
-            threadID: input.threadID, kind: input.kind ?? .note, to: Self.unique(input.to ?? []), replyToSeq: input.replyToSeq,
-            body: input.body, payload: input.payload ?? .emptyObject, schemaVersion: schemaVersion)
+            threadID: input.threadID,
+            kind: input.kind ?? .note,
+            to: Self.unique(input.to ?? []),
+            replyToSeq: input.replyToSeq,
+            body: input.body,
+            payload: input.payload ?? .emptyObject,
+            schemaVersion: schemaVersion
+        )
         try configuration.limits.checkMessage(body: message.body, payloadBytes: input.payload == nil ? nil : message.encodedPayload.utf8.count)
         let (posted, deduplicated) = try await store.postMessage(
-            message, permissions: configuration.catalog.permissions(of: context.identity.role),
-            rateLimit: configuration.catalog.postRateLimit, context: context, idempotency: idempotency
+            message,
+            permissions: configuration.catalog.permissions(of: context.identity.role),
+            rateLimit: configuration.catalog.postRateLimit,
+            context: context,
+            idempotency: idempotency
         ) { thread, post throws(BridgeError) in
             try self.authorize(
-                PolicyRequest(identity: context.identity, operation: .messagePost, thread: thread, post: post), context: context,
-                threadID: input.threadID)
+                PolicyRequest(identity: context.identity, operation: .messagePost, thread: thread, post: post),
+                context: context,
+                threadID: input.threadID
+            )
         }
         return MessagePostOutput(message: posted, deduplicated: deduplicated)
     }
@@ -187,10 +265,17 @@ public struct BridgeAPI: Sendable {
         let bypassMembership = configuration.catalog.permissions(of: context.identity.role).bypassMembership
         func readPage() async throws(BridgeError) -> MessagePage {
             try await store.readMessages(
-                threadID: threadID, afterSeq: afterSeq, limit: limit, bypassMembership: bypassMembership, context: context
+                threadID: threadID,
+                afterSeq: afterSeq,
+                limit: limit,
+                bypassMembership: bypassMembership,
+                context: context
             ) { thread throws(BridgeError) in
-                try self.authorize(PolicyRequest(identity: context.identity, operation: .messageRead, thread: thread), context: context,
-                                   threadID: threadID)
+                try self.authorize(
+                    PolicyRequest(identity: context.identity, operation: .messageRead, thread: thread),
+                    context: context,
+                    threadID: threadID
+                )
             }
         }
         let page = try await longPoll(threads: [threadID], waitSeconds: input.waitSeconds) { () async throws(BridgeError) in
@@ -200,20 +285,35 @@ public struct BridgeAPI: Sendable {
             try await readPage()
         }
         return MessageReadOutput(
-            threadID: threadID, messages: page.messages, lastSeq: page.lastSeq,
-            nextAfterSeq: page.messages.last?.seq ?? afterSeq, hasMore: page.hasMore)
+            threadID: threadID,
+            messages: page.messages,
+            lastSeq: page.lastSeq,
+            nextAfterSeq: page.messages.last?.seq ?? afterSeq,
+            hasMore: page.hasMore
+        )
     }
 
     public func ack(_ input: MessageAckInput, context: CallContext, idempotency: IdempotencyScope?) async throws(BridgeError) -> MessageAckOutput {
         try authorize(PolicyRequest(identity: context.identity, operation: .messageAck), context: context)
         let result = try await store.acknowledge(
-            threadID: input.threadID, seq: input.seq, context: context, idempotency: idempotency
+            threadID: input.threadID,
+            seq: input.seq,
+            context: context,
+            idempotency: idempotency
         ) { thread throws(BridgeError) in
-            try self.authorize(PolicyRequest(identity: context.identity, operation: .messageAck, thread: thread), context: context,
-                               threadID: input.threadID)
+            try self.authorize(
+                PolicyRequest(identity: context.identity, operation: .messageAck, thread: thread),
+                context: context,
+                threadID: input.threadID
+            )
         }
-        return MessageAckOutput(threadID: input.threadID, cursorSeq: result.cursorSeq, lastSeq: result.lastSeq,
-                                unread: max(0, result.lastSeq - result.cursorSeq), deduplicated: result.deduplicated)
+        return MessageAckOutput(
+            threadID: input.threadID,
+            cursorSeq: result.cursorSeq,
+            lastSeq: result.lastSeq,
+            unread: max(0, result.lastSeq - result.cursorSeq),
+            deduplicated: result.deduplicated
+        )
     }
 
     public func inbox(_ input: InboxInput, context: CallContext) async throws(BridgeError) -> InboxOutput {
@@ -238,7 +338,8 @@ public struct BridgeAPI: Sendable {
     /// a short pause, so a restart shorter than the wait costs the reader nothing; at the deadline the last
     /// query's answer, or its `UNAVAILABLE`, is the result.
     func longPoll<Result: Sendable>(
-        threads: Set<UUID>?, waitSeconds: Double?,
+        threads: Set<UUID>?,
+        waitSeconds: Double?,
         _ attempt: () async throws(BridgeError) -> Result?,
         final: () async throws(BridgeError) -> Result
     ) async throws(BridgeError) -> Result {
@@ -250,7 +351,8 @@ public struct BridgeAPI: Sendable {
     /// ``longPoll(threads:waitSeconds:_:final:)`` up to a deadline the caller chose, not capped by `max_wait_seconds`:
     /// a permission prompt waits as long as its ticket lives. A cancelled task stops waiting at once and calls `final`.
     func longPoll<Result: Sendable>(
-        threads: Set<UUID>?, until deadline: ContinuousClock.Instant,
+        threads: Set<UUID>?,
+        until deadline: ContinuousClock.Instant,
         _ attempt: () async throws(BridgeError) -> Result?,
         final: () async throws(BridgeError) -> Result
     ) async throws(BridgeError) -> Result {
@@ -262,7 +364,7 @@ public struct BridgeAPI: Sendable {
                 var pause = Duration.seconds(5)
                 do throws(BridgeError) {
                     if let found = try await attempt() { return found }
-                } catch where error.code == .unavailable {
+                } catch  where error.code == .unavailable {
                     pause = .milliseconds(250)
                 }
                 let remaining = ContinuousClock.now.duration(to: deadline)

@@ -33,8 +33,12 @@ public struct CallerIdentity: Sendable {
 
         /// Settings given one by one.
         public init(
-            participant: String? = nil, role: String? = nil, workspace: String = "local", auth: String? = nil,
-            token: String? = nil, tokenKeyFile: String
+            participant: String? = nil,
+            role: String? = nil,
+            workspace: String = "local",
+            auth: String? = nil,
+            token: String? = nil,
+            tokenKeyFile: String
         ) {
             self.participant = participant
             self.role = role
@@ -46,16 +50,24 @@ public struct CallerIdentity: Sendable {
 
         /// Each flag, else its environment variable (an empty one counts as unset).
         public init(
-            participant: String?, role: String?, workspace: String?, auth: String?, tokenKeyFile: String,
+            participant: String?,
+            role: String?,
+            workspace: String?,
+            auth: String?,
+            tokenKeyFile: String,
             environment: [String: String]
         ) {
             func value(_ variable: String) -> String? {
                 environment[variable].flatMap { $0.isEmpty ? nil : $0 }
             }
             self.init(
-                participant: participant ?? value("AGENT_BRIDGE_PARTICIPANT"), role: role ?? value("AGENT_BRIDGE_ROLE"),
-                workspace: workspace ?? value("AGENT_BRIDGE_WORKSPACE") ?? "local", auth: auth ?? value("AGENT_BRIDGE_AUTH"),
-                token: value("AGENT_BRIDGE_TOKEN"), tokenKeyFile: tokenKeyFile)
+                participant: participant ?? value("AGENT_BRIDGE_PARTICIPANT"),
+                role: role ?? value("AGENT_BRIDGE_ROLE"),
+                workspace: workspace ?? value("AGENT_BRIDGE_WORKSPACE") ?? "local",
+                auth: auth ?? value("AGENT_BRIDGE_AUTH"),
+                token: value("AGENT_BRIDGE_TOKEN"),
+                tokenKeyFile: tokenKeyFile
+            )
         }
     }
 
@@ -68,7 +80,9 @@ public struct CallerIdentity: Sendable {
 
         /// A participant handle that is not `[a-z0-9][a-z0-9_.-]*` of at most 64.
         public static func invalidHandle(_ handle: String) -> ConfigurationError {
-            ConfigurationError(message: "participant \"\(handle)\" is not a valid handle: use 1-64 of a-z, 0-9, '_', '.', '-', starting with a letter or digit.")
+            ConfigurationError(
+                message: "participant \"\(handle)\" is not a valid handle: use 1-64 of a-z, 0-9, '_', '.', '-', starting with a letter or digit."
+            )
         }
 
         /// A role name the catalog does not know.
@@ -110,8 +124,11 @@ public struct CallerIdentity: Sendable {
             let identity = handle.map { Identity(workspace: servedWorkspace, handle: $0, role: role) }
             self.init(mode: .local) { () async throws(BridgeError) -> Identity in
                 guard let identity else {
-                    throw BridgeError(.unauthenticated, .identityMissing,
-                                      "No participant identity: start serve with --participant HANDLE or set AGENT_BRIDGE_PARTICIPANT.")
+                    throw BridgeError(
+                        .unauthenticated,
+                        .identityMissing,
+                        "No participant identity: start serve with --participant HANDLE or set AGENT_BRIDGE_PARTICIPANT."
+                    )
                 }
                 return identity
             }
@@ -122,14 +139,22 @@ public struct CallerIdentity: Sendable {
             }
             self.init(mode: .token) { () async throws(BridgeError) -> Identity in
                 guard let token else {
-                    throw BridgeError(.unauthenticated, .tokenMissing, "Token mode is on but no token was given: set AGENT_BRIDGE_TOKEN (agent-bridge token issue).")
+                    throw BridgeError(
+                        .unauthenticated,
+                        .tokenMissing,
+                        "Token mode is on but no token was given: set AGENT_BRIDGE_TOKEN (agent-bridge token issue)."
+                    )
                 }
                 let claims = try await authority.verify(token)
                 if claims.workspace != servedWorkspace {
                     throw BridgeError(.permissionDenied, .workspaceMismatch, "The token is for another workspace than the one this server serves.")
                 }
                 if let handle, claims.handle != handle {
-                    throw BridgeError(.permissionDenied, .identityMismatch, "The token names another participant than the one this server was started for.")
+                    throw BridgeError(
+                        .permissionDenied,
+                        .identityMismatch,
+                        "The token names another participant than the one this server was started for."
+                    )
                 }
                 return Identity(workspace: claims.workspace, handle: claims.handle, role: claims.role)
             }

@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 
 /// The arguments of each v1 tool, decoded after schema validation. Unknown fields are ignored (a newer
 /// minor version may send them); `schema_version` and `idempotency_key` are read by the caller of the service.
@@ -7,7 +7,10 @@ import BridgeCore
 public struct RegisterInput: Decodable, Sendable {
     public var displayName: String?
     public var runtime: RuntimeDescriptorInput?
-    enum CodingKeys: String, CodingKey { case displayName = "display_name", runtime }
+    enum CodingKeys: String, CodingKey {
+        case displayName = "display_name"
+        case runtime
+    }
 }
 
 public struct RuntimeDescriptorInput: Decodable, Sendable {
@@ -15,14 +18,22 @@ public struct RuntimeDescriptorInput: Decodable, Sendable {
     public var managed: Bool?
     public var sessionID: String?
     public var workdir: String?
-    enum CodingKeys: String, CodingKey { case kind, managed, sessionID = "session_id", workdir }
+    enum CodingKeys: String, CodingKey {
+        case kind, managed
+        case sessionID = "session_id"
+        case workdir
+    }
 }
 
 public struct HeartbeatInput: Decodable, Sendable {
     public var presence: Presence?
     public var humanInput: Bool?
     public var sessionID: String?
-    enum CodingKeys: String, CodingKey { case presence, humanInput = "human_input", sessionID = "session_id" }
+    enum CodingKeys: String, CodingKey {
+        case presence
+        case humanInput = "human_input"
+        case sessionID = "session_id"
+    }
 }
 
 public struct ThreadCreateInput: Decodable, Sendable {
@@ -52,20 +63,31 @@ public struct ThreadListInput: Decodable, Sendable {
     public var memberOnly: Bool?
     public var limit: Int?
     public var pageToken: String?
-    enum CodingKeys: String, CodingKey { case status, memberOnly = "member_only", limit, pageToken = "page_token" }
+    enum CodingKeys: String, CodingKey {
+        case status
+        case memberOnly = "member_only"
+        case limit
+        case pageToken = "page_token"
+    }
 }
 
 public struct ThreadJoinInput: Decodable, Sendable {
     public var threadID: UUID
     public var role: Role?
-    enum CodingKeys: String, CodingKey { case threadID = "thread_id", role }
+    enum CodingKeys: String, CodingKey {
+        case threadID = "thread_id"
+        case role
+    }
 }
 
 public struct ThreadSetStatusInput: Decodable, Sendable {
     public var threadID: UUID
     public var action: ThreadStatus.Transition
     public var reason: String?
-    enum CodingKeys: String, CodingKey { case threadID = "thread_id", action, reason }
+    enum CodingKeys: String, CodingKey {
+        case threadID = "thread_id"
+        case action, reason
+    }
 
     public init(threadID: UUID, action: ThreadStatus.Transition, reason: String?) {
         self.threadID = threadID
@@ -81,7 +103,12 @@ public struct MessagePostInput: Decodable, Sendable {
     public var to: [String]?
     public var replyToSeq: Int64?
     public var payload: JSONValue?
-    enum CodingKeys: String, CodingKey { case threadID = "thread_id", body, kind, to, replyToSeq = "reply_to_seq", payload }
+    enum CodingKeys: String, CodingKey {
+        case threadID = "thread_id"
+        case body, kind, to
+        case replyToSeq = "reply_to_seq"
+        case payload
+    }
 }
 
 public struct MessageReadInput: Decodable, Sendable {
@@ -89,19 +116,30 @@ public struct MessageReadInput: Decodable, Sendable {
     public var afterSeq: Int64?
     public var limit: Int?
     public var waitSeconds: Double?
-    enum CodingKeys: String, CodingKey { case threadID = "thread_id", afterSeq = "after_seq", limit, waitSeconds = "wait_seconds" }
+    enum CodingKeys: String, CodingKey {
+        case threadID = "thread_id"
+        case afterSeq = "after_seq"
+        case limit
+        case waitSeconds = "wait_seconds"
+    }
 }
 
 public struct MessageAckInput: Decodable, Sendable {
     public var threadID: UUID
     public var seq: Int64
-    enum CodingKeys: String, CodingKey { case threadID = "thread_id", seq }
+    enum CodingKeys: String, CodingKey {
+        case threadID = "thread_id"
+        case seq
+    }
 }
 
 public struct InboxInput: Decodable, Sendable {
     public var limit: Int?
     public var waitSeconds: Double?
-    enum CodingKeys: String, CodingKey { case limit, waitSeconds = "wait_seconds" }
+    enum CodingKeys: String, CodingKey {
+        case limit
+        case waitSeconds = "wait_seconds"
+    }
 }
 
 public struct ApprovalRequestInput: Decodable, Sendable {
@@ -110,13 +148,20 @@ public struct ApprovalRequestInput: Decodable, Sendable {
     public var resource: String
     public var summary: String
     public var risk: ApprovalTicket.Risk?
-    enum CodingKeys: String, CodingKey { case threadID = "thread_id", actionClass = "action_class", resource, summary, risk }
+    enum CodingKeys: String, CodingKey {
+        case threadID = "thread_id"
+        case actionClass = "action_class"
+        case resource, summary, risk
+    }
 }
 
 public struct ApprovalGetInput: Decodable, Sendable {
     public var ticketID: UUID
     public var waitSeconds: Double?
-    enum CodingKeys: String, CodingKey { case ticketID = "ticket_id", waitSeconds = "wait_seconds" }
+    enum CodingKeys: String, CodingKey {
+        case ticketID = "ticket_id"
+        case waitSeconds = "wait_seconds"
+    }
 }
 
 public struct ApprovalDecideInput: Decodable, Sendable {
@@ -124,7 +169,10 @@ public struct ApprovalDecideInput: Decodable, Sendable {
     public var ticketID: UUID
     public var decision: Decision
     public var note: String?
-    enum CodingKeys: String, CodingKey { case ticketID = "ticket_id", decision, note }
+    enum CodingKeys: String, CodingKey {
+        case ticketID = "ticket_id"
+        case decision, note
+    }
 
     public init(ticketID: UUID, decision: Decision, note: String?) {
         self.ticketID = ticketID
@@ -137,7 +185,11 @@ public struct ApprovalListInput: Decodable, Sendable {
     public var state: ApprovalTicket.State?
     public var threadID: UUID?
     public var limit: Int?
-    enum CodingKeys: String, CodingKey { case state, threadID = "thread_id", limit }
+    enum CodingKeys: String, CodingKey {
+        case state
+        case threadID = "thread_id"
+        case limit
+    }
 
     public init(state: ApprovalTicket.State?, threadID: UUID?, limit: Int?) {
         self.state = state
@@ -149,20 +201,30 @@ public struct ApprovalListInput: Decodable, Sendable {
 public struct ApprovalCancelInput: Decodable, Sendable {
     public var ticketID: UUID
     public var reason: String?
-    enum CodingKeys: String, CodingKey { case ticketID = "ticket_id", reason }
+    enum CodingKeys: String, CodingKey {
+        case ticketID = "ticket_id"
+        case reason
+    }
 }
 
 public struct WakeTriggerInput: Decodable, Sendable {
     public var threadID: UUID
     public var participant: String
-    enum CodingKeys: String, CodingKey { case threadID = "thread_id", participant }
+    enum CodingKeys: String, CodingKey {
+        case threadID = "thread_id"
+        case participant
+    }
 }
 
 public struct WakeStatusInput: Decodable, Sendable {
     public var participant: String?
     public var threadID: UUID?
     public var limit: Int?
-    enum CodingKeys: String, CodingKey { case participant, threadID = "thread_id", limit }
+    enum CodingKeys: String, CodingKey {
+        case participant
+        case threadID = "thread_id"
+        case limit
+    }
 }
 
 /// A Claude Code permission question, as `--permission-prompt-tool` sends it, plus an optional thread.
@@ -171,7 +233,12 @@ public struct PermissionPromptInput: Decodable, Sendable {
     public var input: [String: JSONValue]
     public var toolUseID: String?
     public var threadID: UUID?
-    enum CodingKeys: String, CodingKey { case toolName = "tool_name", input, toolUseID = "tool_use_id", threadID = "thread_id" }
+    enum CodingKeys: String, CodingKey {
+        case toolName = "tool_name"
+        case input
+        case toolUseID = "tool_use_id"
+        case threadID = "thread_id"
+    }
 
     public init(toolName: String, input: [String: JSONValue], toolUseID: String? = nil, threadID: UUID? = nil) {
         self.toolName = toolName

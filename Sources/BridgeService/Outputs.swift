@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 
 /// The results of each v1 tool; their JSON is the `structuredContent` and must match `schemas/v1/*.output.json`.
 
@@ -14,8 +14,10 @@ public struct WhoamiOutput: Encodable, Sendable {
         public var maxWaitSeconds: Double
         public var maxReadLimit: Int
         enum CodingKeys: String, CodingKey {
-            case maxBodyBytes = "max_body_bytes", maxPayloadBytes = "max_payload_bytes"
-            case maxWaitSeconds = "max_wait_seconds", maxReadLimit = "max_read_limit"
+            case maxBodyBytes = "max_body_bytes"
+            case maxPayloadBytes = "max_payload_bytes"
+            case maxWaitSeconds = "max_wait_seconds"
+            case maxReadLimit = "max_read_limit"
         }
     }
     public var participant: String
@@ -27,7 +29,11 @@ public struct WhoamiOutput: Encodable, Sendable {
     public var schemaVersion: String
     public var limits: LimitsOutput
     enum CodingKeys: String, CodingKey {
-        case participant, workspace, role, authMode = "auth_mode", registered, server, schemaVersion = "schema_version", limits
+        case participant, workspace, role
+        case authMode = "auth_mode"
+        case registered, server
+        case schemaVersion = "schema_version"
+        case limits
     }
 }
 
@@ -55,7 +61,10 @@ public struct ThreadGetOutput: Encodable, Sendable {
 public struct ThreadListOutput: Encodable, Sendable {
     public var threads: [ThreadSummary]
     public var nextPageToken: String?
-    enum CodingKeys: String, CodingKey { case threads, nextPageToken = "next_page_token" }
+    enum CodingKeys: String, CodingKey {
+        case threads
+        case nextPageToken = "next_page_token"
+    }
 }
 
 public struct ThreadJoinOutput: Encodable, Sendable {
@@ -74,7 +83,11 @@ public struct ThreadSetStatusOutput: Encodable, Sendable {
     public var thread: ThreadDetail
     public var previousStatus: ThreadStatus
     public var deduplicated: Bool
-    enum CodingKeys: String, CodingKey { case thread, previousStatus = "previous_status", deduplicated }
+    enum CodingKeys: String, CodingKey {
+        case thread
+        case previousStatus = "previous_status"
+        case deduplicated
+    }
 }
 
 public struct MessagePostOutput: Encodable, Sendable {
@@ -89,7 +102,11 @@ public struct MessageReadOutput: Encodable, Sendable {
     public var nextAfterSeq: Int64
     public var hasMore: Bool
     enum CodingKeys: String, CodingKey {
-        case threadID = "thread_id", messages, lastSeq = "last_seq", nextAfterSeq = "next_after_seq", hasMore = "has_more"
+        case threadID = "thread_id"
+        case messages
+        case lastSeq = "last_seq"
+        case nextAfterSeq = "next_after_seq"
+        case hasMore = "has_more"
     }
 }
 
@@ -100,14 +117,20 @@ public struct MessageAckOutput: Encodable, Sendable {
     public var unread: Int64
     public var deduplicated: Bool
     enum CodingKeys: String, CodingKey {
-        case threadID = "thread_id", cursorSeq = "cursor_seq", lastSeq = "last_seq", unread, deduplicated
+        case threadID = "thread_id"
+        case cursorSeq = "cursor_seq"
+        case lastSeq = "last_seq"
+        case unread, deduplicated
     }
 }
 
 public struct InboxOutput: Encodable, Sendable {
     public var messages: [Message]
     public var hasMore: Bool
-    enum CodingKeys: String, CodingKey { case messages, hasMore = "has_more" }
+    enum CodingKeys: String, CodingKey {
+        case messages
+        case hasMore = "has_more"
+    }
 }
 
 /// The result of opening, deciding or cancelling a ticket.

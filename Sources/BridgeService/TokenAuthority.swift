@@ -42,14 +42,21 @@ public final class TokenAuthority: Sendable {
     public func issue(handle: String, role: Role, workspace: String, ttl: Duration, now: Date = Date()) async throws(BridgeError) -> String {
         let key = try await loadKey()
         guard key.canSign else {
-            throw BridgeError(.failedPrecondition, .tokenValidationUnavailable,
-                              "\(keyFile) holds a public key, which can only verify; issue tokens with the private key.")
+            throw BridgeError(
+                .failedPrecondition,
+                .tokenValidationUnavailable,
+                "\(keyFile) holds a public key, which can only verify; issue tokens with the private key."
+            )
         }
         let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let payload = Payload(
-            sub: SubjectClaim(value: handle), ws: workspace, role: role.rawValue,
-            iat: IssuedAtClaim(value: issuedAt), exp: ExpirationClaim(value: issuedAt.addingTimeInterval(ttl.seconds.rounded(.up))),
-            aud: AudienceClaim(value: [Self.audience]))
+            sub: SubjectClaim(value: handle),
+            ws: workspace,
+            role: role.rawValue,
+            iat: IssuedAtClaim(value: issuedAt),
+            exp: ExpirationClaim(value: issuedAt.addingTimeInterval(ttl.seconds.rounded(.up))),
+            aud: AudienceClaim(value: [Self.audience])
+        )
         do {
             return try await key.collection.sign(payload)
         } catch {
@@ -106,8 +113,12 @@ public final class TokenAuthority: Sendable {
             throw Self.invalid("The token's sub, ws or role is not a valid handle, workspace or role.", check: "claims")
         }
         guard now < payload.exp.value else {
-            throw BridgeError(.unauthenticated, .tokenExpired, "The token expired at \(WireCoding.formatTimestamp(payload.exp.value)); issue a new one.",
-                              details: ["expired_at": WireCoding.formatTimestamp(payload.exp.value)])
+            throw BridgeError(
+                .unauthenticated,
+                .tokenExpired,
+                "The token expired at \(WireCoding.formatTimestamp(payload.exp.value)); issue a new one.",
+                details: ["expired_at": WireCoding.formatTimestamp(payload.exp.value)]
+            )
         }
         return Claims(handle: payload.sub.value, workspace: payload.ws, role: role, issuedAt: payload.iat.value, expiresAt: payload.exp.value)
     }
@@ -142,16 +153,24 @@ public final class TokenAuthority: Sendable {
         do {
             text = try String(contentsOfFile: keyFile, encoding: .utf8)
         } catch {
-            throw BridgeError(.unavailable, .tokenValidationUnavailable,
-                              "The token key file cannot be read; calls are refused until it can.", underlying: error)
+            throw BridgeError(
+                .unavailable,
+                .tokenValidationUnavailable,
+                "The token key file cannot be read; calls are refused until it can.",
+                underlying: error
+            )
         }
         if let cached = cachedKey.withLock({ $0 }), cached.text == text { return cached.key }
         let key: LoadedKey
         do {
             key = try await Self.parseKey(text)
         } catch {
-            throw BridgeError(.unavailable, .tokenValidationUnavailable,
-                              "The token key file does not hold a usable key; calls are refused until it does.", underlying: error)
+            throw BridgeError(
+                .unavailable,
+                .tokenValidationUnavailable,
+                "The token key file does not hold a usable key; calls are refused until it does.",
+                underlying: error
+            )
         }
         cachedKey.withLock { $0 = (text, key) }
         return key
@@ -181,7 +200,8 @@ public final class TokenAuthority: Sendable {
     static func headerAlgorithm(of token: String) -> String? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let header = base64URLDecode(parts[0]),
-              let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any] else { return nil }
+            let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any]
+        else { return nil }
         return object["alg"] as? String
     }
 

@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 import PostgresNIO
 
 /// An approval ticket as a reader sees it: ``columns`` (on `approval_tickets a`) in the statement, then one
@@ -20,12 +20,21 @@ struct TicketRow: StoreRow {
 
     init(_ cells: PostgresRandomAccessRow) throws {
         ticket = ApprovalTicket(
-            id: try cells.value("id"), threadID: try cells.value("thread_id"), requester: try cells.value("requester"),
-            actionClass: try cells.value("action_class"), resource: try cells.value("resource"), summary: try cells.value("summary"),
+            id: try cells.value("id"),
+            threadID: try cells.value("thread_id"),
+            requester: try cells.value("requester"),
+            actionClass: try cells.value("action_class"),
+            resource: try cells.value("resource"),
+            summary: try cells.value("summary"),
             risk: ApprovalTicket.Risk(rawValue: try cells.value("risk")) ?? .medium,
             state: ApprovalTicket.State(rawValue: try cells.value("state")) ?? .pending,
-            decider: try cells.value("decider"), reasonCode: try cells.value("reason_code"), decisionNote: try cells.value("decision_note"),
-            createdAt: try cells.value("created_at"), decidedAt: try cells.value("decided_at"), expiresAt: try cells.value("expires_at"),
-            escalatedAt: try cells.value("escalated_at"))
+            decider: try cells.value("decider"),
+            reasonCode: try cells.value("reason_code"),
+            decisionNote: try cells.value("decision_note"),
+            createdAt: try cells.value("created_at"),
+            decidedAt: try cells.value("decided_at"),
+            expiresAt: try cells.value("expires_at"),
+            escalatedAt: try cells.value("escalated_at")
+        )
     }
 }

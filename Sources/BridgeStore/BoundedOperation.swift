@@ -11,7 +11,8 @@ enum BoundedOperation {
     /// - Parameter abandon: called once when the time is up or the caller is cancelled, before the operation is;
     ///   returns the error for the caller.
     static func run<Value: Sendable>(
-        within timeout: Duration, abandon: @escaping @Sendable () -> BridgeError,
+        within timeout: Duration,
+        abandon: @escaping @Sendable () -> BridgeError,
         _ operation: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
         let outcome = SingleOutcome<Value>()
@@ -24,7 +25,12 @@ enum BoundedOperation {
         return try await withTaskCancellationHandler {
             try await outcome.value()
         } onCancel: {
-            if outcome.settle({ _ = abandon(); return .failure(CancellationError()) }) { work.cancel() }
+            if outcome.settle({
+                _ = abandon()
+                return .failure(CancellationError())
+            }) {
+                work.cancel()
+            }
         }
     }
 }

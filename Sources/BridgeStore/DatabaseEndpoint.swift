@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 import PostgresNIO
 
 /// Where the database is: parsed from a libpq-style URL or pointing at the embedded cluster's socket.
@@ -46,13 +46,15 @@ public struct DatabaseEndpoint: Sendable, Hashable {
         for item in components.queryItems ?? [] { query[item.name] = item.value ?? "" }
 
         let port = components.port ?? Int(query["port"] ?? "") ?? 5432
-        let user = components.user.flatMap { $0.removingPercentEncoding } ?? query["user"] ?? ProcessInfo.processInfo.environment["USER"] ?? "postgres"
+        let user =
+            components.user.flatMap { $0.removingPercentEncoding } ?? query["user"] ?? ProcessInfo.processInfo.environment["USER"] ?? "postgres"
         let password = components.password.flatMap { $0.removingPercentEncoding } ?? query["password"]
         var path = components.path
         if path.hasPrefix("/") { path.removeFirst() }
         let database = path.removingPercentEncoding.flatMap { $0.isEmpty ? nil : $0 } ?? query["dbname"] ?? user
 
-        let socketDirectory = query["host"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+        let socketDirectory =
+            query["host"].flatMap { $0.hasPrefix("/") ? $0 : nil }
             ?? components.host.flatMap { h -> String? in
                 let decoded = h.removingPercentEncoding ?? h
                 return decoded.hasPrefix("/") ? decoded : nil
@@ -111,11 +113,12 @@ public struct DatabaseEndpoint: Sendable, Hashable {
         var configuration: PostgresClient.Configuration
         switch address {
         case .tcp(let host, let port):
-            let tlsConfiguration: PostgresClient.Configuration.TLS = switch tls {
-            case .disable: .disable
-            case .prefer: .prefer(.makeClientConfiguration())
-            case .require: .require(.makeClientConfiguration())
-            }
+            let tlsConfiguration: PostgresClient.Configuration.TLS =
+                switch tls {
+                case .disable: .disable
+                case .prefer: .prefer(.makeClientConfiguration())
+                case .require: .require(.makeClientConfiguration())
+                }
             configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tlsConfiguration)
         case .unixSocket(let path):
             configuration = .init(unixSocketPath: path, username: username, password: password, database: database)
@@ -135,11 +138,12 @@ public struct DatabaseEndpoint: Sendable, Hashable {
         var configuration: PostgresConnection.Configuration
         switch address {
         case .tcp(let host, let port):
-            let tlsConfiguration: PostgresConnection.Configuration.TLS = switch tls {
-            case .disable: .disable
-            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            }
+            let tlsConfiguration: PostgresConnection.Configuration.TLS =
+                switch tls {
+                case .disable: .disable
+                case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                }
             configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tlsConfiguration)
         case .unixSocket(let path):
             configuration = .init(unixSocketPath: path, username: username, password: password, database: database)

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Subprocess
 import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,7 +37,8 @@ public struct EmbeddedCluster: Sendable {
             if geteuid() == 0 {
                 return Configuration(stateDirectory: "/var/lib/agent-bridge")
             }
-            let base = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            let base =
+                environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? "\(environment["HOME"] ?? NSHomeDirectory())/.local/state"
             return Configuration(stateDirectory: "\(base)/agent-bridge")
         }
@@ -129,9 +131,12 @@ public struct EmbeddedCluster: Sendable {
 
     private func initialize() async throws(BridgeError) {
         logger.info("Creating the embedded PostgreSQL cluster.", metadata: ["db.data_directory": "\(dataDirectory)"])
-        _ = try await runTool("initdb", [
-            "-D", dataDirectory, "-U", configuration.username, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions",
-        ])
+        _ = try await runTool(
+            "initdb",
+            [
+                "-D", dataDirectory, "-U", configuration.username, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions",
+            ]
+        )
         let settings = """
 
             # agent-bridge embedded cluster: Unix socket only, private to its owner.
@@ -157,10 +162,13 @@ public struct EmbeddedCluster: Sendable {
 
     /// initdb makes only the maintenance databases; the first start creates ours.
     private func createDatabaseIfMissing() async throws(BridgeError) {
-        let existing = try await runTool("psql", [
-            "-h", dataDirectory, "-U", configuration.username, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt", "-c",
-            "SELECT count(*) FROM pg_database WHERE datname = '\(configuration.database)'",
-        ])
+        let existing = try await runTool(
+            "psql",
+            [
+                "-h", dataDirectory, "-U", configuration.username, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt", "-c",
+                "SELECT count(*) FROM pg_database WHERE datname = '\(configuration.database)'",
+            ]
+        )
         if existing.output.trimmingCharacters(in: .whitespacesAndNewlines) == "0" {
             _ = try await runTool("createdb", ["-h", dataDirectory, "-U", configuration.username, configuration.database])
         }
@@ -208,7 +216,11 @@ public struct EmbeddedCluster: Sendable {
         let outputFile: FileDescriptor
         do {
             outputFile = try FileDescriptor.open(
-                FilePath(outputPath), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite])
+                FilePath(outputPath),
+                .readWrite,
+                options: [.create, .truncate, .closeOnExec],
+                permissions: [.ownerReadWrite]
+            )
         } catch {
             throw clusterError("Cannot create a temporary file in \(FileManager.default.temporaryDirectory.path).", underlying: error)
         }
@@ -238,7 +250,9 @@ public struct EmbeddedCluster: Sendable {
         if exitCode != 0 && !allowFailure {
             let tool = path.hasSuffix("runuser") && arguments.count > 3 ? arguments[3] : path
             let name = URL(fileURLWithPath: tool).lastPathComponent
-            throw clusterError("\(name) failed (exit \(exitCode)): \(output.trimmingCharacters(in: .whitespacesAndNewlines).suffix(600)) — see \(logFile)")
+            throw clusterError(
+                "\(name) failed (exit \(exitCode)): \(output.trimmingCharacters(in: .whitespacesAndNewlines).suffix(600)) — see \(logFile)"
+            )
         }
         return ToolResult(exitCode: exitCode, output: output)
     }
@@ -258,8 +272,10 @@ public struct EmbeddedCluster: Sendable {
             return found
         }
         throw BridgeError(
-            .unavailable, .databaseUnavailable,
-            "PostgreSQL's \(name) was not found. Install the server (Debian: apt-get install postgresql-15) or set DATABASE_URL to an existing database.")
+            .unavailable,
+            .databaseUnavailable,
+            "PostgreSQL's \(name) was not found. Install the server (Debian: apt-get install postgresql-15) or set DATABASE_URL to an existing database."
+        )
     }
 
     private func clusterError(_ message: String, underlying: (any Error)? = nil) -> BridgeError {

@@ -56,8 +56,12 @@ public final class LeaderLock: Sendable {
                 }
             } catch {
                 if !Task.isCancelled && !Task.isShuttingDownGracefully && !connection.isClosed {
-                    logger.warning("Supervisor lock failed; reconnecting.", metadata: [
-                        "event": "supervisor.lock_failed", "error": "\(String(describing: error))"])
+                    logger.warning(
+                        "Supervisor lock failed; reconnecting.",
+                        metadata: [
+                            "event": "supervisor.lock_failed", "error": "\(String(describing: error))",
+                        ]
+                    )
                 }
             }
             // The listener closes the connection now, which releases the lock at once for a standby to take.
@@ -91,7 +95,9 @@ public final class LeaderLock: Sendable {
 
     private func tryLock(_ connection: PostgresConnection) async throws -> Bool {
         let rows = try await connection.query(
-            "SELECT pg_try_advisory_lock(\(Self.lockClass), hashtext(\(workspace)))", logger: quietLogger)
+            "SELECT pg_try_advisory_lock(\(Self.lockClass), hashtext(\(workspace)))",
+            logger: quietLogger
+        )
         for try await acquired in rows.decode(Bool.self) { return acquired }
         return false
     }

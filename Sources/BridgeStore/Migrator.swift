@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 import Logging
 import PostgresNIO
 
@@ -60,14 +60,17 @@ public struct Migrator: Sendable {
     }
 
     private func apply(on connection: PostgresConnection) async throws -> [Int] {
-        try await connection.query("""
+        try await connection.query(
+            """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version    integer     PRIMARY KEY,
                 name       text        NOT NULL,
                 checksum   text        NOT NULL,
                 applied_at timestamptz NOT NULL DEFAULT now()
             )
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         var recorded: [Int: String] = [:]
         for try await row in try await connection.query("SELECT version, checksum FROM schema_migrations", logger: logger) {
             let cells = row.makeRandomAccess()
@@ -78,20 +81,25 @@ public struct Migrator: Sendable {
             if let checksum = recorded[migration.version] {
                 guard checksum == migration.checksum else {
                     throw BridgeError(
-                        .failedPrecondition, .schemaNotCurrent,
-                        "Migration \(migration.version)_\(migration.name) was changed after it was applied; restore the original file.")
+                        .failedPrecondition,
+                        .schemaNotCurrent,
+                        "Migration \(migration.version)_\(migration.name) was changed after it was applied; restore the original file."
+                    )
                 }
                 continue
             }
             logger.info("Applying migration.", metadata: ["db.migration": "\(migration.version)_\(migration.name)"])
-            let version = migration.version, name = migration.name, checksum = migration.checksum
+            let version = migration.version
+            let name = migration.name
+            let checksum = migration.checksum
             try await connection.withTransaction(logger: logger) { tx in
                 for statement in SQLScript.statements(in: migration.sql) {
                     try await tx.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
                 try await tx.query(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(version), \(name), \(checksum))",
-                    logger: logger)
+                    logger: logger
+                )
             }
             appliedNow.append(version)
         }
@@ -100,12 +108,12 @@ public struct Migrator: Sendable {
 
     private static func loadBundled() -> [Migration] {
         guard let directory = Bundle.module.url(forResource: "migrations", withExtension: nil),
-              let files = try? FileManager.default.contentsOfDirectory(atPath: directory.path)
+            let files = try? FileManager.default.contentsOfDirectory(atPath: directory.path)
         else { return [] }
         return files.compactMap { file -> Migration? in
             guard file.hasSuffix(".sql"), let underscore = file.firstIndex(of: "_"),
-                  let version = Int(file[..<underscore]),
-                  let sql = try? String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+                let version = Int(file[..<underscore]),
+                let sql = try? String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
             else { return nil }
             let name = String(file[file.index(after: underscore)...].dropLast(4))
             return Migration(version: version, name: name, sql: sql)

@@ -127,16 +127,23 @@ public final class NotificationListener: Service, Sendable {
             var openedAt = ContinuousClock.now
             do {
                 let connection = try await PostgresConnection.connect(
-                    on: MultiThreadedEventLoopGroup.singleton.next(), configuration: try endpoint.connectionConfiguration(),
-                    id: connectionID, logger: quietLogger)
+                    on: MultiThreadedEventLoopGroup.singleton.next(),
+                    configuration: try endpoint.connectionConfiguration(),
+                    id: connectionID,
+                    logger: quietLogger
+                )
                 opened = connection
                 openedAt = .now
                 let id = connectionID
                 try await cancelWhenGracefulShutdown { [self] in try await hold(connection, id: id) }
             } catch {
                 if !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    logger.warning("Notification listener lost its connection; reconnecting.", metadata: [
-                        "event": "listener.disconnected", "error": "\(String(describing: error))"])
+                    logger.warning(
+                        "Notification listener lost its connection; reconnecting.",
+                        metadata: [
+                            "event": "listener.disconnected", "error": "\(String(describing: error))",
+                        ]
+                    )
                 }
             }
             try? await opened?.close()
@@ -157,7 +164,7 @@ public final class NotificationListener: Service, Sendable {
             state.connection = (id, connection)
             return Array(state.connectionUsers.values)
         }
-        users.forEach { $0.fire() }
+        for user in users { user.fire() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await Self.closed(connection)
@@ -189,7 +196,7 @@ public final class NotificationListener: Service, Sendable {
             state.listening = false
             return Array(state.connectionUsers.values)
         }
-        users.forEach { $0.fire() }
+        for user in users { user.fire() }
         publish(.disconnected)
     }
 

@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 import PostgresNIO
 
 /// A participant as the store selects it: ``columns`` (on `participants`) in the statement, then one
@@ -14,13 +14,20 @@ struct ParticipantRow: StoreRow {
 
     init(_ cells: PostgresRandomAccessRow) throws {
         participant = Participant(
-            handle: try cells.value("handle"), displayName: try cells.value("display_name"),
+            handle: try cells.value("handle"),
+            displayName: try cells.value("display_name"),
             role: Role(rawValue: try cells.value("role")) ?? .observer,
             runtime: RuntimeDescriptor(
-                kind: RuntimeKind(rawValue: try cells.value("runtime_kind")) ?? .none, managed: try cells.value("runtime_managed"),
-                sessionID: try cells.value("session_id"), workdir: try cells.value("workdir")),
+                kind: RuntimeKind(rawValue: try cells.value("runtime_kind")) ?? .none,
+                managed: try cells.value("runtime_managed"),
+                sessionID: try cells.value("session_id"),
+                workdir: try cells.value("workdir")
+            ),
             presence: Presence(rawValue: try cells.value("presence")) ?? .active,
-            lastHeartbeatAt: try cells.value("last_heartbeat_at"), lastHumanInputAt: try cells.value("last_human_input_at"),
-            createdAt: try cells.value("created_at"), updatedAt: try cells.value("updated_at"))
+            lastHeartbeatAt: try cells.value("last_heartbeat_at"),
+            lastHumanInputAt: try cells.value("last_human_input_at"),
+            createdAt: try cells.value("created_at"),
+            updatedAt: try cells.value("updated_at")
+        )
     }
 }

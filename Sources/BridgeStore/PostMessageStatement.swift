@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 import Logging
 import PostgresNIO
 
@@ -16,9 +16,10 @@ import PostgresNIO
 struct PostMessageStatement: PostgresPreparedStatement {
     /// The statement's parameters, by name; `$n` is the case's raw value and bindings follow this order.
     enum Parameter: Int, CaseIterable {
-        case threadID = 1, workspace, author, isSystem, mayPostWhileBlocked, bypassMembership, replyToSeq, to, messageID,
-             kind, body, payloadJSON, schemaVersion, bodyHash, requestID, idempotencyKey, requestHash,
-             allowanceCapacity, allowancePerSecond
+        case threadID = 1
+        case workspace, author, isSystem, mayPostWhileBlocked, bypassMembership, replyToSeq, to, messageID,
+            kind, body, payloadJSON, schemaVersion, bodyHash, requestID, idempotencyKey, requestHash,
+            allowanceCapacity, allowancePerSecond
 
         /// The placeholder for this parameter in the SQL text.
         var placeholder: String { "$\(rawValue)" }
@@ -169,9 +170,14 @@ struct PostMessageStatement: PostgresPreparedStatement {
         return Row(
             thread: ThreadFacts(status: ThreadStatus(rawValue: status) ?? .active, callerIsMember: try value("author_is_member")),
             post: MessagePostFacts(
-                lastSeq: lastSeq, replyToSeq: replyToSeq, recipientsNotMembers: try value("recipients_not_members"),
-                allowance: try value("allowance"), allowancePerSecond: rateLimit?.perSecond),
-            written: seq.flatMap { seq in createdAt.map { (seq, $0) } })
+                lastSeq: lastSeq,
+                replyToSeq: replyToSeq,
+                recipientsNotMembers: try value("recipients_not_members"),
+                allowance: try value("allowance"),
+                allowancePerSecond: rateLimit?.perSecond
+            ),
+            written: seq.flatMap { seq in createdAt.map { (seq, $0) } }
+        )
     }
 }
 
@@ -179,27 +185,56 @@ extension PostMessageStatement {
     /// The statement that posts `message` as the caller, optionally recording an
     /// idempotency key; `permissions` are the caller's role's, from the catalog.
     init(
-        _ message: NewMessage, permissions: PolicyCatalog.RolePermissions, rateLimit: PolicyCatalog.RateLimit?,
-        context: CallContext, idempotency: IdempotencyScope?
+        _ message: NewMessage,
+        permissions: PolicyCatalog.RolePermissions,
+        rateLimit: PolicyCatalog.RateLimit?,
+        context: CallContext,
+        idempotency: IdempotencyScope?
     ) {
         self.init(
-            threadID: message.threadID, workspace: context.identity.workspace, author: context.identity.handle, isSystem: false,
-            mayPostWhileBlocked: permissions.postWhenBlocked, bypassMembership: permissions.bypassMembership,
-            replyToSeq: message.replyToSeq, to: message.to, messageID: UUID(), kind: message.kind.rawValue,
-            body: message.body, payloadJSON: message.encodedPayload,
-            schemaVersion: message.schemaVersion, bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID,
-            idempotencyKey: idempotency?.key, requestHash: idempotency?.requestHash,
-            rateLimit: rateLimit.map { (Double($0.count), Double($0.count) / max($0.window.seconds, 0.001)) })
+            threadID: message.threadID,
+            workspace: context.identity.workspace,
+            author: context.identity.handle,
+            isSystem: false,
+            mayPostWhileBlocked: permissions.postWhenBlocked,
+            bypassMembership: permissions.bypassMembership,
+            replyToSeq: message.replyToSeq,
+            to: message.to,
+            messageID: UUID(),
+            kind: message.kind.rawValue,
+            body: message.body,
+            payloadJSON: message.encodedPayload,
+            schemaVersion: message.schemaVersion,
+            bodyHash: ContentHash.sha256Hex(message.body),
+            requestID: context.requestID,
+            idempotencyKey: idempotency?.key,
+            requestHash: idempotency?.requestHash,
+            rateLimit: rateLimit.map { (Double($0.count), Double($0.count) / max($0.window.seconds, 0.001)) }
+        )
     }
 
     /// The statement that appends a `system` message to a thread of the caller's workspace.
     init(systemMessage message: NewMessage, context: CallContext) {
         self.init(
-            threadID: message.threadID, workspace: context.identity.workspace, author: PostMessageStatement.systemAuthor, isSystem: true,
-            mayPostWhileBlocked: true, bypassMembership: true, replyToSeq: nil, to: message.to, messageID: UUID(),
-            kind: MessageKind.system.rawValue, body: message.body, payloadJSON: message.encodedPayload, schemaVersion: message.schemaVersion,
-            bodyHash: ContentHash.sha256Hex(message.body), requestID: context.requestID, idempotencyKey: nil, requestHash: nil,
-            rateLimit: nil)
+            threadID: message.threadID,
+            workspace: context.identity.workspace,
+            author: PostMessageStatement.systemAuthor,
+            isSystem: true,
+            mayPostWhileBlocked: true,
+            bypassMembership: true,
+            replyToSeq: nil,
+            to: message.to,
+            messageID: UUID(),
+            kind: MessageKind.system.rawValue,
+            body: message.body,
+            payloadJSON: message.encodedPayload,
+            schemaVersion: message.schemaVersion,
+            bodyHash: ContentHash.sha256Hex(message.body),
+            requestID: context.requestID,
+            idempotencyKey: nil,
+            requestHash: nil,
+            rateLimit: nil
+        )
     }
 
     /// The author of every system message.
@@ -208,9 +243,19 @@ extension PostMessageStatement {
     /// The stored message this statement wrote.
     func message(_ message: NewMessage, seq: Int64, createdAt: Date) -> Message {
         Message(
-            id: messageID, threadID: threadID, seq: seq, author: author, kind: MessageKind(rawValue: kind) ?? message.kind, to: message.to,
-            replyToSeq: message.replyToSeq, body: message.body, payload: message.payload,
-            schemaVersion: message.schemaVersion, bodyHash: bodyHash, createdAt: createdAt)
+            id: messageID,
+            threadID: threadID,
+            seq: seq,
+            author: author,
+            kind: MessageKind(rawValue: kind) ?? message.kind,
+            to: message.to,
+            replyToSeq: message.replyToSeq,
+            body: message.body,
+            payload: message.payload,
+            schemaVersion: message.schemaVersion,
+            bodyHash: bodyHash,
+            createdAt: createdAt
+        )
     }
 
     /// Runs the statement on `connection` (inside the caller's transaction) and returns its one row, or nil when
@@ -226,12 +271,34 @@ extension PostgresStore {
     /// The post transaction (seq advance, insert, audit, NOTIFY) sent straight over PostgresNIO as a `note` by
     /// `author`, with no rate limit, idempotency key, retry, timeout or error mapping: `agent-bridge bench`'s
     /// raw-PostgreSQL baseline, the same prepared statement the store's posts use. Returns whether a row was written.
-    public func postBaseline(threadID: UUID, workspace: String, author: String, body: String, bodyHash: String, requestID: String) async throws -> Bool {
+    public func postBaseline(
+        threadID: UUID,
+        workspace: String,
+        author: String,
+        body: String,
+        bodyHash: String,
+        requestID: String
+    ) async throws -> Bool {
         let statement = PostMessageStatement(
-            threadID: threadID, workspace: workspace, author: author, isSystem: false, mayPostWhileBlocked: false,
-            bypassMembership: false, replyToSeq: nil, to: [], messageID: UUID(), kind: MessageKind.note.rawValue, body: body,
-            payloadJSON: "{}", schemaVersion: SchemaVersion.current, bodyHash: bodyHash, requestID: requestID,
-            idempotencyKey: nil, requestHash: nil, rateLimit: nil)
+            threadID: threadID,
+            workspace: workspace,
+            author: author,
+            isSystem: false,
+            mayPostWhileBlocked: false,
+            bypassMembership: false,
+            replyToSeq: nil,
+            to: [],
+            messageID: UUID(),
+            kind: MessageKind.note.rawValue,
+            body: body,
+            payloadJSON: "{}",
+            schemaVersion: SchemaVersion.current,
+            bodyHash: bodyHash,
+            requestID: requestID,
+            idempotencyKey: nil,
+            requestHash: nil,
+            rateLimit: nil
+        )
         var written = false
         for try await row in try await client.execute(statement, logger: logger) { written = row.written != nil }
         return written

@@ -71,7 +71,12 @@ extension PostgresStore {
             try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: self.logger)
             do {
                 let inspection = try await self.readInspection(
-                    id, messageLimit: messageLimit, auditLimit: auditLimit, workspace: workspace, on: connection)
+                    id,
+                    messageLimit: messageLimit,
+                    auditLimit: auditLimit,
+                    workspace: workspace,
+                    on: connection
+                )
                 try await connection.query("COMMIT", logger: self.logger)
                 return inspection
             } catch {
@@ -87,48 +92,64 @@ extension PostgresStore {
     }
 
     private func readInspection(
-        _ id: UUID, messageLimit: Int, auditLimit: Int, workspace: String, on connection: PostgresConnection
+        _ id: UUID,
+        messageLimit: Int,
+        auditLimit: Int,
+        workspace: String,
+        on connection: PostgresConnection
     ) async throws -> ThreadInspection? {
         // Members are read below with their history and presence; threadDetail's current-member list would be a second query.
         guard let thread = try await threadSummary(id, on: connection, workspace: workspace) else { return nil }
         let lastSeq = thread.lastSeq
 
         var members: [InspectedMember] = []
-        let memberRows = try await connection.query("""
+        let memberRows = try await connection.query(
+            """
             SELECT tp.handle, tp.role, tp.cursor_seq, tp.joined_at, tp.left_at, p.presence, p.last_seen_at
               FROM thread_participants tp
               LEFT JOIN participants p ON p.workspace_id = tp.workspace_id AND p.handle = tp.handle
              WHERE tp.thread_id = \(id)
              ORDER BY tp.left_at IS NOT NULL, tp.joined_at, tp.handle
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         for try await row in memberRows {
             members.append(try InspectedMemberRow(row).member(lastSeq: lastSeq))
         }
 
         var messages: [Message] = []
-        let messageRows = try await connection.query("""
+        let messageRows = try await connection.query(
+            """
             SELECT \(unescaped: MessageRow.columns) FROM messages m
              WHERE m.thread_id = \(id) AND m.seq > \(lastSeq - Int64(messageLimit)) ORDER BY m.seq
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         for try await row in messageRows { messages.append(try MessageRow(row).message) }
 
         var tickets: [ApprovalTicket] = []
-        let ticketRows = try await connection.query("""
+        let ticketRows = try await connection.query(
+            """
             SELECT \(unescaped: TicketRow.columns) FROM approval_tickets a
              WHERE a.thread_id = \(id) AND a.workspace_id = \(workspace) ORDER BY a.created_at DESC, a.id
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         for try await row in ticketRows { tickets.append(try TicketRow(row).ticket) }
 
         let threadTarget = "thread:\(id.wireString)"
         let ticketTargets = tickets.map { "ticket:\($0.id.wireString)" }
         var audit: [AuditEvent] = []
-        let auditRows = try await connection.query("""
+        let auditRows = try await connection.query(
+            """
             SELECT id, created_at, actor, action, target, reason, request_id, before::text AS before, after::text AS after FROM (
                 SELECT * FROM audit_events
                  WHERE workspace_id = \(workspace) AND (target = \(threadTarget) OR target = ANY(\(ticketTargets)))
                  ORDER BY id DESC LIMIT \(auditLimit)) recent
              ORDER BY id
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         for try await row in auditRows { audit.append(try AuditEventRow(row).event) }
         return ThreadInspection(thread: thread, participants: members, recentMessages: messages, tickets: tickets, audit: audit)
     }
@@ -156,8 +177,15 @@ struct InspectedMemberRow: StoreRow {
 
     func member(lastSeq: Int64) -> InspectedMember {
         InspectedMember(
-            handle: handle, role: Role(rawValue: role) ?? .observer, cursorSeq: cursorSeq, unread: max(0, lastSeq - cursorSeq),
-            joinedAt: joinedAt, leftAt: leftAt, presence: presence.flatMap(Presence.init(rawValue:)), lastSeenAt: lastSeenAt)
+            handle: handle,
+            role: Role(rawValue: role) ?? .observer,
+            cursorSeq: cursorSeq,
+            unread: max(0, lastSeq - cursorSeq),
+            joinedAt: joinedAt,
+            leftAt: leftAt,
+            presence: presence.flatMap(Presence.init(rawValue:)),
+            lastSeenAt: lastSeenAt
+        )
     }
 }
 
@@ -166,10 +194,18 @@ struct AuditEventRow: StoreRow {
     let event: AuditEvent
 
     init(_ cells: PostgresRandomAccessRow) throws {
-        let before: String? = try cells.value("before"), after: String? = try cells.value("after")
+        let before: String? = try cells.value("before")
+        let after: String? = try cells.value("after")
         event = AuditEvent(
-            id: try cells.value("id"), at: try cells.value("created_at"), actor: try cells.value("actor"), action: try cells.value("action"),
-            target: try cells.value("target"), reason: try cells.value("reason"), requestID: try cells.value("request_id"),
-            before: try before.map { try JSONParser.parse($0.utf8) }, after: try after.map { try JSONParser.parse($0.utf8) })
+            id: try cells.value("id"),
+            at: try cells.value("created_at"),
+            actor: try cells.value("actor"),
+            action: try cells.value("action"),
+            target: try cells.value("target"),
+            reason: try cells.value("reason"),
+            requestID: try cells.value("request_id"),
+            before: try before.map { try JSONParser.parse($0.utf8) },
+            after: try after.map { try JSONParser.parse($0.utf8) }
+        )
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 import PostgresNIO
 
 /// A message to be posted; the store assigns its seq.
@@ -42,12 +42,20 @@ extension PostgresStore {
     /// limit, nil for none) set the statement's guards. When a guard refuses the write, the statement's facts go to
     /// `refused`, the policy engine, which throws the reason; nothing of the attempt is kept.
     public func postMessage(
-        _ message: NewMessage, permissions: PolicyCatalog.RolePermissions, rateLimit: PolicyCatalog.RateLimit? = nil,
-        context: CallContext, idempotency: IdempotencyScope?,
+        _ message: NewMessage,
+        permissions: PolicyCatalog.RolePermissions,
+        rateLimit: PolicyCatalog.RateLimit? = nil,
+        context: CallContext,
+        idempotency: IdempotencyScope?,
         refused: @escaping @Sendable (ThreadFacts, MessagePostFacts) throws(BridgeError) -> Void
     ) async throws(BridgeError) -> (Message, deduplicated: Bool) {
         let statement = PostMessageStatement(
-            message, permissions: permissions, rateLimit: rateLimit, context: context, idempotency: idempotency)
+            message,
+            permissions: permissions,
+            rateLimit: rateLimit,
+            context: context,
+            idempotency: idempotency
+        )
         do throws(BridgeError) {
             let written = try await withTransaction { connection in
                 try await self.guardedPost(statement, message: message, on: connection, refused: refused)
@@ -64,7 +72,9 @@ extension PostgresStore {
     /// Runs the post statement inside the caller's transaction: the written message, or the refusal `refused`
     /// throws from the statement's facts (which rolls the transaction back).
     func guardedPost(
-        _ statement: PostMessageStatement, message: NewMessage, on connection: PostgresConnection,
+        _ statement: PostMessageStatement,
+        message: NewMessage,
+        on connection: PostgresConnection,
         refused: (ThreadFacts, MessagePostFacts) throws(BridgeError) -> Void
     ) async throws -> Message {
         guard let row = try await statement.run(on: connection, logger: logger) else {
@@ -85,7 +95,8 @@ extension PostgresStore {
         let found = try await withConnection { connection -> Message? in
             let rows = try await connection.query(
                 "SELECT \(unescaped: MessageRow.columns) FROM messages m WHERE m.id = \(id) AND m.workspace_id = \(workspace)",
-                logger: self.logger)
+                logger: self.logger
+            )
             for try await row in rows { return try MessageRow(row).message }
             return nil
         }
@@ -98,7 +109,12 @@ extension PostgresStore {
     /// messages when there are none).
     /// Public so the bench times exactly this statement as PostgreSQL's share of a read.
     public static func messagePageQuery(
-        threadID: UUID, afterSeq: Int64, limit: Int, handle: String, workspace: String, bypassMembership: Bool = false
+        threadID: UUID,
+        afterSeq: Int64,
+        limit: Int,
+        handle: String,
+        workspace: String,
+        bypassMembership: Bool = false
     ) -> PostgresQuery {
         """
         WITH t AS (
@@ -118,12 +134,21 @@ extension PostgresStore {
     /// Messages with seq above `afterSeq`, oldest first. For a caller who is not a member, the thread's facts go to
     /// `refused` (the policy engine), which throws the reason unless the role bypasses membership.
     public func readMessages(
-        threadID: UUID, afterSeq: Int64, limit: Int, bypassMembership: Bool = false, context: CallContext,
+        threadID: UUID,
+        afterSeq: Int64,
+        limit: Int,
+        bypassMembership: Bool = false,
+        context: CallContext,
         refused: (ThreadFacts) throws(BridgeError) -> Void = { _ throws(BridgeError) in }
     ) async throws(BridgeError) -> MessagePage {
         let query = Self.messagePageQuery(
-            threadID: threadID, afterSeq: afterSeq, limit: limit, handle: context.identity.handle, workspace: context.identity.workspace,
-            bypassMembership: bypassMembership)
+            threadID: threadID,
+            afterSeq: afterSeq,
+            limit: limit,
+            handle: context.identity.handle,
+            workspace: context.identity.workspace,
+            bypassMembership: bypassMembership
+        )
         let result = try await withConnection { connection -> (Int64, Bool, String, [Message])? in
             let rows = try await connection.query(query, logger: self.logger)
             var header: (Int64, Bool, String)?
@@ -151,9 +176,11 @@ extension PostgresStore {
 
     /// Unread messages for the caller across its threads: broadcasts and those directed to it, not its own.
     public func inbox(limit: Int, context: CallContext) async throws(BridgeError) -> (messages: [Message], hasMore: Bool) {
-        let workspace = context.identity.workspace, handle = context.identity.handle
+        let workspace = context.identity.workspace
+        let handle = context.identity.handle
         let messages = try await withConnection { connection -> [Message] in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT \(unescaped: MessageRow.columns)
                   FROM thread_participants p
                   JOIN messages m ON m.thread_id = p.thread_id AND m.seq > p.cursor_seq
@@ -162,7 +189,9 @@ extension PostgresStore {
                    AND (cardinality(m.to_handles) = 0 OR \(handle) = ANY (m.to_handles))
                  ORDER BY m.created_at, m.thread_id, m.seq
                  LIMIT \(limit + 1)
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var messages: [Message] = []
             for try await row in rows { messages.append(try MessageRow(row).message) }
             return messages
@@ -173,16 +202,23 @@ extension PostgresStore {
     /// Advances the caller's cursor (never backwards). Returns the cursor and the thread's last seq.
     /// A caller who is not a member gets the reason from `refused`, the policy engine.
     public func acknowledge(
-        threadID: UUID, seq: Int64, context: CallContext, idempotency: IdempotencyScope?,
+        threadID: UUID,
+        seq: Int64,
+        context: CallContext,
+        idempotency: IdempotencyScope?,
         refused: @escaping @Sendable (ThreadFacts) throws(BridgeError) -> Void = { _ throws(BridgeError) in }
     ) async throws(BridgeError) -> (cursorSeq: Int64, lastSeq: Int64, deduplicated: Bool) {
-        let workspace = context.identity.workspace, handle = context.identity.handle
+        let workspace = context.identity.workspace
+        let handle = context.identity.handle
         let (result, deduplicated) = try await idempotentTransaction(idempotency, context: context) { connection -> AckRecord in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT t.last_seq, p.cursor_seq, t.status
                   FROM threads t LEFT JOIN thread_participants p ON p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL
                  WHERE t.id = \(threadID) AND t.workspace_id = \(workspace)
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var found: AckFactsRow?
             for try await row in rows { found = try AckFactsRow(row) }
             guard let found else { throw BridgeError.threadNotFound(threadID.wireString) }
@@ -193,19 +229,34 @@ extension PostgresStore {
                 throw BridgeError(.permissionDenied, .notAMember, "You are not a member of this thread; join it first.")
             }
             guard seq <= lastSeq else {
-                throw BridgeError(.invalidArgument, .ackBeyondLastSeq, "seq \(seq) is beyond the thread's last seq \(lastSeq).", details: ["field": "seq"])
+                throw BridgeError(
+                    .invalidArgument,
+                    .ackBeyondLastSeq,
+                    "seq \(seq) is beyond the thread's last seq \(lastSeq).",
+                    details: ["field": "seq"]
+                )
             }
             // GREATEST keeps the cursor monotonic even when two acks race.
             var newCursor = max(cursor, seq)
-            for try await updated in try await connection.query("""
+            for try await updated in try await connection.query(
+                """
                 UPDATE thread_participants SET cursor_seq = GREATEST(cursor_seq, \(seq))
                  WHERE thread_id = \(threadID) AND handle = \(handle) AND left_at IS NULL
                 RETURNING cursor_seq
-                """, logger: self.logger).decode(Int64.self) {
+                """,
+                logger: self.logger
+            ).decode(Int64.self) {
                 newCursor = updated
             }
-            try await Self.audit(connection, context: context, action: "message.ack", target: "thread:\(threadID.wireString)",
-                                 before: ["cursor_seq": .integer(cursor)], after: ["cursor_seq": .integer(newCursor)], logger: self.logger)
+            try await Self.audit(
+                connection,
+                context: context,
+                action: "message.ack",
+                target: "thread:\(threadID.wireString)",
+                before: ["cursor_seq": .integer(cursor)],
+                after: ["cursor_seq": .integer(newCursor)],
+                logger: self.logger
+            )
             return AckRecord(cursorSeq: newCursor, lastSeq: lastSeq)
         }
         return (result.cursorSeq, result.lastSeq, deduplicated)

@@ -7,11 +7,14 @@ extension PostgresStore {
     public func recordAPIRequests(_ tallies: [APIRequestStats.Key: APIRequestStats.Tally], workspace: String) async throws(BridgeError) {
         guard !tallies.isEmpty else { return }
         let entries = Array(tallies)
-        let tools = entries.map(\.key.tool), codes = entries.map(\.key.code)
-        let counts = entries.map(\.value.count), durations = entries.map(\.value.durationSeconds)
+        let tools = entries.map(\.key.tool)
+        let codes = entries.map(\.key.code)
+        let counts = entries.map(\.value.count)
+        let durations = entries.map(\.value.durationSeconds)
         let buckets = entries.map { "{" + $0.value.buckets.map(String.init).joined(separator: ",") + "}" }
         _ = try await withTransaction { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO api_request_stats AS s (workspace_id, tool, code, period_start, request_count, duration_seconds, bucket_counts)
                 SELECT \(workspace), u.tool, u.code, date_trunc('hour', now()), u.n, u.d, u.b::bigint[]
                   FROM unnest(\(tools)::text[], \(codes)::text[], \(counts)::bigint[], \(durations)::float8[], \(buckets)::text[])
@@ -22,7 +25,9 @@ extension PostgresStore {
                        bucket_counts = (SELECT array_agg(x + y ORDER BY i)
                                           FROM unnest(s.bucket_counts, excluded.bucket_counts) WITH ORDINALITY AS z (x, y, i)),
                        updated_at = now()
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
         }
     }
 
@@ -46,7 +51,8 @@ extension PostgresStore {
                 metrics.deliveryFailures[reason.rawValue] = 0
             }
 
-            let figures = try await connection.query("""
+            let figures = try await connection.query(
+                """
                 WITH unread AS (
                     SELECT count(*) AS n, min(m.created_at) AS oldest
                       FROM thread_participants p
@@ -94,10 +100,13 @@ extension PostgresStore {
                 SELECT 'wake_start_p50', '', percentile_disc(0.5) WITHIN GROUP (ORDER BY s) FROM starts
                 UNION ALL
                 SELECT 'wake_start_p95', '', percentile_disc(0.95) WITHIN GROUP (ORDER BY s) FROM starts
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             for try await row in figures {
                 let cells = row.makeRandomAccess()
-                let family: String = try cells.value("family"), label: String = try cells.value("label")
+                let family: String = try cells.value("family")
+                let label: String = try cells.value("label")
                 let value: Double? = try cells.value("value")
                 let count = Int64(value ?? 0)
                 switch family {
@@ -126,23 +135,34 @@ extension PostgresStore {
                 }
             }
 
-            let requests = try await connection.query("""
+            let requests = try await connection.query(
+                """
                 SELECT tool, code, sum(request_count)::bigint AS count, sum(duration_seconds)::float8 AS duration_seconds FROM api_request_stats
                  WHERE workspace_id = \(workspace) GROUP BY tool, code ORDER BY tool, code
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             for try await row in requests {
                 let cells = row.makeRandomAccess()
-                metrics.apiRequests.append(.init(
-                    tool: try cells.value("tool"), code: try cells.value("code"), count: try cells.value("count"),
-                    durationSeconds: try cells.value("duration_seconds")))
+                metrics.apiRequests.append(
+                    .init(
+                        tool: try cells.value("tool"),
+                        code: try cells.value("code"),
+                        count: try cells.value("count"),
+                        durationSeconds: try cells.value("duration_seconds")
+                    )
+                )
             }
 
             var readBuckets = [Int64](repeating: 0, count: APIRequestStats.bucketCount)
-            let reads = try await connection.query("""
+            let reads = try await connection.query(
+                """
                 SELECT bucket_counts FROM api_request_stats
                  WHERE workspace_id = \(workspace) AND tool IN ('v1_message_read', 'v1_inbox') AND code = 'OK'
                    AND period_start >= date_trunc('hour', now()) - interval '1 hour'
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             for try await buckets in reads.decode([Int64].self) {
                 for index in readBuckets.indices where index < buckets.count { readBuckets[index] += buckets[index] }
             }

@@ -35,8 +35,15 @@ extension PostgresStore {
         let target = record.toolUseID.map { "tool_use:\($0)" } ?? "tool:\(record.toolName)"
         // In a transaction like every write: the answer waits for its audit row's confirmed COMMIT.
         _ = try await withTransaction { connection in
-            try await Self.audit(connection, context: context, action: "permission.\(record.behavior)", target: target,
-                                 after: after, reason: record.reason.rawValue, logger: self.logger)
+            try await Self.audit(
+                connection,
+                context: context,
+                action: "permission.\(record.behavior)",
+                target: target,
+                after: after,
+                reason: record.reason.rawValue,
+                logger: self.logger
+            )
             return true
         }
     }

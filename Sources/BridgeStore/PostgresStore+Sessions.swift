@@ -19,8 +19,17 @@ public struct SessionLease: Codable, Sendable, Hashable {
     public var live: Bool
 
     enum CodingKeys: String, CodingKey {
-        case id, handle, clientName = "client_name", clientVersion = "client_version", runtime, sessionID = "session_id", pid, host,
-             channel, startedAt = "started_at", renewedAt = "renewed_at", expiresAt = "expires_at", live
+        case id, handle
+        case clientName = "client_name"
+        case clientVersion = "client_version"
+        case runtime
+        case sessionID = "session_id"
+        case pid, host,
+            channel
+        case startedAt = "started_at"
+        case renewedAt = "renewed_at"
+        case expiresAt = "expires_at"
+        case live
     }
 }
 
@@ -30,7 +39,8 @@ extension PostgresStore {
     public func renewSessionLease(_ claim: SessionLeaseClaim, ttl: Duration, workspace: String) async throws(BridgeError) {
         let milliseconds = Int64(ttl.seconds * 1000)
         _ = try await withTransaction { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 INSERT INTO session_leases (id, workspace_id, handle, client_name, client_version, runtime_kind, session_id, pid, host,
                                             channel, expires_at)
                 VALUES (\(claim.id), \(workspace), \(claim.handle), \(claim.clientName), \(claim.clientVersion), \(claim.runtime.rawValue),
@@ -41,13 +51,18 @@ extension PostgresStore {
                     runtime_kind = EXCLUDED.runtime_kind, session_id = EXCLUDED.session_id, channel = EXCLUDED.channel,
                     renewed_at = now(), expires_at = EXCLUDED.expires_at
                 RETURNING (xmax = 0)
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var created = false
             for try await inserted in rows.decode(Bool.self) { created = inserted }
             if created {
-                try await connection.query("""
+                try await connection.query(
+                    """
                     DELETE FROM session_leases WHERE workspace_id = \(workspace) AND expires_at < now() - interval '1 day'
-                    """, logger: self.logger)
+                    """,
+                    logger: self.logger
+                )
             }
             return created
         }
@@ -64,12 +79,15 @@ extension PostgresStore {
     /// The workspace's leases, newest first: live ones only unless `includeEnded`, of one participant when `handle` is set.
     public func sessionLeases(workspace: String, handle: String? = nil, includeEnded: Bool = false) async throws(BridgeError) -> [SessionLease] {
         try await withConnection { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT \(unescaped: SessionLeaseRow.columns) FROM session_leases
                  WHERE workspace_id = \(workspace) AND (\(handle)::text IS NULL OR handle = \(handle))
                    AND (\(includeEnded) OR expires_at > now())
                  ORDER BY started_at DESC, id
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var leases: [SessionLease] = []
             for try await row in rows { leases.append(try SessionLeaseRow(row).lease) }
             return leases
@@ -81,12 +99,16 @@ extension PostgresStore {
     /// Messages directed at `handle` that it has not read, in the threads it belongs to, oldest first: past its
     /// cursor and past `pushed` (the highest seq already pushed per thread this session).
     public func unreadDirectedMessages(
-        to handle: String, after pushed: [UUID: Int64], limit: Int = 100, workspace: String
+        to handle: String,
+        after pushed: [UUID: Int64],
+        limit: Int = 100,
+        workspace: String
     ) async throws(BridgeError) -> [Message] {
         let threads = Array(pushed.keys)
         let seqs = threads.map { pushed[$0]! }
         return try await withConnection { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT \(unescaped: MessageRow.columns)
                   FROM thread_participants tp
                   LEFT JOIN unnest(\(threads)::uuid[], \(seqs)::int8[]) AS w(thread_id, seq) ON w.thread_id = tp.thread_id
@@ -95,7 +117,9 @@ extension PostgresStore {
                    AND \(handle) = ANY (m.to_handles) AND m.author <> \(handle)
                  ORDER BY m.created_at, m.thread_id, m.seq
                  LIMIT \(limit)
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var messages: [Message] = []
             for try await row in rows { messages.append(try MessageRow(row).message) }
             return messages
@@ -109,19 +133,27 @@ extension PostgresStore {
     public func requestedWakes(for handle: String, excluding known: Set<UUID>, workspace: String) async throws(BridgeError) -> [RequestedWake] {
         let known = Array(known)
         return try await withConnection { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT id, thread_id, trigger_seq, requested_by FROM wake_requests
                  WHERE workspace_id = \(workspace) AND target = \(handle) AND state IN \(unescaped: Self.openWakeStates)
                    AND requested_by <> 'supervisor' AND NOT (id = ANY (\(known)::uuid[]))
                  ORDER BY created_at, id
                  LIMIT 20
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var wakes: [RequestedWake] = []
             for try await row in rows {
                 let cells = row.makeRandomAccess()
-                wakes.append(RequestedWake(
-                    id: try cells.value("id"), threadID: try cells.value("thread_id"), triggerSeq: try cells.value("trigger_seq"),
-                    requestedBy: try cells.value("requested_by")))
+                wakes.append(
+                    RequestedWake(
+                        id: try cells.value("id"),
+                        threadID: try cells.value("thread_id"),
+                        triggerSeq: try cells.value("trigger_seq"),
+                        requestedBy: try cells.value("requested_by")
+                    )
+                )
             }
             return wakes
         }

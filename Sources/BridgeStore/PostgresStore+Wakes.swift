@@ -43,7 +43,8 @@ extension PostgresStore {
         let workspace = context.identity.workspace
         let quietSince = now.addingTimeInterval(-freshWindow.seconds)
         return try await withTransaction { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 WITH eligible AS (
                     SELECT tp.thread_id, tp.handle, tp.cursor_seq, greatest(p.last_heartbeat_at, p.last_seen_at) AS last_activity
                       FROM thread_participants tp
@@ -80,7 +81,9 @@ extension PostgresStore {
                       FROM created c
                 )
                 SELECT count(*)::int FROM created
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             for try await count in rows.decode(Int.self) { return count }
             return 0
         }
@@ -89,7 +92,8 @@ extension PostgresStore {
     /// The open requests with something to decide: due pending or deferred ones, and every triggered one.
     public func openWakes(now: Date, limit: Int = 200, workspace: String) async throws(BridgeError) -> [OpenWake] {
         try await withConnection { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT w.id, w.target, w.thread_id, w.trigger_seq, w.state, w.action, w.resume_failures, w.spawn_failures,
                        w.deferred_since, w.triggered_at, w.version,
                        coalesce(p.last_seen_at >= w.triggered_db_at, false) AS acknowledged,
@@ -111,7 +115,9 @@ extension PostgresStore {
                    AND (w.state = 'triggered' OR w.next_attempt_at <= \(now))
                  ORDER BY w.next_attempt_at, w.id
                  LIMIT \(limit)
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var wakes: [OpenWake] = []
             for try await row in rows { wakes.append(try OpenWakeRow(row).wake) }
             return wakes
@@ -136,30 +142,51 @@ extension PostgresStore {
                 return false
             case .finish(let state, let finishReason):
                 let countsFailure = state == .dead
-                changed = try await Self.updateWake(connection, id: id, version: wake.version, logger: self.logger, """
+                changed = try await Self.updateWake(
+                    connection,
+                    id: id,
+                    version: wake.version,
+                    logger: self.logger,
+                    """
                     state = \(state.rawValue), reason = \(finishReason.rawValue), finished_at = \(now),
                     resume_failures = resume_failures + CASE WHEN \(countsFailure) AND action = 'resume' THEN 1 ELSE 0 END,
                     spawn_failures = spawn_failures + CASE WHEN \(countsFailure) AND action = 'spawn' THEN 1 ELSE 0 END
-                    """, now: now)
+                    """,
+                    now: now
+                )
                 auditAction = "wake.\(state.rawValue)"
                 reason = finishReason
                 givesUpOnAttempt = countsFailure
             case .deferUntil(let at, let since, let deferReason):
-                changed = try await Self.updateWake(connection, id: id, version: wake.version, logger: self.logger, """
+                changed = try await Self.updateWake(
+                    connection,
+                    id: id,
+                    version: wake.version,
+                    logger: self.logger,
+                    """
                     state = 'deferred', reason = \(deferReason.rawValue), deferred_since = \(since), next_attempt_at = \(at)
-                    """, now: now)
+                    """,
+                    now: now
+                )
                 // Log entering the deferral (or a change of its cause), not every re-check.
                 if wake.facts.state != .deferred || wake.deferReason != deferReason {
                     auditAction = "wake.deferred"
                     reason = deferReason
                 }
             case .retry(let next, let at, let retryReason):
-                changed = try await Self.updateWake(connection, id: id, version: wake.version, logger: self.logger, """
+                changed = try await Self.updateWake(
+                    connection,
+                    id: id,
+                    version: wake.version,
+                    logger: self.logger,
+                    """
                     state = 'pending', action = \(next.rawValue), reason = \(retryReason.rawValue), next_attempt_at = \(at),
                     resume_failures = resume_failures + CASE WHEN action = 'resume' THEN 1 ELSE 0 END,
                     spawn_failures = spawn_failures + CASE WHEN action = 'spawn' THEN 1 ELSE 0 END,
                     triggered_at = NULL, triggered_db_at = NULL
-                    """, now: now)
+                    """,
+                    now: now
+                )
                 auditAction = "wake.retry"
                 reason = retryReason
                 givesUpOnAttempt = true
@@ -167,16 +194,27 @@ extension PostgresStore {
             guard changed else { return false }
             if givesUpOnAttempt {
                 // An attempt still running when its request is retried or given up is stopped by this decision.
-                try await connection.query("""
+                try await connection.query(
+                    """
                     UPDATE wake_attempts SET outcome = 'stopped', finished_at = \(now)
                      WHERE request_id = \(id) AND outcome = 'running'
-                    """, logger: self.logger)
+                    """,
+                    logger: self.logger
+                )
             }
             if let auditAction {
-                try await Self.audit(connection, context: context, action: auditAction, target: "participant:\(wake.target)",
-                                     after: ["wake_id": .string(id.wireString), "failed_action": .string(failedAction),
-                                             "thread_id": .string(wake.threadID.wireString)],
-                                     reason: reason?.rawValue, logger: self.logger)
+                try await Self.audit(
+                    connection,
+                    context: context,
+                    action: auditAction,
+                    target: "participant:\(wake.target)",
+                    after: [
+                        "wake_id": .string(id.wireString), "failed_action": .string(failedAction),
+                        "thread_id": .string(wake.threadID.wireString),
+                    ],
+                    reason: reason?.rawValue,
+                    logger: self.logger
+                )
             }
             return true
         }
@@ -184,21 +222,46 @@ extension PostgresStore {
 
     /// Claims the next attempt of a due request for this supervisor and records it as running.
     /// Returns nil when another supervisor changed the request first: exactly one supervisor starts each attempt.
-    public func claimWakeAttempt(_ wake: OpenWake, action: WakeAction, argv: [String], now: Date, context: CallContext) async throws(BridgeError) -> ClaimedAttempt? {
+    public func claimWakeAttempt(
+        _ wake: OpenWake,
+        action: WakeAction,
+        argv: [String],
+        now: Date,
+        context: CallContext
+    ) async throws(BridgeError) -> ClaimedAttempt? {
         let id = wake.id
         let attempt = wake.attemptCount + 1
         return try await withTransaction { connection in
-            guard try await Self.updateWake(connection, id: id, version: wake.version, logger: self.logger, """
-                state = 'triggered', action = \(action.rawValue), reason = NULL, triggered_at = \(now), triggered_db_at = clock_timestamp()
-                """, now: now) else { return nil }
-            try await connection.query("""
+            guard
+                try await Self.updateWake(
+                    connection,
+                    id: id,
+                    version: wake.version,
+                    logger: self.logger,
+                    """
+                    state = 'triggered', action = \(action.rawValue), reason = NULL, triggered_at = \(now), triggered_db_at = clock_timestamp()
+                    """,
+                    now: now
+                )
+            else { return nil }
+            try await connection.query(
+                """
                 INSERT INTO wake_attempts (request_id, attempt, action, supervisor, argv, started_at)
                 VALUES (\(id), \(attempt), \(action.rawValue), \(context.identity.handle), \(argv), \(now))
-                """, logger: self.logger)
-            try await Self.audit(connection, context: context, action: "wake.triggered", target: "participant:\(wake.target)",
-                                 after: ["wake_id": .string(id.wireString), "attempt": .integer(Int64(attempt)),
-                                         "action": .string(action.rawValue), "thread_id": .string(wake.threadID.wireString)],
-                                 logger: self.logger)
+                """,
+                logger: self.logger
+            )
+            try await Self.audit(
+                connection,
+                context: context,
+                action: "wake.triggered",
+                target: "participant:\(wake.target)",
+                after: [
+                    "wake_id": .string(id.wireString), "attempt": .integer(Int64(attempt)),
+                    "action": .string(action.rawValue), "thread_id": .string(wake.threadID.wireString),
+                ],
+                logger: self.logger
+            )
             return ClaimedAttempt(requestID: id, attempt: attempt, action: action)
         }
     }
@@ -207,17 +270,26 @@ extension PostgresStore {
     /// session, so the next wake resumes it (usually ``recordSpawnedSession(_:target:sessionID:context:)`` did
     /// so already, while the process ran).
     public func finishWakeAttempt(
-        _ claimed: ClaimedAttempt, target: String, outcome: WakeAttempt.Outcome, exitCode: Int?, sessionID: String?, outputTail: String,
-        now: Date, context: CallContext
+        _ claimed: ClaimedAttempt,
+        target: String,
+        outcome: WakeAttempt.Outcome,
+        exitCode: Int?,
+        sessionID: String?,
+        outputTail: String,
+        now: Date,
+        context: CallContext
     ) async throws(BridgeError) {
         _ = try await withTransaction { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE wake_attempts
                    SET outcome = CASE WHEN outcome = 'running' THEN \(outcome.rawValue) ELSE outcome END,
                        finished_at = coalesce(finished_at, \(now)), exit_code = \(exitCode),
                        session_id = coalesce(\(sessionID), session_id), output_tail = \(outputTail)
                  WHERE request_id = \(claimed.requestID) AND attempt = \(claimed.attempt)
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             if let sessionID {
                 try await Self.adoptSpawnedSession(connection, claimed, target: target, sessionID: sessionID, context: context, logger: self.logger)
             }
@@ -227,7 +299,12 @@ extension PostgresStore {
 
     /// `UPDATE wake_requests SET <assignments>` on the given version; true when it applied.
     static func updateWake(
-        _ connection: PostgresConnection, id: UUID, version: Int, logger: Logger, _ assignments: PostgresQuery, now: Date
+        _ connection: PostgresConnection,
+        id: UUID,
+        version: Int,
+        logger: Logger,
+        _ assignments: PostgresQuery,
+        now: Date
     ) async throws -> Bool {
         var query = PostgresQuery(unsafeSQL: "UPDATE wake_requests SET ")
         query.sql += assignments.sql
@@ -246,43 +323,63 @@ extension PostgresStore {
     /// Asks for `target` to be woken for `threadID` now. The target must be a current member. When a wake
     /// for the target is already open, that one is returned (`created` false): one wake in flight per participant.
     public func requestWake(
-        target: String, threadID: UUID, context: CallContext, idempotency: IdempotencyScope?,
+        target: String,
+        threadID: UUID,
+        context: CallContext,
+        idempotency: IdempotencyScope?,
         authorize: @escaping @Sendable (ThreadFacts) throws(BridgeError) -> Void
     ) async throws(BridgeError) -> (WakeRequest, created: Bool, deduplicated: Bool) {
         let identity = context.identity
         let (outcome, deduplicated) = try await idempotentTransaction(idempotency, context: context) { connection -> WakeTriggerOutcome in
             try authorize(try await self.lockedThreadFacts(threadID, on: connection, identity: identity))
-            let memberRows = try await connection.query("""
+            let memberRows = try await connection.query(
+                """
                 SELECT t.last_seq FROM thread_participants p JOIN threads t ON t.id = p.thread_id
                  WHERE p.thread_id = \(threadID) AND p.handle = \(target) AND p.left_at IS NULL
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var lastSeq: Int64?
             for try await seq in memberRows.decode(Int64.self) { lastSeq = seq }
             guard let lastSeq else {
                 throw BridgeError(.invalidArgument, .unknownRecipient, "\(target) is not a member of this thread.", details: ["participant": target])
             }
             let id = UUID()
-            let inserted = try await connection.query("""
+            let inserted = try await connection.query(
+                """
                 INSERT INTO wake_requests (id, workspace_id, target, thread_id, trigger_seq, requested_by, next_attempt_at, created_at, updated_at)
                 VALUES (\(id), \(identity.workspace), \(target), \(threadID), \(lastSeq), \(identity.auditActor), now(), now(), now())
                 ON CONFLICT (workspace_id, target) WHERE state IN \(unescaped: Self.openWakeStates) DO NOTHING
                 RETURNING id
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var created = false
             for try await _ in inserted { created = true }
             let wakeID: UUID
             if created {
                 wakeID = id
-                try await Self.audit(connection, context: context, action: "wake.request", target: "participant:\(target)",
-                                     after: ["wake_id": .string(id.wireString), "thread_id": .string(threadID.wireString),
-                                             "trigger_seq": .integer(lastSeq)], logger: self.logger)
+                try await Self.audit(
+                    connection,
+                    context: context,
+                    action: "wake.request",
+                    target: "participant:\(target)",
+                    after: [
+                        "wake_id": .string(id.wireString), "thread_id": .string(threadID.wireString),
+                        "trigger_seq": .integer(lastSeq),
+                    ],
+                    logger: self.logger
+                )
                 // The supervisor listens on the post channel; a trigger is work for it like a post.
                 try await connection.query("SELECT pg_notify(\(Self.messageChannel), \(threadID.wireString))", logger: self.logger)
             } else {
-                let open = try await connection.query("""
+                let open = try await connection.query(
+                    """
                     SELECT id FROM wake_requests WHERE workspace_id = \(identity.workspace) AND target = \(target)
                        AND state IN \(unescaped: Self.openWakeStates)
-                    """, logger: self.logger)
+                    """,
+                    logger: self.logger
+                )
                 var found: UUID?
                 for try await openID in open.decode(UUID.self) { found = openID }
                 guard let found else { throw BridgeError(.aborted, .transactionConflict, "The open wake request changed; retry.") }
@@ -298,12 +395,15 @@ extension PostgresStore {
     /// Wake requests newest first, for one participant and/or one thread.
     public func wakeRequests(target: String?, threadID: UUID?, limit: Int, workspace: String) async throws(BridgeError) -> [WakeRequest] {
         let ids = try await withConnection { connection -> [UUID] in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT id FROM wake_requests
                  WHERE workspace_id = \(workspace) AND (\(target)::text IS NULL OR target = \(target))
                    AND (\(threadID)::uuid IS NULL OR thread_id = \(threadID))
                  ORDER BY created_at DESC, id LIMIT \(limit)
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var ids: [UUID] = []
             for try await id in rows.decode(UUID.self) { ids.append(id) }
             return ids
@@ -315,20 +415,26 @@ extension PostgresStore {
     func wakeRequests(ids: [UUID], workspace: String) async throws(BridgeError) -> [WakeRequest] {
         guard !ids.isEmpty else { return [] }
         return try await withConnection { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT id, target, thread_id, trigger_seq, state, reason, requested_by, action, resume_failures, spawn_failures,
                        next_attempt_at, deferred_since, triggered_at, finished_at, created_at, updated_at
                   FROM wake_requests WHERE workspace_id = \(workspace) AND id = ANY (\(ids))
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             var byID: [UUID: WakeRequest] = [:]
             for try await row in rows {
                 let request = try WakeRequestRow(row).request
                 byID[request.id] = request
             }
-            let attemptRows = try await connection.query("""
+            let attemptRows = try await connection.query(
+                """
                 SELECT request_id, attempt, action, supervisor, started_at, finished_at, exit_code, outcome, session_id, output_tail
                   FROM wake_attempts WHERE request_id = ANY (\(ids)) ORDER BY request_id, attempt
-                """, logger: self.logger)
+                """,
+                logger: self.logger
+            )
             for try await row in attemptRows {
                 let attempt = try WakeAttemptRow(row)
                 byID[attempt.requestID]?.attempts.append(attempt.attempt)
@@ -349,24 +455,41 @@ struct OpenWakeRow: StoreRow {
     let wake: OpenWake
 
     init(_ cells: PostgresRandomAccessRow) throws {
-        let triggerSeq: Int64 = try cells.value("trigger_seq"), cursor: Int64 = try cells.value("cursor_seq")
+        let triggerSeq: Int64 = try cells.value("trigger_seq")
+        let cursor: Int64 = try cells.value("cursor_seq")
         let facts = WakeFacts(
-            requestID: try cells.value("id"), state: WakeState(rawValue: try cells.value("state")) ?? .pending,
+            requestID: try cells.value("id"),
+            state: WakeState(rawValue: try cells.value("state")) ?? .pending,
             action: WakeAction(rawValue: try cells.value("action")) ?? .resume,
-            resumeFailures: try cells.value("resume_failures"), spawnFailures: try cells.value("spawn_failures"),
-            deferredSince: try cells.value("deferred_since"), triggeredAt: try cells.value("triggered_at"),
+            resumeFailures: try cells.value("resume_failures"),
+            spawnFailures: try cells.value("spawn_failures"),
+            deferredSince: try cells.value("deferred_since"),
+            triggeredAt: try cells.value("triggered_at"),
             attemptOutcome: try cells.value("attempt_outcome", as: String?.self).flatMap(WakeAttempt.Outcome.init(rawValue:)),
             acknowledged: try cells.value("acknowledged"),
             runtime: RuntimeDescriptor(
-                kind: RuntimeKind(rawValue: try cells.value("runtime_kind")) ?? .none, managed: try cells.value("runtime_managed"),
-                sessionID: try cells.value("session_id"), workdir: try cells.value("workdir")),
+                kind: RuntimeKind(rawValue: try cells.value("runtime_kind")) ?? .none,
+                managed: try cells.value("runtime_managed"),
+                sessionID: try cells.value("session_id"),
+                workdir: try cells.value("workdir")
+            ),
             presence: Presence(rawValue: try cells.value("presence")) ?? .active,
-            lastActivityAt: try cells.value("last_activity_at"), lastHumanInputAt: try cells.value("last_human_input_at"),
-            threadAutonomous: try cells.value("autonomous"), caughtUp: cursor >= triggerSeq, liveSession: try cells.value("live_session"))
+            lastActivityAt: try cells.value("last_activity_at"),
+            lastHumanInputAt: try cells.value("last_human_input_at"),
+            threadAutonomous: try cells.value("autonomous"),
+            caughtUp: cursor >= triggerSeq,
+            liveSession: try cells.value("live_session")
+        )
         var wake = OpenWake(
-            facts: facts, version: try cells.value("version"), target: try cells.value("target"), threadID: try cells.value("thread_id"),
-            triggerSeq: triggerSeq, cursorSeq: cursor, attemptCount: try cells.value("attempt_count"),
-            role: Role(rawValue: try cells.value("role")) ?? .observer)
+            facts: facts,
+            version: try cells.value("version"),
+            target: try cells.value("target"),
+            threadID: try cells.value("thread_id"),
+            triggerSeq: triggerSeq,
+            cursorSeq: cursor,
+            attemptCount: try cells.value("attempt_count"),
+            role: Role(rawValue: try cells.value("role")) ?? .observer
+        )
         if facts.state == .deferred {
             wake.deferReason = try cells.value("reason", as: String?.self).flatMap(Reason.init(rawValue:))
         }
@@ -380,14 +503,24 @@ struct WakeRequestRow: StoreRow {
 
     init(_ cells: PostgresRandomAccessRow) throws {
         request = WakeRequest(
-            id: try cells.value("id"), target: try cells.value("target"), threadID: try cells.value("thread_id"),
-            triggerSeq: try cells.value("trigger_seq"), state: WakeState(rawValue: try cells.value("state")) ?? .pending,
-            reason: try cells.value("reason"), requestedBy: try cells.value("requested_by"),
+            id: try cells.value("id"),
+            target: try cells.value("target"),
+            threadID: try cells.value("thread_id"),
+            triggerSeq: try cells.value("trigger_seq"),
+            state: WakeState(rawValue: try cells.value("state")) ?? .pending,
+            reason: try cells.value("reason"),
+            requestedBy: try cells.value("requested_by"),
             action: WakeAction(rawValue: try cells.value("action")) ?? .resume,
-            resumeFailures: try cells.value("resume_failures"), spawnFailures: try cells.value("spawn_failures"),
-            nextAttemptAt: try cells.value("next_attempt_at"), deferredSince: try cells.value("deferred_since"),
-            triggeredAt: try cells.value("triggered_at"), finishedAt: try cells.value("finished_at"),
-            createdAt: try cells.value("created_at"), updatedAt: try cells.value("updated_at"), attempts: [])
+            resumeFailures: try cells.value("resume_failures"),
+            spawnFailures: try cells.value("spawn_failures"),
+            nextAttemptAt: try cells.value("next_attempt_at"),
+            deferredSince: try cells.value("deferred_since"),
+            triggeredAt: try cells.value("triggered_at"),
+            finishedAt: try cells.value("finished_at"),
+            createdAt: try cells.value("created_at"),
+            updatedAt: try cells.value("updated_at"),
+            attempts: []
+        )
     }
 }
 
@@ -399,9 +532,15 @@ struct WakeAttemptRow: StoreRow {
     init(_ cells: PostgresRandomAccessRow) throws {
         requestID = try cells.value("request_id")
         attempt = WakeAttempt(
-            attempt: try cells.value("attempt"), action: WakeAction(rawValue: try cells.value("action")) ?? .resume,
-            supervisor: try cells.value("supervisor"), startedAt: try cells.value("started_at"), finishedAt: try cells.value("finished_at"),
-            exitCode: try cells.value("exit_code"), outcome: WakeAttempt.Outcome(rawValue: try cells.value("outcome")) ?? .running,
-            sessionID: try cells.value("session_id"), outputTail: try cells.value("output_tail"))
+            attempt: try cells.value("attempt"),
+            action: WakeAction(rawValue: try cells.value("action")) ?? .resume,
+            supervisor: try cells.value("supervisor"),
+            startedAt: try cells.value("started_at"),
+            finishedAt: try cells.value("finished_at"),
+            exitCode: try cells.value("exit_code"),
+            outcome: WakeAttempt.Outcome(rawValue: try cells.value("outcome")) ?? .running,
+            sessionID: try cells.value("session_id"),
+            outputTail: try cells.value("output_tail")
+        )
     }
 }

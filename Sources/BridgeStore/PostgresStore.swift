@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -46,7 +46,8 @@ public final class PostgresStore: Sendable {
         poolLogger.logLevel = max(logger.logLevel, .notice)
         self.client = PostgresClient(
             configuration: configuration.endpoint.clientConfiguration(maximumConnections: configuration.maximumConnections),
-            backgroundLogger: poolLogger)
+            backgroundLogger: poolLogger
+        )
         self.listener = NotificationListener(endpoint: configuration.endpoint, channel: Self.messageChannel, logger: logger)
         self.notifications = NotificationHub(listener: listener)
     }
@@ -101,9 +102,11 @@ public final class PostgresStore: Sendable {
         if let commitError = error.commitError {
             if StoreErrorMapping.sqlState(of: commitError) != nil { return commitError }
             return BridgeError(
-                .unavailable, .commitOutcomeUnknown,
+                .unavailable,
+                .commitOutcomeUnknown,
                 "The database went away before confirming the write; it may or may not be stored. Retry with the same idempotency_key.",
-                underlying: commitError)
+                underlying: commitError
+            )
         }
         return error.closureError ?? error.beginError ?? error
     }
@@ -147,8 +150,11 @@ public final class PostgresStore: Sendable {
 
     private static func timeoutError(commitSent: Bool) -> BridgeError {
         commitSent
-            ? BridgeError(.unavailable, .commitOutcomeUnknown,
-                          "The database did not confirm the write in time; it may or may not be stored. Retry with the same idempotency_key.")
+            ? BridgeError(
+                .unavailable,
+                .commitOutcomeUnknown,
+                "The database did not confirm the write in time; it may or may not be stored. Retry with the same idempotency_key."
+            )
             : BridgeError(.unavailable, .databaseUnavailable, "The database did not answer in time; retry shortly.")
     }
 

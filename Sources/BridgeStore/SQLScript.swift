@@ -19,31 +19,57 @@ enum SQLScript {
             let c = chars[i]
             let next: Unicode.Scalar? = i + 1 < chars.count ? chars[i + 1] : nil
             if c == "-" && next == "-" {
-                while i < chars.count && chars[i] != "\n" { current.append(chars[i]); i += 1 }
+                while i < chars.count && chars[i] != "\n" {
+                    current.append(chars[i])
+                    i += 1
+                }
                 continue
             }
             if c == "/" && next == "*" {
-                while i < chars.count && !(chars[i] == "*" && i + 1 < chars.count && chars[i + 1] == "/") { current.append(chars[i]); i += 1 }
-                if i < chars.count { current.append(contentsOf: [chars[i], chars[i + 1]]); i += 2 }
+                while i < chars.count && !(chars[i] == "*" && i + 1 < chars.count && chars[i + 1] == "/") {
+                    current.append(chars[i])
+                    i += 1
+                }
+                if i < chars.count {
+                    current.append(contentsOf: [chars[i], chars[i + 1]])
+                    i += 2
+                }
                 continue
             }
             if c == "'" || c == "\"" {
-                current.append(c); i += 1
-                while i < chars.count && chars[i] != c { current.append(chars[i]); i += 1 }
-                if i < chars.count { current.append(chars[i]); i += 1 }
+                current.append(c)
+                i += 1
+                while i < chars.count && chars[i] != c {
+                    current.append(chars[i])
+                    i += 1
+                }
+                if i < chars.count {
+                    current.append(chars[i])
+                    i += 1
+                }
                 continue
             }
             if c == "$", let tagEnd = dollarTagEnd(chars, from: i) {
                 let tag = Array(chars[i...tagEnd])
-                current.append(contentsOf: tag); i = tagEnd + 1
+                current.append(contentsOf: tag)
+                i = tagEnd + 1
                 while i < chars.count && !(chars[i] == "$" && Array(chars[i..<min(chars.count, i + tag.count)]) == tag) {
-                    current.append(chars[i]); i += 1
+                    current.append(chars[i])
+                    i += 1
                 }
-                if i < chars.count { current.append(contentsOf: tag); i += tag.count }
+                if i < chars.count {
+                    current.append(contentsOf: tag)
+                    i += tag.count
+                }
                 continue
             }
-            if c == ";" { flush(); i += 1; continue }
-            current.append(c); i += 1
+            if c == ";" {
+                flush()
+                i += 1
+                continue
+            }
+            current.append(c)
+            i += 1
         }
         flush()
         return statements
@@ -62,6 +88,8 @@ enum SQLScript {
     }
 
     private static func isOnlyComments(_ text: String) -> Bool {
-        text.split(separator: "\n").allSatisfy { $0.trimmingCharacters(in: .whitespaces).hasPrefix("--") || $0.trimmingCharacters(in: .whitespaces).isEmpty }
+        text.split(separator: "\n").allSatisfy {
+            $0.trimmingCharacters(in: .whitespaces).hasPrefix("--") || $0.trimmingCharacters(in: .whitespaces).isEmpty
+        }
     }
 }

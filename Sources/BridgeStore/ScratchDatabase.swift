@@ -38,14 +38,21 @@ public struct ScratchDatabase: Sendable {
                 try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(endpoint.database) WITH (FORCE)"), logger: logger)
             }
         } catch {
-            logger.warning("Could not drop the scratch database.", metadata: [
-                "event": "scratch.drop_failed", "database": "\(endpoint.database)", "error": "\(error.message)",
-            ])
+            logger.warning(
+                "Could not drop the scratch database.",
+                metadata: [
+                    "event": "scratch.drop_failed", "database": "\(endpoint.database)", "error": "\(error.message)",
+                ]
+            )
         }
     }
 
     /// Runs `body` on a one-connection pool to the server's `postgres` database.
-    static func withAdmin(_ base: DatabaseEndpoint, logger: Logger, _ body: @escaping @Sendable (PostgresClient) async throws -> Void) async throws(BridgeError) {
+    static func withAdmin(
+        _ base: DatabaseEndpoint,
+        logger: Logger,
+        _ body: @escaping @Sendable (PostgresClient) async throws -> Void
+    ) async throws(BridgeError) {
         var configuration = PostgresStore.Configuration(endpoint: base.with(database: "postgres"))
         configuration.maximumConnections = 1
         configuration.operationTimeout = .seconds(60)
@@ -72,7 +79,12 @@ extension PostgresStore {
         } catch let error as BridgeError {
             throw error
         } catch {
-            throw BridgeError(.unavailable, .databaseUnavailable, "The database could not be reached: \(String(describing: error))", underlying: error)
+            throw BridgeError(
+                .unavailable,
+                .databaseUnavailable,
+                "The database could not be reached: \(String(describing: error))",
+                underlying: error
+            )
         }
     }
 }

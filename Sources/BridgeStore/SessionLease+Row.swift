@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 import PostgresNIO
 
 /// A session lease as the store selects it: ``columns`` (on `session_leases`) in the statement, then one
@@ -14,10 +14,19 @@ struct SessionLeaseRow: StoreRow {
 
     init(_ cells: PostgresRandomAccessRow) throws {
         lease = SessionLease(
-            id: try cells.value("id"), handle: try cells.value("handle"), clientName: try cells.value("client_name"),
-            clientVersion: try cells.value("client_version"), runtime: try cells.value("runtime_kind"),
-            sessionID: try cells.value("session_id"), pid: try cells.value("pid"), host: try cells.value("host"),
-            channel: try cells.value("channel"), startedAt: try cells.value("started_at"), renewedAt: try cells.value("renewed_at"),
-            expiresAt: try cells.value("expires_at"), live: try cells.value("live"))
+            id: try cells.value("id"),
+            handle: try cells.value("handle"),
+            clientName: try cells.value("client_name"),
+            clientVersion: try cells.value("client_version"),
+            runtime: try cells.value("runtime_kind"),
+            sessionID: try cells.value("session_id"),
+            pid: try cells.value("pid"),
+            host: try cells.value("host"),
+            channel: try cells.value("channel"),
+            startedAt: try cells.value("started_at"),
+            renewedAt: try cells.value("renewed_at"),
+            expiresAt: try cells.value("expires_at"),
+            live: try cells.value("live")
+        )
     }
 }

@@ -12,7 +12,7 @@ enum StoreErrorMapping {
             }
             switch error.code {
             case .connectionError, .serverClosedConnection, .clientClosedConnection, .poolClosed, .uncleanShutdown,
-                 .sslUnsupported, .failedToAddSSLHandler:
+                .sslUnsupported, .failedToAddSSLHandler:
                 return .databaseUnavailable(underlying: error)
             case .queryCancelled:
                 return BridgeError(.deadlineExceeded, .databaseTimeout, "The database operation was cancelled.", underlying: error)

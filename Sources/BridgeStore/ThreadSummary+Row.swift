@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 import PostgresNIO
 
 /// A thread row as the store selects it: ``columns`` (on `threads t`) in the statement, then one ``ThreadRow`` per row.
@@ -12,9 +12,16 @@ struct ThreadRow: StoreRow {
 
     init(_ cells: PostgresRandomAccessRow) throws {
         summary = ThreadSummary(
-            id: try cells.value("id"), title: try cells.value("title"),
-            status: ThreadStatus(rawValue: try cells.value("status")) ?? .active, statusReason: try cells.value("status_reason"),
-            outcome: try cells.value("outcome"), autonomous: try cells.value("autonomous"), createdBy: try cells.value("created_by"),
-            lastSeq: try cells.value("last_seq"), createdAt: try cells.value("created_at"), updatedAt: try cells.value("updated_at"))
+            id: try cells.value("id"),
+            title: try cells.value("title"),
+            status: ThreadStatus(rawValue: try cells.value("status")) ?? .active,
+            statusReason: try cells.value("status_reason"),
+            outcome: try cells.value("outcome"),
+            autonomous: try cells.value("autonomous"),
+            createdBy: try cells.value("created_by"),
+            lastSeq: try cells.value("last_seq"),
+            createdAt: try cells.value("created_at"),
+            updatedAt: try cells.value("updated_at")
+        )
     }
 }

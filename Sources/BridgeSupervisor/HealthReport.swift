@@ -31,7 +31,12 @@ public struct HealthReport: Sendable, Codable, Hashable {
     public var supervisorLeading: Bool?
 
     public init(
-        databaseReachable: Bool, schemaVersion: Int?, requiredSchemaVersion: Int, listener: Listener, leader: Bool?, supervisorLeading: Bool?
+        databaseReachable: Bool,
+        schemaVersion: Int?,
+        requiredSchemaVersion: Int,
+        listener: Listener,
+        leader: Bool?,
+        supervisorLeading: Bool?
     ) {
         self.databaseReachable = databaseReachable
         self.schemaVersion = schemaVersion

@@ -51,8 +51,10 @@ public struct HealthServer: Service {
         router.get("/metrics") { _, _ in
             let text = await exporter.prometheusText()
             return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: text)))
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: text))
+            )
         }
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .warning)
@@ -61,15 +63,24 @@ public struct HealthServer: Service {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil, reuseAddress: false),
             onServerRunning: { [logger] channel in
                 let port = channel.localAddress?.port ?? 0
-                logger.notice("Serving /health, /ready and /metrics.", metadata: [
-                    "event": "http.listening", "host": "\(configuration.host)", "port": "\(port)"])
+                logger.notice(
+                    "Serving /health, /ready and /metrics.",
+                    metadata: [
+                        "event": "http.listening", "host": "\(configuration.host)", "port": "\(port)",
+                    ]
+                )
             },
-            logger: quiet)
+            logger: quiet
+        )
         do {
             try await application.run()
         } catch {
-            logger.error("The health and metrics endpoints could not be served; supervising goes on without them.", metadata: [
-                "event": "http.failed", "host": "\(configuration.host)", "port": "\(configuration.port)", "error": "\(error)"])
+            logger.error(
+                "The health and metrics endpoints could not be served; supervising goes on without them.",
+                metadata: [
+                    "event": "http.failed", "host": "\(configuration.host)", "port": "\(configuration.port)", "error": "\(error)",
+                ]
+            )
             // Returning would end the group; wait for its shutdown instead.
             try? await gracefulShutdown()
         }

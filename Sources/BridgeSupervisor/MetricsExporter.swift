@@ -87,7 +87,8 @@ public final class MetricsExporter: Sendable {
     }
 
     private func observe(includeFigures: Bool) async -> Observation {
-        let store = self.store, workspace = configuration.workspace
+        let store = self.store
+        let workspace = configuration.workspace
         let since = configuration.clock.now().addingTimeInterval(-3600)
         let probe: Probe? = await withDeadline(configuration.timeout) {
             let version = try await store.schemaVersion()
@@ -99,9 +100,13 @@ public final class MetricsExporter: Sendable {
             return Probe(schemaVersion: version, metrics: metrics)
         }
         let health = HealthReport(
-            databaseReachable: probe != nil, schemaVersion: probe?.schemaVersion, requiredSchemaVersion: Migrator.latestVersion,
-            listener: listenerState(), leader: supervisor?.isLeader,
-            supervisorLeading: supervisor?.isLeader == true ? true : probe?.metrics?.supervisorLeading)
+            databaseReachable: probe != nil,
+            schemaVersion: probe?.schemaVersion,
+            requiredSchemaVersion: Migrator.latestVersion,
+            listener: listenerState(),
+            leader: supervisor?.isLeader,
+            supervisorLeading: supervisor?.isLeader == true ? true : probe?.metrics?.supervisorLeading
+        )
         return Observation(health: health, metrics: probe?.metrics)
     }
 
@@ -133,19 +138,34 @@ public final class MetricsExporter: Sendable {
             registry.gauge(name, help).set(value ? 1.0 : 0.0)
         }
         flag("agent_bridge_database_up", health.databaseReachable, "1 when the database answered the last scrape within its timeout.")
-        flag("agent_bridge_schema_current", health.databaseReachable && health.schemaCurrent,
-             "1 when the database schema is at least the version this build needs.")
-        flag("agent_bridge_listener_connected", health.listener == .connected,
-             "1 when this supervisor leads and its LISTEN connection for post notifications is up.")
-        flag("agent_bridge_supervisor_leader", health.leader ?? health.supervisorLeading ?? false,
-             "1 when this supervisor holds the workspace's leader lock (outside a supervisor: when any does).")
+        flag(
+            "agent_bridge_schema_current",
+            health.databaseReachable && health.schemaCurrent,
+            "1 when the database schema is at least the version this build needs."
+        )
+        flag(
+            "agent_bridge_listener_connected",
+            health.listener == .connected,
+            "1 when this supervisor leads and its LISTEN connection for post notifications is up."
+        )
+        flag(
+            "agent_bridge_supervisor_leader",
+            health.leader ?? health.supervisorLeading ?? false,
+            "1 when this supervisor holds the workspace's leader lock (outside a supervisor: when any does)."
+        )
         guard let supervisor else { return }
         let failed = supervisor.ticksFailed
         let help = "Supervisor ticks run by this process as leader, by result."
-        advance(registry.counter("agent_bridge_supervisor_ticks_total", help, [("result", "completed")]),
-                key: "ticks|completed", to: Double(supervisor.ticksCompleted - failed))
-        advance(registry.counter("agent_bridge_supervisor_ticks_total", help, [("result", "failed")]),
-                key: "ticks|failed", to: Double(failed))
+        advance(
+            registry.counter("agent_bridge_supervisor_ticks_total", help, [("result", "completed")]),
+            key: "ticks|completed",
+            to: Double(supervisor.ticksCompleted - failed)
+        )
+        advance(
+            registry.counter("agent_bridge_supervisor_ticks_total", help, [("result", "failed")]),
+            key: "ticks|failed",
+            to: Double(failed)
+        )
     }
 
     private func advanceCounters(_ metrics: WorkspaceMetrics) {
@@ -157,27 +177,43 @@ public final class MetricsExporter: Sendable {
             count("agent_bridge_messages_posted_total", "Messages posted in the workspace, by kind.", [("kind", kind)], total)
         }
         for (reason, total) in metrics.deliveryFailures {
-            count("agent_bridge_delivery_failures_total", "Wake requests that ended failed, dead or deferred_timeout, by reason code.",
-                  [("reason", reason)], total)
+            count(
+                "agent_bridge_delivery_failures_total",
+                "Wake requests that ended failed, dead or deferred_timeout, by reason code.",
+                [("reason", reason)],
+                total
+            )
         }
-        count("agent_bridge_escalations_total", "Threads escalated to blocked (thread.escalate audit events), loop guards included.", [],
-              metrics.escalations)
+        count(
+            "agent_bridge_escalations_total",
+            "Threads escalated to blocked (thread.escalate audit events), loop guards included.",
+            [],
+            metrics.escalations
+        )
         for (reason, total) in metrics.loopGuardTrips {
             count("agent_bridge_loop_guard_trips_total", "Threads blocked by a loop guard, by reason.", [("reason", reason)], total)
         }
         for (result, total) in metrics.wakeResults {
-            count("agent_bridge_wake_attempts_total",
-                  "Wakes by result: triggered counts attempts started, deferred requests that entered a deferral, the rest requests that ended so.",
-                  [("result", result)], total)
+            count(
+                "agent_bridge_wake_attempts_total",
+                "Wakes by result: triggered counts attempts started, deferred requests that entered a deferral, the rest requests that ended so.",
+                [("result", result)],
+                total
+            )
         }
         for requests in metrics.apiRequests {
             let labels = [("tool", requests.tool), ("code", requests.code)]
             count("agent_bridge_api_requests_total", "MCP tool calls persisted by serve processes, by tool and result code.", labels, requests.count)
             let key = "agent_bridge_api_request_duration_seconds_total|\(requests.tool)|\(requests.code)"
-            advance(registry.counter(
-                "agent_bridge_api_request_duration_seconds_total",
-                "Total seconds spent in MCP tool calls persisted by serve processes, by tool and result code.", labels),
-                key: key, to: requests.durationSeconds)
+            advance(
+                registry.counter(
+                    "agent_bridge_api_request_duration_seconds_total",
+                    "Total seconds spent in MCP tool calls persisted by serve processes, by tool and result code.",
+                    labels
+                ),
+                key: key,
+                to: requests.durationSeconds
+            )
         }
     }
 
@@ -196,7 +232,8 @@ public final class MetricsExporter: Sendable {
     /// The current values, rendered afresh each time so that a scrape without the database shows none of them stale.
     private static func gauges(_ metrics: WorkspaceMetrics) -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
-        let readHelp = "Quantiles of v1_message_read and v1_inbox call durations (long polls include their wait) over the current "
+        let readHelp =
+            "Quantiles of v1_message_read and v1_inbox call durations (long polls include their wait) over the current "
             + "and previous hour: the upper bound of the histogram bucket holding the quantile (60 for slower); 0 without reads."
         registry.gauge("agent_bridge_read_latency_seconds", readHelp, [("quantile", "0.5")])
             .set(metrics.readLatencyP50 ?? 0)
@@ -207,19 +244,23 @@ public final class MetricsExporter: Sendable {
         }
         for (state, count) in metrics.ticketsByState.sorted(by: { $0.key < $1.key }) {
             registry.gauge(
-                "agent_bridge_approval_tickets", "Approval tickets by stored state (a pending ticket past its TTL counts as pending until the sweep).",
-                [("state", state)])
-                .set(Double(count))
+                "agent_bridge_approval_tickets",
+                "Approval tickets by stored state (a pending ticket past its TTL counts as pending until the sweep).",
+                [("state", state)]
+            )
+            .set(Double(count))
         }
         registry.gauge("agent_bridge_approval_tickets_escalated", "Pending approval tickets that were escalated and still wait for a decision.")
             .set(Double(metrics.ticketsEscalatedPending))
         registry.gauge(
             "agent_bridge_unread_messages",
-            "Unread (participant, message) pairs: messages directed to a current member, or broadcast, past its read cursor.")
-            .set(Double(metrics.unreadMessages))
+            "Unread (participant, message) pairs: messages directed to a current member, or broadcast, past its read cursor."
+        )
+        .set(Double(metrics.unreadMessages))
         registry.gauge("agent_bridge_oldest_unread_seconds", "Age of the oldest such unread message; 0 when none.")
             .set(metrics.oldestUnreadSeconds)
-        let wakeHelp = "Quantiles of wake start latency over the last hour: first attempt start minus the triggering message's "
+        let wakeHelp =
+            "Quantiles of wake start latency over the last hour: first attempt start minus the triggering message's "
             + "creation, leaving out wakes deferred on purpose (human input, a live session); 0 without attempts."
         registry.gauge("agent_bridge_wake_start_latency_seconds", wakeHelp, [("quantile", "0.5")])
             .set(metrics.wakeStartLatencyP50 ?? 0)

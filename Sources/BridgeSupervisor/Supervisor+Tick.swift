@@ -61,8 +61,12 @@ extension Supervisor {
         let blocked = try await store.runLoopGuards(loopGuard, context: context)
         report.threadsBlocked = blocked.count
         for block in blocked {
-            logger.notice("Loop guard blocked a thread.", metadata: [
-                "event": "loop_guard.tripped", "thread_id": "\(block.threadID.wireString)", "reason": "\(block.trip.reason.rawValue)"])
+            logger.notice(
+                "Loop guard blocked a thread.",
+                metadata: [
+                    "event": "loop_guard.tripped", "thread_id": "\(block.threadID.wireString)", "reason": "\(block.trip.reason.rawValue)",
+                ]
+            )
         }
 
         report.wakesCreated = try await store.discoverWakeWork(now: now, freshWindow: timings.heartbeatFreshWindow, context: context)
@@ -111,9 +115,14 @@ extension Supervisor {
         let threadID = wake.threadID.wireString
         let workdir = wake.facts.runtime.workdir ?? configuration.defaultWorkdir
         let values = RuntimeCatalog.Values(
-            handle: wake.target, threadID: threadID, seq: wake.triggerSeq, sessionID: wake.facts.runtime.sessionID,
+            handle: wake.target,
+            threadID: threadID,
+            seq: wake.triggerSeq,
+            sessionID: wake.facts.runtime.sessionID,
             prompt: RuntimeCatalog.wakePrompt(handle: wake.target, threadID: threadID, seq: wake.triggerSeq, cursor: wake.cursorSeq),
-            workdir: workdir, requestID: wake.id.wireString)
+            workdir: workdir,
+            requestID: wake.id.wireString
+        )
         let argv = RuntimeCatalog.expand(template, with: values)
         guard let claimed = try await store.claimWakeAttempt(wake, action: action, argv: argv, now: now, context: context) else { return false }
 
@@ -128,12 +137,23 @@ extension Supervisor {
         environment["AGENT_BRIDGE_WAKE_SEQ"] = String(wake.triggerSeq)
         environment["AGENT_BRIDGE_WAKE_REQUEST_ID"] = values.requestID
         let process = WakeProcess(
-            argv: argv, environment: environment, workdir: workdir, timeout: runtime?.timeout ?? .seconds(1800),
-            sessionIDSource: action == .spawn ? runtime?.sessionID : nil, outputTailBytes: configuration.outputTailBytes,
-            scratchDirectory: configuration.scratchDirectory)
+            argv: argv,
+            environment: environment,
+            workdir: workdir,
+            timeout: runtime?.timeout ?? .seconds(1800),
+            sessionIDSource: action == .spawn ? runtime?.sessionID : nil,
+            outputTailBytes: configuration.outputTailBytes,
+            scratchDirectory: configuration.scratchDirectory
+        )
         launch(Launch(claimed: claimed, target: wake.target, process: process, stop: AutoResetSignal()))
-        logWake(wake, event: "wake.triggered", reason: nil, extra: [
-            "attempt": "\(claimed.attempt)", "action": "\(action.rawValue)", "runtime": "\(wake.facts.runtime.kind.rawValue)"])
+        logWake(
+            wake,
+            event: "wake.triggered",
+            reason: nil,
+            extra: [
+                "attempt": "\(claimed.attempt)", "action": "\(action.rawValue)", "runtime": "\(wake.facts.runtime.kind.rawValue)",
+            ]
+        )
         return true
     }
 

@@ -103,7 +103,8 @@ public final class Supervisor: Service, Sendable {
     public func run() async throws {
         let timings = configuration.timings
         // A post, and every (re)connect of the listener, rings for a tick; ticks happen only while leading.
-        let subscription = configuration.listen
+        let subscription =
+            configuration.listen
             ? store.listener.subscribe { event in
                 if case .disconnected = event { return }
                 self.doorbell.fire()
@@ -115,14 +116,17 @@ public final class Supervisor: Service, Sendable {
             group.addTask { try? await self.store.listener.run() }
             group.addTask {
                 await self.leaderLock.run(
-                    listen: self.configuration.listen, retryInterval: timings.pollInterval / 2,
+                    listen: self.configuration.listen,
+                    retryInterval: timings.pollInterval / 2,
                     events: .init(
                         leadershipChanged: { leading in
                             if !leading && !Task.isCancelled && !Task.isShuttingDownGracefully {
                                 self.logger.warning("This supervisor no longer leads.", metadata: ["event": "supervisor.standby"])
                             }
                         },
-                        workMayBeDue: { self.doorbell.fire() }))
+                        workMayBeDue: { self.doorbell.fire() }
+                    )
+                )
             }
             group.addTask { await self.tickLoop() }
             for await launch in self.launches.cancelOnGracefulShutdown() {
@@ -164,22 +168,36 @@ public final class Supervisor: Service, Sendable {
         }
         running.withLock { _ = $0.removeValue(forKey: launch.claimed.requestID) }
         let elapsed = started.duration(to: .now)
-        logger.info("Wake process ended.", metadata: [
-            "event": "wake.process_ended", "wake_id": "\(launch.claimed.requestID.wireString)",
-            "participant": "\(launch.target)", "attempt": "\(launch.claimed.attempt)", "action": "\(launch.claimed.action.rawValue)",
-            "outcome": "\(result.outcome.rawValue)", "exit_code": "\(result.exitCode.map(String.init) ?? "-")",
-            "duration_ms": "\(Int(elapsed.seconds * 1000))",
-        ])
+        logger.info(
+            "Wake process ended.",
+            metadata: [
+                "event": "wake.process_ended", "wake_id": "\(launch.claimed.requestID.wireString)",
+                "participant": "\(launch.target)", "attempt": "\(launch.claimed.attempt)", "action": "\(launch.claimed.action.rawValue)",
+                "outcome": "\(result.outcome.rawValue)", "exit_code": "\(result.exitCode.map(String.init) ?? "-")",
+                "duration_ms": "\(Int(elapsed.seconds * 1000))",
+            ]
+        )
         // Recording must not be lost to a brief outage: retry a few times before giving up on it.
         for attempt in 1...5 {
             do throws(BridgeError) {
                 try await store.finishWakeAttempt(
-                    launch.claimed, target: launch.target, outcome: result.outcome, exitCode: result.exitCode, sessionID: result.sessionID,
-                    outputTail: result.outputTail, now: configuration.clock.now(), context: supervisorContext(prefix: "wake"))
+                    launch.claimed,
+                    target: launch.target,
+                    outcome: result.outcome,
+                    exitCode: result.exitCode,
+                    sessionID: result.sessionID,
+                    outputTail: result.outputTail,
+                    now: configuration.clock.now(),
+                    context: supervisorContext(prefix: "wake")
+                )
                 break
             } catch {
-                logger.warning("Could not record a wake attempt's end.", metadata: [
-                    "event": "wake.record_failed", "reason": "\(error.reason.rawValue)", "try": "\(attempt)"])
+                logger.warning(
+                    "Could not record a wake attempt's end.",
+                    metadata: [
+                        "event": "wake.record_failed", "reason": "\(error.reason.rawValue)", "try": "\(attempt)",
+                    ]
+                )
                 try? await Task.sleep(for: .milliseconds(200 * attempt))
             }
         }
@@ -191,15 +209,27 @@ public final class Supervisor: Service, Sendable {
     private func recordSpawnedSession(_ sessionID: String, of launch: Launch) async {
         for attempt in 1...5 {
             do throws(BridgeError) {
-                try await store.recordSpawnedSession(launch.claimed, target: launch.target, sessionID: sessionID, context: supervisorContext(prefix: "wake"))
-                logger.info("Spawned session recorded.", metadata: [
-                    "event": "wake.session_recorded", "wake_id": "\(launch.claimed.requestID.wireString)",
-                    "participant": "\(launch.target)", "attempt": "\(launch.claimed.attempt)", "session_id": "\(sessionID)",
-                ])
+                try await store.recordSpawnedSession(
+                    launch.claimed,
+                    target: launch.target,
+                    sessionID: sessionID,
+                    context: supervisorContext(prefix: "wake")
+                )
+                logger.info(
+                    "Spawned session recorded.",
+                    metadata: [
+                        "event": "wake.session_recorded", "wake_id": "\(launch.claimed.requestID.wireString)",
+                        "participant": "\(launch.target)", "attempt": "\(launch.claimed.attempt)", "session_id": "\(sessionID)",
+                    ]
+                )
                 return
             } catch {
-                logger.warning("Could not record a spawned session.", metadata: [
-                    "event": "wake.record_failed", "reason": "\(error.reason.rawValue)", "try": "\(attempt)"])
+                logger.warning(
+                    "Could not record a spawned session.",
+                    metadata: [
+                        "event": "wake.record_failed", "reason": "\(error.reason.rawValue)", "try": "\(attempt)",
+                    ]
+                )
                 if Task.isCancelled { return }
                 try? await Task.sleep(for: .milliseconds(200 * attempt))
             }
@@ -211,6 +241,7 @@ public final class Supervisor: Service, Sendable {
         let id = UUID().wireString.replacingOccurrences(of: "-", with: "").prefix(20)
         return CallContext(
             identity: Identity(workspace: configuration.workspace, handle: configuration.supervisorID, role: .operator, origin: .supervisor),
-            requestID: "\(prefix)_\(id)")
+            requestID: "\(prefix)_\(id)"
+        )
     }
 }

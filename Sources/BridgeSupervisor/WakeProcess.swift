@@ -36,7 +36,12 @@ struct WakeProcess: Sendable {
     /// process runs, with the first session id its output names; the result carries the id either way.
     func run(stop: AutoResetSignal, sessionFound: @escaping @Sendable (String) async -> Void = { _ in }) async -> Result {
         guard let program = argv.first, !program.isEmpty else {
-            return Result(outcome: .notStarted, exitCode: nil, sessionID: nil, outputTail: "No command is configured for this runtime in runtimes.yaml.")
+            return Result(
+                outcome: .notStarted,
+                exitCode: nil,
+                sessionID: nil,
+                outputTail: "No command is configured for this runtime in runtimes.yaml."
+            )
         }
         guard let executable = Self.locate(program, path: environment["PATH"] ?? "") else {
             return Result(outcome: .notStarted, exitCode: nil, sessionID: nil, outputTail: "\(program): not found on PATH.")
@@ -47,15 +52,27 @@ struct WakeProcess: Sendable {
         }
         try? FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true)
         let base = "\(scratchDirectory)/wake-\(UUID().wireString)"
-        let stdoutPath = "\(base).out", stderrPath = "\(base).err"
+        let stdoutPath = "\(base).out"
+        let stderrPath = "\(base).err"
         defer {
             unlink(stdoutPath)
             unlink(stderrPath)
         }
-        let stdoutFile: FileDescriptor, stderrFile: FileDescriptor
+        let stdoutFile: FileDescriptor
+        let stderrFile: FileDescriptor
         do {
-            stdoutFile = try FileDescriptor.open(FilePath(stdoutPath), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite])
-            stderrFile = try FileDescriptor.open(FilePath(stderrPath), .readWrite, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite])
+            stdoutFile = try FileDescriptor.open(
+                FilePath(stdoutPath),
+                .readWrite,
+                options: [.create, .truncate, .closeOnExec],
+                permissions: [.ownerReadWrite]
+            )
+            stderrFile = try FileDescriptor.open(
+                FilePath(stderrPath),
+                .readWrite,
+                options: [.create, .truncate, .closeOnExec],
+                permissions: [.ownerReadWrite]
+            )
         } catch {
             return Result(outcome: .notStarted, exitCode: nil, sessionID: nil, outputTail: "Cannot create output files in \(scratchDirectory).")
         }
@@ -73,8 +90,12 @@ struct WakeProcess: Sendable {
             if let key = Environment.Key(rawValue: name) { variables[key] = value }
         }
         let configuration = Configuration(
-            executable: .path(FilePath(executable)), arguments: Arguments(Array(argv.dropFirst())),
-            environment: .custom(variables), workingDirectory: FilePath(workdir), platformOptions: options)
+            executable: .path(FilePath(executable)),
+            arguments: Arguments(Array(argv.dropFirst())),
+            environment: .custom(variables),
+            workingDirectory: FilePath(workdir),
+            platformOptions: options
+        )
 
         let processEnded = AutoResetSignal()
         let ending = await withTaskGroup(of: Void.self) { watchers -> Ending in
@@ -121,15 +142,21 @@ struct WakeProcess: Sendable {
 
     /// Runs the process until it exits, `timeout` passes, or `stop` fires.
     private func runUntilEnded(
-        _ configuration: Configuration, program: String, stdout: FileDescriptor, stderr: FileDescriptor, stop: AutoResetSignal
+        _ configuration: Configuration,
+        program: String,
+        stdout: FileDescriptor,
+        stderr: FileDescriptor,
+        stop: AutoResetSignal
     ) async -> Ending {
         await withTaskGroup(of: Ending?.self) { group -> Ending in
             group.addTask {
                 do {
                     let result = try await Subprocess.run(
-                        configuration, input: .none,
+                        configuration,
+                        input: .none,
                         output: .fileDescriptor(stdout, closeAfterSpawningProcess: false),
-                        error: .fileDescriptor(stderr, closeAfterSpawningProcess: false))
+                        error: .fileDescriptor(stderr, closeAfterSpawningProcess: false)
+                    )
                     return .exited(result.terminationStatus)
                 } catch {
                     return Task.isCancelled ? .stopped : .failedToStart("\(program) could not be started: \(error)")
@@ -157,7 +184,9 @@ struct WakeProcess: Sendable {
     /// scan gives up, or `ended` fires. The output goes to a file rather than a pipe so that a child the agent
     /// leaves behind, holding the pipe open, can never keep the wake from ending; so the file is polled.
     private static func watch(
-        _ path: String, for source: RuntimeCatalog.SessionIDSource, until ended: AutoResetSignal,
+        _ path: String,
+        for source: RuntimeCatalog.SessionIDSource,
+        until ended: AutoResetSignal,
         found: @Sendable (String) async -> Void
     ) async {
         guard let handle = FileHandle(forReadingAtPath: path) else { return }

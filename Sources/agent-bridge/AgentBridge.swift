@@ -36,18 +36,26 @@ struct AgentBridge: AsyncParsableCommand {
 
 /// Options every command that touches the database shares.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"), help: ArgumentHelp(
-        "PostgreSQL URL, e.g. postgres://user:pass@host:5432/db or postgres://user@localhost/db?host=/socket/dir. Default: $DATABASE_URL, else the embedded cluster.",
-        valueName: "url"))
+    @Option(
+        name: .customLong("database-url"),
+        help: ArgumentHelp(
+            "PostgreSQL URL, e.g. postgres://user:pass@host:5432/db or postgres://user@localhost/db?host=/socket/dir. Default: $DATABASE_URL, else the embedded cluster.",
+            valueName: "url"
+        )
+    )
     var databaseURL: String?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. Default: $AGENT_BRIDGE_LOG_LEVEL, else info.")
+    @Option(
+        name: .customLong("log-level"),
+        help: "trace, debug, info, notice, warning, error or critical. Default: $AGENT_BRIDGE_LOG_LEVEL, else info."
+    )
     var logLevel: String?
 
     /// Sends all logging to stderr as JSON lines.
     /// Operator commands pass `.warning`, so a person sees results rather than routine log lines.
     func bootstrapLogging(defaultLevel: Logger.Level = .info) -> Logger {
-        let level = Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["AGENT_BRIDGE_LOG_LEVEL"] ?? defaultLevel.rawValue) ?? defaultLevel
+        let level =
+            Logger.Level(rawValue: logLevel ?? ProcessInfo.processInfo.environment["AGENT_BRIDGE_LOG_LEVEL"] ?? defaultLevel.rawValue) ?? defaultLevel
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
         return Logger(label: "agent-bridge")
     }

@@ -47,7 +47,8 @@ struct Bench: AsyncParsableCommand {
               agent-bridge bench --quick
               agent-bridge bench --duration 5 --samples 500 --output /tmp/bench.json
               agent-bridge bench --database-url postgres://me@db.internal/agent_bridge --json > report.json
-            """)
+            """
+    )
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var catalog: CatalogOptions
@@ -55,10 +56,20 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "CI size: 1 s per side of each posts/s step, 40 latency samples, 8 wake samples, 3 serve starts, 50 wire reads.")
     var quick = false
 
-    @Option(help: ArgumentHelp("Seconds the service, and then the raw statement, post in each posts/s step. Default: 3, or 1 with --quick.", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds the service, and then the raw statement, post in each posts/s step. Default: 3, or 1 with --quick.",
+            valueName: "seconds"
+        )
+    )
     var duration: Double?
 
-    @Option(help: ArgumentHelp("Latency samples (post-to-visible, read); wake samples are a fifth, serve starts a twentieth (at least 3); wire reads as many (at most 500). Default: 200, or 40 with --quick (50 wire reads).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Latency samples (post-to-visible, read); wake samples are a fifth, serve starts a twentieth (at least 3); wire reads as many (at most 500). Default: 200, or 40 with --quick (50 wire reads).",
+            valueName: "n"
+        )
+    )
     var samples: Int?
 
     @Option(help: ArgumentHelp("Where the JSON report is written.", valueName: "path"))
@@ -99,7 +110,7 @@ struct Bench: AsyncParsableCommand {
             source.resume()
             return source
         }
-        defer { signals.forEach { $0.cancel() } }
+        defer { for signal in signals { signal.cancel() } }
 
         let report: BenchReport
         do {
@@ -136,8 +147,11 @@ struct Bench: AsyncParsableCommand {
 
     static func render(_ report: BenchReport) -> String {
         func ms(_ value: Double) -> String { String(format: "%.1f", value) }
-        var lines = ["agent-bridge bench — \(report.machine.summary)",
-                     "database: \(report.machine.database) (\(report.machine.postgresSettings)); \(String(format: "%.0f", report.elapsedSeconds)) s\(report.settings.quick ? ", quick" : "")", ""]
+        var lines = [
+            "agent-bridge bench — \(report.machine.summary)",
+            "database: \(report.machine.database) (\(report.machine.postgresSettings)); \(String(format: "%.0f", report.elapsedSeconds)) s\(report.settings.quick ? ", quick" : "")",
+            "",
+        ]
 
         var latency = TextTable("latency (ms)", "samples", "p50", "p95", "p99", "max")
         func add(_ name: String, _ summary: LatencySummary) {
@@ -156,9 +170,14 @@ struct Bench: AsyncParsableCommand {
 
         var throughput = TextTable("posts/s", "writers", "ours", "raw PostgreSQL", "ours/raw", "errors")
         for step in report.throughput {
-            throughput.add(step.layout == "hot" ? "one hot thread" : "\(report.settings.spreadThreads) threads", "\(step.writers)",
-                           String(format: "%.0f", step.oursPostsPerSecond), String(format: "%.0f", step.rawPostsPerSecond),
-                           String(format: "%.0f%%", step.ratio * 100), "\(step.oursErrors + step.rawErrors)")
+            throughput.add(
+                step.layout == "hot" ? "one hot thread" : "\(report.settings.spreadThreads) threads",
+                "\(step.writers)",
+                String(format: "%.0f", step.oursPostsPerSecond),
+                String(format: "%.0f", step.rawPostsPerSecond),
+                String(format: "%.0f%%", step.ratio * 100),
+                "\(step.oursErrors + step.rawErrors)"
+            )
         }
         lines.append(throughput.render())
         lines.append("")
@@ -192,9 +211,14 @@ extension Bench {
         add("read of \(wire.messagesPerRead), client round trip", wire.read.roundTrip)
         add("read of \(wire.messagesPerRead), server side (tool.call log)", wire.read.serverSide)
         add("PostgreSQL page query (raw)", wire.postgresPageQuery)
-        return table.render() + "\n" + String(
-            format: "  serve CPU per read %.2f ms (per post %.2f ms); ÷ PostgreSQL page p50 %.2f ms = %.1f×",
-            wire.serveCpuPerReadMs, wire.serveCpuPerPostMs, wire.postgresPageQuery.p50Ms, wire.cpuPerReadToPageQuery)
+        return table.render() + "\n"
+            + String(
+                format: "  serve CPU per read %.2f ms (per post %.2f ms); ÷ PostgreSQL page p50 %.2f ms = %.1f×",
+                wire.serveCpuPerReadMs,
+                wire.serveCpuPerPostMs,
+                wire.postgresPageQuery.p50Ms,
+                wire.cpuPerReadToPageQuery
+            )
     }
 }
 

@@ -9,7 +9,8 @@ struct Database: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "Manage the embedded PostgreSQL cluster (used when no DATABASE_URL is set).",
-        subcommands: [Start.self, Stop.self, Status.self])
+        subcommands: [Start.self, Stop.self, Status.self]
+    )
 
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create (first time), start and migrate the embedded cluster.")
@@ -49,7 +50,8 @@ struct Database: AsyncParsableCommand {
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show whether the embedded cluster exists and runs, and its connection URL.",
-            discussion: "Exit status: 0 running, 3 stopped or not created.")
+            discussion: "Exit status: 0 running, 3 stopped or not created."
+        )
         @OptionGroup var database: DatabaseOptions
 
         func run() async throws {

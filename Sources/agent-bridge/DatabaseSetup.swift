@@ -32,7 +32,7 @@ struct DatabaseSetup {
     func prepareSchema(_ store: PostgresStore, logger: Logger) async throws(BridgeError) {
         do {
             try await checkOrMigrate(store, logger: logger)
-        } catch where error.reason == .databaseUnavailable && cluster != nil {
+        } catch  where error.reason == .databaseUnavailable && cluster != nil {
             try await cluster?.ensureRunning()
             try await checkOrMigrate(store, logger: logger)
         }
@@ -44,8 +44,11 @@ struct DatabaseSetup {
         if cluster != nil {
             try await store.migrate()
         } else {
-            throw BridgeError(.unavailable, .schemaNotCurrent,
-                              "The database schema is at version \(version); this build needs \(Migrator.latestVersion). Run: agent-bridge migrate")
+            throw BridgeError(
+                .unavailable,
+                .schemaNotCurrent,
+                "The database schema is at version \(version); this build needs \(Migrator.latestVersion). Run: agent-bridge migrate"
+            )
         }
     }
 }

@@ -27,10 +27,14 @@ struct Drill: AsyncParsableCommand {
             Exit status: 0 all checks passed, 1 a check failed, 2 a drill could not run.
             """,
         subcommands: [Run.self, Record.self],
-        defaultSubcommand: Run.self)
+        defaultSubcommand: Run.self
+    )
 
     struct Run: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "run", abstract: "Replay drills (the default: `drill NAME` is `drill run NAME`).")
+        static let configuration = CommandConfiguration(
+            commandName: "run",
+            abstract: "Replay drills (the default: `drill NAME` is `drill run NAME`)."
+        )
 
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var catalog: CatalogOptions
@@ -90,7 +94,11 @@ struct Drill: AsyncParsableCommand {
                     print(String(decoding: data ?? Data(), as: UTF8.self))
                 } else if reports.count > 1 {
                     let failed = reports.filter { !$0.passed }
-                    print(failed.isEmpty ? "All \(reports.count) drills passed." : "\(failed.count) of \(reports.count) drills failed: \(failed.map(\.name).joined(separator: ", "))")
+                    print(
+                        failed.isEmpty
+                            ? "All \(reports.count) drills passed."
+                            : "\(failed.count) of \(reports.count) drills failed: \(failed.map(\.name).joined(separator: ", "))"
+                    )
                 }
                 anyFailed = reports.contains { !$0.passed }
             } catch {
@@ -105,7 +113,11 @@ struct Drill: AsyncParsableCommand {
                 let setup = try DatabaseSetup(options: database, logger: logger)
                 try await setup.startClusterIfNeeded()
                 var configuration = DrillRunner.Configuration(
-                    server: setup.endpoint, catalog: policyCatalog, runbooksDirectory: runbooks.resolved, probes: .standard)
+                    server: setup.endpoint,
+                    catalog: policyCatalog,
+                    runbooksDirectory: runbooks.resolved,
+                    probes: .standard
+                )
                 if verbose { configuration.forwardLogs = logger }
                 configuration.keepDatabase = keep
                 return DrillRunner(configuration: configuration, logger: logger)
@@ -138,7 +150,8 @@ struct Drill: AsyncParsableCommand {
                 `runbook` line to the page the incident belongs to.
 
                   agent-bridge drill record --thread-id ID > runbooks/drills/incident-42.yaml
-                """)
+                """
+        )
 
         @OptionGroup var database: DatabaseOptions
         @OptionGroup var catalog: CatalogOptions
@@ -187,8 +200,13 @@ struct Drill: AsyncParsableCommand {
 
 /// Where the runbook pages and drill files are.
 struct RunbooksOptions: ParsableArguments {
-    @Option(name: .customLong("runbooks"), help: ArgumentHelp(
-        "The runbooks folder (pages, and drills/ beneath). Default: $AGENT_BRIDGE_RUNBOOKS, else ./runbooks.", valueName: "dir"))
+    @Option(
+        name: .customLong("runbooks"),
+        help: ArgumentHelp(
+            "The runbooks folder (pages, and drills/ beneath). Default: $AGENT_BRIDGE_RUNBOOKS, else ./runbooks.",
+            valueName: "dir"
+        )
+    )
     var directory: String?
 
     var resolved: String {

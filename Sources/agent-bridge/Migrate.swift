@@ -7,7 +7,8 @@ import Logging
 /// `agent-bridge migrate`: applies pending migrations.
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Apply pending schema migrations (safe to rerun; concurrent runs wait for each other).")
+        abstract: "Apply pending schema migrations (safe to rerun; concurrent runs wait for each other)."
+    )
 
     @OptionGroup var database: DatabaseOptions
 
@@ -20,9 +21,11 @@ struct Migrate: AsyncParsableCommand {
                 try await store.migrate()
             }
             let latest = Migrator.latestVersion
-            print(applied.isEmpty
-                  ? "Schema is current (version \(latest)) at \(setup.endpoint.redacted)."
-                  : "Applied migrations \(applied.map(String.init).joined(separator: ", ")); schema is at version \(latest) at \(setup.endpoint.redacted).")
+            print(
+                applied.isEmpty
+                    ? "Schema is current (version \(latest)) at \(setup.endpoint.redacted)."
+                    : "Applied migrations \(applied.map(String.init).joined(separator: ", ")); schema is at version \(latest) at \(setup.endpoint.redacted)."
+            )
         } catch {
             exitWithError(error.message)
         }
@@ -31,7 +34,9 @@ struct Migrate: AsyncParsableCommand {
 
 /// Runs `body` with a store whose pool is running, then shuts the pool down.
 func withStore<T: Sendable>(
-    _ endpoint: DatabaseEndpoint, logger: Logger, _ body: @escaping @Sendable (PostgresStore) async throws(BridgeError) -> T
+    _ endpoint: DatabaseEndpoint,
+    logger: Logger,
+    _ body: @escaping @Sendable (PostgresStore) async throws(BridgeError) -> T
 ) async throws(BridgeError) -> T {
     let store = PostgresStore(configuration: .init(endpoint: endpoint), logger: logger)
     let result: Result<T, BridgeError> = await withTaskGroup(of: Result<T, BridgeError>?.self) { group in

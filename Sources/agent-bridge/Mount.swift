@@ -38,7 +38,8 @@ struct Mount: ParsableCommand {
             Examples:
               agent-bridge mount claude --participant executioner --role executioner
               agent-bridge mount codex --participant reviewer --role reviewer --print
-            """)
+            """
+    )
 
     @Argument(help: ArgumentHelp("The client to mount agent-bridge in: claude or codex.", valueName: "client"))
     var clientName: String
@@ -57,7 +58,10 @@ struct Mount: ParsableCommand {
     @Option(help: "The workspace, as AGENT_BRIDGE_WORKSPACE (the server's default is local).")
     var workspace: String?
 
-    @Option(name: .customLong("database-url"), help: ArgumentHelp("The database, as DATABASE_URL (the server's default is the embedded cluster).", valueName: "url"))
+    @Option(
+        name: .customLong("database-url"),
+        help: ArgumentHelp("The database, as DATABASE_URL (the server's default is the embedded cluster).", valueName: "url")
+    )
     var databaseURL: String?
 
     func validate() throws {
@@ -87,7 +91,8 @@ struct Mount: ParsableCommand {
         do {
             switch client {
             case .claude:
-                text = try existing.map { bytes throws(ClientMount.Failure) in try mount.claudeConfiguration(merging: bytes, file: path) }
+                text =
+                    try existing.map { bytes throws(ClientMount.Failure) in try mount.claudeConfiguration(merging: bytes, file: path) }
                     ?? mount.claudeConfiguration
             case .codex:
                 text = try mount.codexConfiguration(merging: existing.map { String(decoding: $0, as: UTF8.self) } ?? "", file: path)
@@ -113,7 +118,8 @@ struct Mount: ParsableCommand {
         case .claude:
             return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".mcp.json").path
         case .codex:
-            let home = environmentValue("CODEX_HOME")
+            let home =
+                environmentValue("CODEX_HOME")
                 ?? URL(fileURLWithPath: NSHomeDirectory()).appendingPathComponent(".codex").path
             return URL(fileURLWithPath: home).appendingPathComponent("config.toml").path
         }

@@ -42,12 +42,18 @@ struct OperatorOptions: ParsableArguments {
         do {
             let setup = try DatabaseSetup(options: database, logger: logger)
             try await setup.startClusterIfNeeded()
-            outcome = .success(try await withStore(setup.endpoint, logger: logger) { store async throws(BridgeError) in
-                try await setup.prepareSchema(store, logger: logger)
-                let service = BridgeAPI(configuration: .init(serverVersion: AgentBridge.version, catalog: policyCatalog), store: store, logger: logger)
-                let context = CallContext(identity: identity, requestID: "req_cli_\(UUID().wireString.prefix(12).lowercased())")
-                return try await body(service, context)
-            })
+            outcome = .success(
+                try await withStore(setup.endpoint, logger: logger) { store async throws(BridgeError) in
+                    try await setup.prepareSchema(store, logger: logger)
+                    let service = BridgeAPI(
+                        configuration: .init(serverVersion: AgentBridge.version, catalog: policyCatalog),
+                        store: store,
+                        logger: logger
+                    )
+                    let context = CallContext(identity: identity, requestID: "req_cli_\(UUID().wireString.prefix(12).lowercased())")
+                    return try await body(service, context)
+                }
+            )
         } catch {
             outcome = .failure(error)
         }
@@ -55,8 +61,10 @@ struct OperatorOptions: ParsableArguments {
         case .success(let value):
             return value
         case .failure(let error):
-            exitWithError(error.message + Self.hint(for: error, workspace: identity.workspace),
-                          code: error.code == .unavailable || error.code == .deadlineExceeded ? 3 : 1)
+            exitWithError(
+                error.message + Self.hint(for: error, workspace: identity.workspace),
+                code: error.code == .unavailable || error.code == .deadlineExceeded ? 3 : 1
+            )
         }
     }
 
@@ -93,7 +101,8 @@ struct InspectThread: AsyncParsableCommand {
             Example:
               agent-bridge inspect-thread --thread-id 3f2a8c1e-5b7d-4e9a-a1c2-0d4e6f8b9a10
               agent-bridge inspect-thread --thread-id 3f2a… --json | jq '.tickets[] | select(.state == "pending")'
-            """)
+            """
+    )
 
     @Option(name: .customLong("thread-id"), help: "The thread's id.")
     var threadID: String
@@ -141,8 +150,16 @@ struct InspectThread: AsyncParsableCommand {
         lines.append("Participants (\(inspection.participants.filter { $0.leftAt == nil }.count) current)")
         var members = TextTable("HANDLE", "ROLE", "CURSOR", "UNREAD", "PRESENCE", "LAST SEEN", "JOINED", "LEFT")
         for member in inspection.participants {
-            members.add(member.handle, member.role.rawValue, "\(member.cursorSeq)", "\(member.unread)", member.presence?.rawValue ?? "-",
-                        Display.date(member.lastSeenAt), Display.date(member.joinedAt), Display.date(member.leftAt))
+            members.add(
+                member.handle,
+                member.role.rawValue,
+                "\(member.cursorSeq)",
+                "\(member.unread)",
+                member.presence?.rawValue ?? "-",
+                Display.date(member.lastSeenAt),
+                Display.date(member.joinedAt),
+                Display.date(member.leftAt)
+            )
         }
         lines.append(inspection.participants.isEmpty ? "  (none)" : members.render())
 
@@ -150,8 +167,14 @@ struct InspectThread: AsyncParsableCommand {
         lines.append("Recent messages (\(inspection.recentMessages.count) of \(thread.lastSeq))")
         var messages = TextTable("SEQ", "AT", "AUTHOR", "KIND", "TO", "BODY")
         for message in inspection.recentMessages {
-            messages.add("\(message.seq)", Display.date(message.createdAt), message.author, message.kind.rawValue,
-                         message.to.isEmpty ? "all" : message.to.joined(separator: ","), Display.excerpt(message.body))
+            messages.add(
+                "\(message.seq)",
+                Display.date(message.createdAt),
+                message.author,
+                message.kind.rawValue,
+                message.to.isEmpty ? "all" : message.to.joined(separator: ","),
+                Display.excerpt(message.body)
+            )
         }
         lines.append(inspection.recentMessages.isEmpty ? "  (none)" : messages.render())
 
@@ -159,8 +182,16 @@ struct InspectThread: AsyncParsableCommand {
         lines.append("Approval tickets (\(inspection.tickets.count))")
         var tickets = TextTable("ID", "STATE", "ACTION", "RESOURCE", "REQUESTER", "DECIDER", "CREATED", "EXPIRES")
         for ticket in inspection.tickets {
-            tickets.add(Display.id(ticket.id), ticket.state.rawValue, ticket.actionClass, Display.excerpt(ticket.resource, limit: 40),
-                        ticket.requester, ticket.decider ?? "-", Display.date(ticket.createdAt), Display.date(ticket.expiresAt))
+            tickets.add(
+                Display.id(ticket.id),
+                ticket.state.rawValue,
+                ticket.actionClass,
+                Display.excerpt(ticket.resource, limit: 40),
+                ticket.requester,
+                ticket.decider ?? "-",
+                Display.date(ticket.createdAt),
+                Display.date(ticket.expiresAt)
+            )
         }
         lines.append(inspection.tickets.isEmpty ? "  (none)" : tickets.render())
 
@@ -169,8 +200,16 @@ struct InspectThread: AsyncParsableCommand {
         var wakes = TextTable("ID", "TARGET", "STATE", "REASON", "SEQ", "ATTEMPTS", "BY", "CREATED")
         for wake in inspection.wakes {
             let attempts = wake.attempts.map { "\($0.action.rawValue):\($0.outcome.rawValue)\($0.exitCode.map { "(\($0))" } ?? "")" }
-            wakes.add(Display.id(wake.id), wake.target, wake.state.rawValue, wake.reason ?? "-", "\(wake.triggerSeq)",
-                      attempts.isEmpty ? "-" : attempts.joined(separator: " "), wake.requestedBy, Display.date(wake.createdAt))
+            wakes.add(
+                Display.id(wake.id),
+                wake.target,
+                wake.state.rawValue,
+                wake.reason ?? "-",
+                "\(wake.triggerSeq)",
+                attempts.isEmpty ? "-" : attempts.joined(separator: " "),
+                wake.requestedBy,
+                Display.date(wake.createdAt)
+            )
         }
         lines.append(inspection.wakes.isEmpty ? "  (none)" : wakes.render())
 
@@ -221,7 +260,8 @@ struct EscalateThread: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "escalate-thread",
         abstract: "Block an active thread for human attention (active → blocked).",
-        discussion: "Example: agent-bridge escalate-thread --thread-id ID --reason \"agents disagree on the migration order\"")
+        discussion: "Example: agent-bridge escalate-thread --thread-id ID --reason \"agents disagree on the migration order\""
+    )
     @OptionGroup var command: StatusCommandOptions
     func run() async throws { try await command.perform(.escalate) }
 }
@@ -230,7 +270,8 @@ struct UnblockThread: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unblock-thread",
         abstract: "Let a blocked thread continue (blocked → active).",
-        discussion: "Example: agent-bridge unblock-thread --thread-id ID --reason \"decided: migrate users first\"")
+        discussion: "Example: agent-bridge unblock-thread --thread-id ID --reason \"decided: migrate users first\""
+    )
     @OptionGroup var command: StatusCommandOptions
     func run() async throws { try await command.perform(.unblock) }
 }
@@ -242,7 +283,8 @@ struct OverrideCloseThread: AsyncParsableCommand {
         discussion: """
             The reason must start with human_override: and say why, e.g.
               agent-bridge override-close-thread --thread-id ID --reason "human_override: superseded by PR 42"
-            """)
+            """
+    )
     @OptionGroup var command: StatusCommandOptions
     func run() async throws { try await command.perform(.close) }
 }
@@ -254,12 +296,14 @@ struct Approvals: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "approvals",
         abstract: "List approval tickets and decide them as an operator.",
-        subcommands: [List.self, Approve.self, Deny.self])
+        subcommands: [List.self, Approve.self, Deny.self]
+    )
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List tickets, newest first.",
-            discussion: "Example: agent-bridge approvals list --state pending")
+            discussion: "Example: agent-bridge approvals list --state pending"
+        )
 
         @Option(help: "Only this state: pending, approved, denied, expired or cancelled.")
         var state: String?
@@ -279,7 +323,9 @@ struct Approvals: AsyncParsableCommand {
             var stateFilter: ApprovalTicket.State?
             if let state {
                 guard let parsed = ApprovalTicket.State(rawValue: state) else {
-                    throw ValidationError("state \"\(state)\" is not one of: \(ApprovalTicket.State.allCases.map(\.rawValue).joined(separator: ", ")).")
+                    throw ValidationError(
+                        "state \"\(state)\" is not one of: \(ApprovalTicket.State.allCases.map(\.rawValue).joined(separator: ", "))."
+                    )
                 }
                 stateFilter = parsed
             }
@@ -298,8 +344,16 @@ struct Approvals: AsyncParsableCommand {
             }
             var table = TextTable("ID", "STATE", "ACTION", "RESOURCE", "REQUESTER", "CREATED", "EXPIRES", "THREAD")
             for ticket in output.tickets {
-                table.add(Display.id(ticket.id), ticket.state.rawValue, ticket.actionClass, Display.excerpt(ticket.resource, limit: 40),
-                          ticket.requester, Display.date(ticket.createdAt), Display.date(ticket.expiresAt), Display.id(ticket.threadID))
+                table.add(
+                    Display.id(ticket.id),
+                    ticket.state.rawValue,
+                    ticket.actionClass,
+                    Display.excerpt(ticket.resource, limit: 40),
+                    ticket.requester,
+                    Display.date(ticket.createdAt),
+                    Display.date(ticket.expiresAt),
+                    Display.id(ticket.threadID)
+                )
             }
             print(table.render(indent: ""))
         }
@@ -327,21 +381,27 @@ struct Approvals: AsyncParsableCommand {
                 try printJSON(output)
             } else {
                 let ticket = output.ticket
-                print("Ticket \(Display.id(ticket.id)) \(ticket.state.rawValue): \(ticket.actionClass) on \(ticket.resource), requested by \(ticket.requester).")
+                print(
+                    "Ticket \(Display.id(ticket.id)) \(ticket.state.rawValue): \(ticket.actionClass) on \(ticket.resource), requested by \(ticket.requester)."
+                )
             }
         }
     }
 
     struct Approve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Approve a pending ticket.", discussion: "Example: agent-bridge approvals approve --ticket-id ID --note \"ok for staging\"")
+            abstract: "Approve a pending ticket.",
+            discussion: "Example: agent-bridge approvals approve --ticket-id ID --note \"ok for staging\""
+        )
         @OptionGroup var decision: Decision
         func run() async throws { try await decision.decide(.approve) }
     }
 
     struct Deny: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Deny a pending ticket.", discussion: "Example: agent-bridge approvals deny --ticket-id ID --note \"not on main\"")
+            abstract: "Deny a pending ticket.",
+            discussion: "Example: agent-bridge approvals deny --ticket-id ID --note \"not on main\""
+        )
         @OptionGroup var decision: Decision
         func run() async throws { try await decision.decide(.deny) }
     }

@@ -1,9 +1,9 @@
 import ArgumentParser
-import CStandardDescriptors
 import BridgeCore
 import BridgeMCP
 import BridgeService
 import BridgeStore
+import CStandardDescriptors
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -34,7 +34,8 @@ struct Serve: AsyncParsableCommand {
               command = "/path/to/agent-bridge"
               args = ["serve"]
               env = { AGENT_BRIDGE_PARTICIPANT = "reviewer", AGENT_BRIDGE_ROLE = "reviewer" }
-            """)
+            """
+    )
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var catalog: CatalogOptions
@@ -58,14 +59,22 @@ struct Serve: AsyncParsableCommand {
         // A closed stdin, stdout or stderr was opened on /dev/null before main (CStandardDescriptors).
         let reopened = agent_bridge_reopened_standard_descriptors()
         if reopened > 0 {
-            logger.warning("stdin, stdout or stderr was closed by the parent; it reads and writes /dev/null.", metadata: [
-                "event": "serve.closed_stdio", "count": "\(reopened)",
-            ])
+            logger.warning(
+                "stdin, stdout or stderr was closed by the parent; it reads and writes /dev/null.",
+                metadata: [
+                    "event": "serve.closed_stdio", "count": "\(reopened)",
+                ]
+            )
         }
         let environment = ProcessInfo.processInfo.environment
         let identityConfiguration = CallerIdentity.Configuration(
-            participant: participant, role: role, workspace: workspace, auth: auth, tokenKeyFile: tokenKey.resolvedPath,
-            environment: environment)
+            participant: participant,
+            role: role,
+            workspace: workspace,
+            auth: auth,
+            tokenKeyFile: tokenKey.resolvedPath,
+            environment: environment
+        )
         let identity: CallerIdentity
         do {
             identity = try CallerIdentity(configuration: identityConfiguration, logger: logger)
@@ -103,20 +112,26 @@ struct Serve: AsyncParsableCommand {
             do throws(BridgeError) {
                 try await setup.prepareSchema(store, logger: logger)
             } catch {
-                logger.error("The database is not ready; calls will report it until it is.", metadata: ["event": "db.unavailable", "reason": "\(error.reason.rawValue)", "error": "\(error.message)"])
+                logger.error(
+                    "The database is not ready; calls will report it until it is.",
+                    metadata: ["event": "db.unavailable", "reason": "\(error.reason.rawValue)", "error": "\(error.message)"]
+                )
             }
         }
-        let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: store.client),
-                .init(service: store.notifications),
-                .init(service: APIStatsFlusher(stats: stats, service: service, logger: logger)),
-                .init(service: PresenceFlusher(presence: presence, service: service, logger: logger)),
-                .init(service: lease),
-                .init(service: mcp, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: store.client),
+                    .init(service: store.notifications),
+                    .init(service: APIStatsFlusher(stats: stats, service: service, logger: logger)),
+                    .init(service: PresenceFlusher(presence: presence, service: service, logger: logger)),
+                    .init(service: lease),
+                    .init(service: mcp, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
         try await group.run()
     }
 
@@ -125,9 +140,12 @@ struct Serve: AsyncParsableCommand {
     private func wakeThreadID(_ environment: [String: String], logger: Logger) -> UUID? {
         guard let text = environmentValue("AGENT_BRIDGE_WAKE_THREAD_ID", in: environment) else { return nil }
         guard let threadID = UUID(uuidString: text) else {
-            logger.warning("AGENT_BRIDGE_WAKE_THREAD_ID is not a UUID; permission prompts without thread_id will be denied.", metadata: [
-                "event": "serve.bad_wake_thread",
-            ])
+            logger.warning(
+                "AGENT_BRIDGE_WAKE_THREAD_ID is not a UUID; permission prompts without thread_id will be denied.",
+                metadata: [
+                    "event": "serve.bad_wake_thread"
+                ]
+            )
             return nil
         }
         return threadID

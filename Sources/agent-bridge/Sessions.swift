@@ -18,7 +18,8 @@ struct Sessions: AsyncParsableCommand {
               agent-bridge sessions
               agent-bridge sessions --participant reviewer --all
               agent-bridge sessions --json | jq '.[] | select(.channel)'
-            """)
+            """
+    )
 
     @Option(help: "Only this participant's sessions.")
     var participant: String?
@@ -50,9 +51,18 @@ struct Sessions: AsyncParsableCommand {
         var table = TextTable("PARTICIPANT", "CLIENT", "RUNTIME", "SESSION", "PID", "HOST", "CHANNEL", "STARTED", "RENEWED", "STATE")
         for lease in leases {
             let client = [lease.clientName, lease.clientVersion].compactMap { $0 }.joined(separator: " ")
-            table.add(lease.handle, client.isEmpty ? "-" : client, lease.runtime, lease.sessionID ?? "-", "\(lease.pid)", lease.host,
-                      lease.channel ? "yes" : "no", Display.date(lease.startedAt), Display.date(lease.renewedAt),
-                      lease.live ? "live" : "lapsed")
+            table.add(
+                lease.handle,
+                client.isEmpty ? "-" : client,
+                lease.runtime,
+                lease.sessionID ?? "-",
+                "\(lease.pid)",
+                lease.host,
+                lease.channel ? "yes" : "no",
+                Display.date(lease.startedAt),
+                Display.date(lease.renewedAt),
+                lease.live ? "live" : "lapsed"
+            )
         }
         return table
     }

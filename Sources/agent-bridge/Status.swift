@@ -33,7 +33,8 @@ struct Status: AsyncParsableCommand {
               agent-bridge status
               agent-bridge status --json | jq .health
               agent-bridge status --workspace team-a --database-url postgres://db.internal/bridge
-            """)
+            """
+    )
 
     @OptionGroup var database: DatabaseOptions
 
@@ -94,16 +95,21 @@ struct Status: AsyncParsableCommand {
     static func render(_ report: Report, database: String) -> String {
         let health = report.health
         var lines = ["agent-bridge status, workspace \(report.workspace)"]
-        let supervisor: String = switch health.supervisorLeading {
-        case true?: "leading" + (report.metrics?.leaderBackendPID.map { " (lock held by backend pid \($0))" } ?? "")
-        case false?: "NONE LEADING: dormant agents are not woken (start agent-bridge supervise)"
-        case nil: "unknown"
-        }
+        let supervisor: String =
+            switch health.supervisorLeading {
+            case true?: "leading" + (report.metrics?.leaderBackendPID.map { " (lock held by backend pid \($0))" } ?? "")
+            case false?: "NONE LEADING: dormant agents are not woken (start agent-bridge supervise)"
+            case nil: "unknown"
+            }
         var table = TextTable("CHECK", "STATE")
         table.add("database", health.databaseReachable ? "reachable (\(database))" : "UNREACHABLE (\(database))")
-        table.add("schema", health.schemaVersion.map { version in
-            health.schemaCurrent ? "version \(version), current" : "version \(version), NEEDS \(health.requiredSchemaVersion): run agent-bridge migrate"
-        } ?? "unknown")
+        table.add(
+            "schema",
+            health.schemaVersion.map { version in
+                health.schemaCurrent
+                    ? "version \(version), current" : "version \(version), NEEDS \(health.requiredSchemaVersion): run agent-bridge migrate"
+            } ?? "unknown"
+        )
         table.add("supervisor", supervisor)
         table.add("overall", report.healthy ? "healthy" : "UNHEALTHY (exit \(report.exitCode))")
         lines.append(table.render())
@@ -122,12 +128,18 @@ struct Status: AsyncParsableCommand {
         figures.add("delivery failures", counts(metrics.deliveryFailures))
         figures.add("tickets", "pending \(metrics.ticketsByState["pending"] ?? 0) (escalated \(metrics.ticketsEscalatedPending))")
         figures.add("escalations", "\(metrics.escalations) (loop guards: \(counts(metrics.loopGuardTrips)))")
-        figures.add("read latency", metrics.readLatencyP95.map { p95 in
-            "p95 ≤ \(seconds(p95)), p50 ≤ \(seconds(metrics.readLatencyP50 ?? 0)) (last hour or two)"
-        } ?? "no reads in the last hour or two")
-        figures.add("wake start latency", metrics.wakeStartLatencyP95.map { p95 in
-            "p95 \(seconds(p95)), p50 \(seconds(metrics.wakeStartLatencyP50 ?? 0)) (last hour)"
-        } ?? "no wakes in the last hour")
+        figures.add(
+            "read latency",
+            metrics.readLatencyP95.map { p95 in
+                "p95 ≤ \(seconds(p95)), p50 ≤ \(seconds(metrics.readLatencyP50 ?? 0)) (last hour or two)"
+            } ?? "no reads in the last hour or two"
+        )
+        figures.add(
+            "wake start latency",
+            metrics.wakeStartLatencyP95.map { p95 in
+                "p95 \(seconds(p95)), p50 \(seconds(metrics.wakeStartLatencyP50 ?? 0)) (last hour)"
+            } ?? "no wakes in the last hour"
+        )
         lines.append(figures.render())
 
         lines.append("")

@@ -41,7 +41,8 @@ struct Supervise: AsyncParsableCommand {
             or through a proxy you secure. A port already in use is logged (http.failed) and supervising goes on \
             without HTTP. --http-port 0 picks a free port and logs it (http.listening); --no-http turns HTTP off. \
             For a one-shot check from a shell, use agent-bridge status.
-            """)
+            """
+    )
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var catalog: CatalogOptions
@@ -67,7 +68,9 @@ struct Supervise: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0…65535.") }
         guard Self.isLoopback(httpHost) else {
-            throw ValidationError("--http-host \(httpHost) is not a loopback address; the endpoints are unauthenticated. Use 127.0.0.1, ::1 or localhost.")
+            throw ValidationError(
+                "--http-host \(httpHost) is not a loopback address; the endpoints are unauthenticated. Use 127.0.0.1, ::1 or localhost."
+            )
         }
     }
 
@@ -89,15 +92,21 @@ struct Supervise: AsyncParsableCommand {
         let store = PostgresStore(configuration: .init(endpoint: setup.endpoint), logger: logger)
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
         var configuration = Supervisor.Configuration(
-            workspace: resolveWorkspace(workspace), supervisorID: supervisorID ?? "\(host)-\(getpid())",
-            timings: policyCatalog.timings, runtimes: policyCatalog.runtimes)
+            workspace: resolveWorkspace(workspace),
+            supervisorID: supervisorID ?? "\(host)-\(getpid())",
+            timings: policyCatalog.timings,
+            runtimes: policyCatalog.runtimes
+        )
         configuration.listen = !noListen
         let supervisor = Supervisor(configuration: configuration, store: store, logger: logger)
-        logger.notice("Supervisor starting.", metadata: [
-            "event": "supervisor.started", "workspace": "\(configuration.workspace)", "supervisor": "\(configuration.supervisorID)",
-            "poll_interval_ms": "\(Int(configuration.timings.pollInterval.seconds * 1000))",
-            "listen": "\(configuration.listen)", "database": "\(setup.endpoint.redacted)",
-        ])
+        logger.notice(
+            "Supervisor starting.",
+            metadata: [
+                "event": "supervisor.started", "workspace": "\(configuration.workspace)", "supervisor": "\(configuration.supervisorID)",
+                "poll_interval_ms": "\(Int(configuration.timings.pollInterval.seconds * 1000))",
+                "listen": "\(configuration.listen)", "database": "\(setup.endpoint.redacted)",
+            ]
+        )
         let prepared = PreparedService(supervisor) {
             // Keep trying: a supervisor started before its database comes up waits for it.
             while !Task.isCancelled {
@@ -105,7 +114,10 @@ struct Supervise: AsyncParsableCommand {
                     try await setup.prepareSchema(store, logger: logger)
                     return
                 } catch {
-                    logger.error("The database is not ready; retrying.", metadata: ["event": "db.unavailable", "reason": "\(error.reason.rawValue)", "error": "\(error.message)"])
+                    logger.error(
+                        "The database is not ready; retrying.",
+                        metadata: ["event": "db.unavailable", "reason": "\(error.reason.rawValue)", "error": "\(error.message)"]
+                    )
                     try? await Task.sleep(for: .seconds(2))
                 }
             }
@@ -123,15 +135,29 @@ struct Supervise: AsyncParsableCommand {
             http.host = httpHost
             http.port = httpPort
             // Before the supervisor: /health answers while it still waits for its database.
-            services.append(.init(service: HealthServer(
-                configuration: http, exporter: MetricsExporter(supervisor: supervisor, registry: registry), logger: logger)))
+            services.append(
+                .init(
+                    service: HealthServer(
+                        configuration: http,
+                        exporter: MetricsExporter(supervisor: supervisor, registry: registry),
+                        logger: logger
+                    )
+                )
+            )
         }
-        let group = ServiceGroup(configuration: .init(
-            services: services + [
-                .init(service: prepared, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services + [
+                    .init(
+                        service: prepared,
+                        successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup
+                    )
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
         try await group.run()
     }
 }

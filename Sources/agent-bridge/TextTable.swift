@@ -1,5 +1,5 @@
-import Foundation
 import BridgeCore
+import Foundation
 
 /// Aligned plain-text columns for terminal output: a header row, then one line per row.
 struct TextTable {

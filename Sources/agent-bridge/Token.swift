@@ -6,9 +6,13 @@ import Foundation
 
 /// Where the token key lives; shared by `serve` (to verify) and `token` (to issue).
 struct TokenKeyOptions: ParsableArguments {
-    @Option(name: .customLong("token-key-file"), help: ArgumentHelp(
-        "The token signing key: an HS256 secret (text, 32+ bytes) or an Ed25519 PEM key. Default: $AGENT_BRIDGE_TOKEN_KEY_FILE, else token.key in the state folder.",
-        valueName: "path"))
+    @Option(
+        name: .customLong("token-key-file"),
+        help: ArgumentHelp(
+            "The token signing key: an HS256 secret (text, 32+ bytes) or an Ed25519 PEM key. Default: $AGENT_BRIDGE_TOKEN_KEY_FILE, else token.key in the state folder.",
+            valueName: "path"
+        )
+    )
     var tokenKeyFile: String?
 
     /// The key file named by flag or environment, else `<state folder>/token.key`.
@@ -36,12 +40,14 @@ struct TokenCommand: AsyncParsableCommand {
               agent-bridge token keygen
               agent-bridge token issue --participant reviewer --role reviewer --ttl 12h
             """,
-        subcommands: [Issue.self, Keygen.self])
+        subcommands: [Issue.self, Keygen.self]
+    )
 
     struct Issue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a signed token for one participant.",
-            discussion: "With the default key path and no key there yet, an HS256 key is created first (and said so on stderr).")
+            discussion: "With the default key path and no key there yet, an HS256 key is created first (and said so on stderr)."
+        )
 
         @Option(help: "The participant handle the token names (sub).")
         var participant: String
@@ -68,7 +74,9 @@ struct TokenCommand: AsyncParsableCommand {
         func run() async throws {
             let path = key.resolvedPath
             if !FileManager.default.fileExists(atPath: path) {
-                guard key.explicitPath == nil else { exitWithError("no key at \(path); create one with: agent-bridge token keygen --token-key-file \(path)") }
+                guard key.explicitPath == nil else {
+                    exitWithError("no key at \(path); create one with: agent-bridge token keygen --token-key-file \(path)")
+                }
                 do {
                     try TokenAuthority.generateKeyFile(at: path, algorithm: .hs256)
                 } catch {
@@ -79,7 +87,11 @@ struct TokenCommand: AsyncParsableCommand {
             let role = try parseRole(role)
             do {
                 let token = try await TokenAuthority(keyFile: path).issue(
-                    handle: participant, role: role, workspace: resolveWorkspace(workspace), ttl: CatalogParser.parseDuration(ttl) ?? .zero)
+                    handle: participant,
+                    role: role,
+                    workspace: resolveWorkspace(workspace),
+                    ttl: CatalogParser.parseDuration(ttl) ?? .zero
+                )
                 print(token)
             } catch {
                 exitWithError("\(error.message) (key file: \(path))")
@@ -94,7 +106,8 @@ struct TokenCommand: AsyncParsableCommand {
                 hs256: a random 32-byte secret; serve and token issue both read the same file.
                 eddsa: an Ed25519 private key (PEM). To let serve verify without being able to issue, give it a
                 file with just the public key: openssl pkey -in token.key -pubout > token.pub
-                """)
+                """
+        )
 
         @Option(help: "hs256 or eddsa.")
         var algorithm: String = "hs256"

@@ -58,7 +58,10 @@ import Testing
         _ = try await agent.initialize()
         let created = try await agent.call("v1_thread_create", ["title": "health", "participants": [["handle": "reader"]]])
         let threadID = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
-        #expect(try await agent.call("v1_message_post", ["thread_id": threadID, "body": "please look", "to": ["reader"], "kind": "request"]).isError == false)
+        #expect(
+            try await agent.call("v1_message_post", ["thread_id": threadID, "body": "please look", "to": ["reader"], "kind": "request"]).isError
+                == false
+        )
         #expect(await agent.closeAndWait() == 0)
 
         let supervisor = try SuperviseEndToEndTests.SupervisorProcess(id: "sup-health", environment: environment, directory: directory)

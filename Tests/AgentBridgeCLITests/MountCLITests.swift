@@ -22,25 +22,33 @@ import Testing
     @Test func claudePrintShowsTheWholeMCPJSONAndWritesNothing() async throws {
         try await withScratchDirectory { directory in
             let run = try await CommandRun.agentBridge(
-                ["mount", "claude", "--print", "--participant", "executioner", "--role", "executioner", "--workspace", "team-a",
-                 "--database-url", "postgres://bridge@db.internal/agent_bridge"], in: directory)
+                [
+                    "mount", "claude", "--print", "--participant", "executioner", "--role", "executioner", "--workspace", "team-a",
+                    "--database-url", "postgres://bridge@db.internal/agent_bridge",
+                ],
+                in: directory
+            )
             #expect(run.status == 0, "\(run.stderr)")
             let root = try jsonObject(Data(run.stdout.utf8))
             let server = try #require((root["mcpServers"] as? [String: Any])?["agent-bridge"] as? [String: Any], "\(run.stdout)")
             #expect(server["command"] as? String == binaryPath)
             #expect(server["args"] as? [String] == ["serve"])
-            #expect(server["env"] as? [String: String] == [
-                "AGENT_BRIDGE_PARTICIPANT": "executioner", "AGENT_BRIDGE_ROLE": "executioner", "AGENT_BRIDGE_WORKSPACE": "team-a",
-                "DATABASE_URL": "postgres://bridge@db.internal/agent_bridge",
-            ])
+            #expect(
+                server["env"] as? [String: String] == [
+                    "AGENT_BRIDGE_PARTICIPANT": "executioner", "AGENT_BRIDGE_ROLE": "executioner", "AGENT_BRIDGE_WORKSPACE": "team-a",
+                    "DATABASE_URL": "postgres://bridge@db.internal/agent_bridge",
+                ]
+            )
             #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent(".mcp.json").path))
         }
     }
 
     @Test func codexPrintShowsTheTableWithALongToolTimeout() async throws {
         try await withScratchDirectory { directory in
-            let run = try await CommandRun.agentBridge(["mount", "codex", "--print", "--participant", "reviewer", "--role", "reviewer"],
-                                                       environment: ["CODEX_HOME": directory.path])
+            let run = try await CommandRun.agentBridge(
+                ["mount", "codex", "--print", "--participant", "reviewer", "--role", "reviewer"],
+                environment: ["CODEX_HOME": directory.path]
+            )
             #expect(run.status == 0, "\(run.stderr)")
             let lines = run.stdout.split(separator: "\n").map(String.init)
             #expect(lines.first == "[mcp_servers.agent-bridge]")
@@ -57,11 +65,18 @@ import Testing
         let database = try await TestDatabase.create()
         try await withScratchDirectory { directory in
             let file = directory.appendingPathComponent(".mcp.json")
-            try Data(#"{"mcpServers": {"github": {"command": "gh-mcp", "args": ["--stdio"]}, "agent-bridge": {"command": "/old/agent-bridge"}}, "note": 1.50}"#.utf8)
-                .write(to: file)
+            try Data(
+                #"{"mcpServers": {"github": {"command": "gh-mcp", "args": ["--stdio"]}, "agent-bridge": {"command": "/old/agent-bridge"}}, "note": 1.50}"#
+                    .utf8
+            )
+            .write(to: file)
             let run = try await CommandRun.agentBridge(
-                ["mount", "claude", "--participant", "executioner", "--role", "executioner", "--workspace", "team-a", "--database-url", database.url],
-                in: directory)
+                [
+                    "mount", "claude", "--participant", "executioner", "--role", "executioner", "--workspace", "team-a", "--database-url",
+                    database.url,
+                ],
+                in: directory
+            )
             #expect(run.status == 0, "\(run.stderr)")
             #expect(run.stdout.contains(file.path), "\(run.stdout)")
 
@@ -87,9 +102,15 @@ import Testing
 
             // Run again: still one agent-bridge entry, the file otherwise the same.
             let before = try Data(contentsOf: file)
-            #expect(try await CommandRun.agentBridge(
-                ["mount", "claude", "--participant", "executioner", "--role", "executioner", "--workspace", "team-a", "--database-url", database.url],
-                in: directory).status == 0)
+            #expect(
+                try await CommandRun.agentBridge(
+                    [
+                        "mount", "claude", "--participant", "executioner", "--role", "executioner", "--workspace", "team-a", "--database-url",
+                        database.url,
+                    ],
+                    in: directory
+                ).status == 0
+            )
             #expect(try Data(contentsOf: file) == before)
         }
     }
@@ -144,11 +165,16 @@ import Testing
 
                 """
             try Data(existing.utf8).write(to: file)
-            let updated = try await CommandRun.agentBridge(["mount", "codex", "--participant", "reviewer", "--role", "reviewer"], environment: environment)
+            let updated = try await CommandRun.agentBridge(
+                ["mount", "codex", "--participant", "reviewer", "--role", "reviewer"],
+                environment: environment
+            )
             #expect(updated.status == 0, "\(updated.stderr)")
             let text = try String(contentsOf: file, encoding: .utf8)
-            for kept in ["model = \"gpt-5-codex\"", "approval_policy = \"on-request\"", "[mcp_servers.github]", "command = \"gh-mcp\"",
-                         "# Profiles for work.", "[profiles.work]", "model = \"o3\""] {
+            for kept in [
+                "model = \"gpt-5-codex\"", "approval_policy = \"on-request\"", "[mcp_servers.github]", "command = \"gh-mcp\"",
+                "# Profiles for work.", "[profiles.work]", "model = \"o3\"",
+            ] {
                 #expect(text.contains(kept), "kept \(kept): \(text)")
             }
             #expect(!text.contains("/old/agent-bridge") && !text.contains("[mcp_servers.agent-bridge.env]") && !text.contains("\"old\""), "\(text)")
@@ -161,7 +187,10 @@ import Testing
             #expect(table.lowerBound < profiles.lowerBound)
 
             // Again: nothing changes.
-            #expect(try await CommandRun.agentBridge(["mount", "codex", "--participant", "reviewer", "--role", "reviewer"], environment: environment).status == 0)
+            #expect(
+                try await CommandRun.agentBridge(["mount", "codex", "--participant", "reviewer", "--role", "reviewer"], environment: environment)
+                    .status == 0
+            )
             #expect(try String(contentsOf: file, encoding: .utf8) == text)
         }
     }

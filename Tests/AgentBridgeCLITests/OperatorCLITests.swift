@@ -24,11 +24,18 @@ import Testing
         let database = try await TestDatabase.create()
         let alice = try MCPClient(databaseURL: database.url, participant: "alice")
         _ = try await alice.initialize()
-        let created = try await alice.call("v1_thread_create", ["title": "migrate billing", "participants": [["handle": "bob", "role": "executioner"]]])
+        let created = try await alice.call(
+            "v1_thread_create",
+            ["title": "migrate billing", "participants": [["handle": "bob", "role": "executioner"]]]
+        )
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
         #expect(try await alice.call("v1_message_post", ["thread_id": thread, "body": "plan: users table first", "to": ["bob"]]).isError == false)
-        let requested = try await alice.call("v1_approval_request", [
-            "thread_id": thread, "action_class": "db_write", "resource": "billing.users", "summary": "add column"])
+        let requested = try await alice.call(
+            "v1_approval_request",
+            [
+                "thread_id": thread, "action_class": "db_write", "resource": "billing.users", "summary": "add column",
+            ]
+        )
         let ticket = try #require((requested.structured["ticket"] as? [String: Any])?["id"] as? String, "\(requested.text)")
 
         // Inspect, for a person and for a script.
@@ -72,7 +79,9 @@ import Testing
         #expect(actions.contains("operator:dana thread.escalate"), "\(actions)")
         #expect(actions.contains("operator:ops-person thread.unblock"), "the default operator is the OS user: \(actions)")
         let read = try await alice.call("v1_message_read", ["thread_id": thread])
-        let systemBodies = ((read.structured["messages"] as? [[String: Any]]) ?? []).filter { $0["kind"] as? String == "system" }.compactMap { $0["body"] as? String }
+        let systemBodies = ((read.structured["messages"] as? [[String: Any]]) ?? []).filter { $0["kind"] as? String == "system" }.compactMap {
+            $0["body"] as? String
+        }
         #expect(systemBodies.contains { $0.contains("escalated") && $0.contains("operator:dana") && $0.contains("needs a human") }, "\(systemBodies)")
 
         // Approvals: list, approve once; a second decision is refused.
@@ -87,10 +96,16 @@ import Testing
         expectOneLineFailure(try await cli(database, ["approvals", "deny", "--ticket-id", ticket]), mentioning: "already")
 
         // Override-close needs a human_override: reason; nothing changes when it is refused.
-        expectOneLineFailure(try await cli(database, ["override-close-thread", "--thread-id", thread, "--reason", "done"]), mentioning: "human_override:")
+        expectOneLineFailure(
+            try await cli(database, ["override-close-thread", "--thread-id", thread, "--reason", "done"]),
+            mentioning: "human_override:"
+        )
         let still = try await alice.call("v1_thread_get", ["thread_id": thread])
         #expect((still.structured["thread"] as? [String: Any])?["status"] as? String == "active", "\(still.text)")
-        let closed = try await cli(database, ["override-close-thread", "--thread-id", thread, "--reason", "human_override: superseded by PR 42", "--json"])
+        let closed = try await cli(
+            database,
+            ["override-close-thread", "--thread-id", thread, "--reason", "human_override: superseded by PR 42", "--json"]
+        )
         #expect(closed.status == 0, "\(closed.stderr)")
         #expect((try json(closed)["thread"] as? [String: Any])?["status"] as? String == "closed", "\(closed.stdout)")
 

@@ -80,16 +80,24 @@ import Testing
         try await TestDatabase.run(store) { _ in
             for (handle, session) in [("exec-a", "sess-a"), ("exec-b", "sess-b")] {
                 _ = try await store.registerParticipant(
-                    ParticipantRegistration(displayName: nil, runtime: RuntimeDescriptor(kind: .codexCLI, managed: true, sessionID: session, workdir: directory)),
+                    ParticipantRegistration(
+                        displayName: nil,
+                        runtime: RuntimeDescriptor(kind: .codexCLI, managed: true, sessionID: session, workdir: directory)
+                    ),
                     context: CallContext(identity: Identity(workspace: "local", handle: handle, role: .executioner), requestID: "req_setup"),
-                    idempotency: nil)
+                    idempotency: nil
+                )
             }
         }
         let lead = try MCPClient(databaseURL: database.url, participant: "lead", role: "coordinator")
         _ = try await lead.initialize()
-        let created = try await lead.call("v1_thread_create", [
-            "title": "flaky login test", "participants": [["handle": "exec-a", "role": "executioner"], ["handle": "exec-b", "role": "executioner"]],
-        ])
+        let created = try await lead.call(
+            "v1_thread_create",
+            [
+                "title": "flaky login test",
+                "participants": [["handle": "exec-a", "role": "executioner"], ["handle": "exec-b", "role": "executioner"]],
+            ]
+        )
         let threadID = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
 
         let first = try SupervisorProcess(id: "sup-1", environment: environment, directory: directory)
@@ -104,7 +112,10 @@ import Testing
         let (leader, standby) = first.leads ? (first, second) : (second, first)
 
         // A finding for the dormant exec-a: the leader resumes its session.
-        _ = try await lead.call("v1_message_post", ["thread_id": threadID, "kind": "finding", "body": "login_test races the session cache", "to": ["exec-a"]])
+        _ = try await lead.call(
+            "v1_message_post",
+            ["thread_id": threadID, "kind": "finding", "body": "login_test races the session cache", "to": ["exec-a"]]
+        )
         let statusA = try await waitForWake(lead, participant: "exec-a", state: "acked")
         let attemptsA = try #require(statusA["attempts"] as? [[String: Any]])
         #expect(attemptsA.count == 1)

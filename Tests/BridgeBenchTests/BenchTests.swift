@@ -22,8 +22,10 @@ struct BenchTests {
 
         let data = try Data(contentsOf: URL(fileURLWithPath: output))
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        for section in ["machine", "post_to_visible", "wake_trigger", "read_latency", "throughput", "serve_initialize",
-                        "wire", "errors", "gapless_seq", "service_levels", "settings"] {
+        for section in [
+            "machine", "post_to_visible", "wake_trigger", "read_latency", "throughput", "serve_initialize",
+            "wire", "errors", "gapless_seq", "service_levels", "settings",
+        ] {
             #expect(object[section] != nil, "the report has no \(section)")
         }
         let report = try BenchReport.decode(data)
@@ -46,7 +48,10 @@ struct BenchTests {
         let admin = PostgresStore(configuration: adminConfiguration, logger: Logger(label: "bench-tests"))
         let scratchNames = try await TestDatabase.run(admin) { client in
             var names: [String] = []
-            let rows = try await client.query("SELECT datname FROM pg_database WHERE datname LIKE 'agent_bridge_scratch_bench_%'", logger: Logger(label: "bench-tests"))
+            let rows = try await client.query(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'agent_bridge_scratch_bench_%'",
+                logger: Logger(label: "bench-tests")
+            )
             for try await name in rows.decode(String.self) { names.append(name) }
             return names
         }
@@ -56,7 +61,8 @@ struct BenchTests {
     /// The wire step talked to its serve child and timed every call: each figure is there and above zero.
     /// Only presence is checked, never a speed.
     static func expectWireFigures(_ report: BenchReport) {
-        let wire = report.wire, reads = report.settings.wireSamples
+        let wire = report.wire
+        let reads = report.settings.wireSamples
         #expect(wire.read.roundTrip.samples == reads)
         #expect(wire.post.roundTrip.samples >= max(reads, 50))
         #expect(wire.messagesPerRead == 50, "every read is a full page")
@@ -64,9 +70,11 @@ struct BenchTests {
         #expect(wire.read.serverSide.samples == wire.read.roundTrip.samples)
         #expect(wire.post.serverSide.samples == wire.post.roundTrip.samples)
         #expect(wire.postgresPageQuery.samples == reads)
-        for (name, summary) in [("post round trip", wire.post.roundTrip), ("post server side", wire.post.serverSide),
-                                ("read round trip", wire.read.roundTrip), ("read server side", wire.read.serverSide),
-                                ("PostgreSQL page query", wire.postgresPageQuery)] {
+        for (name, summary) in [
+            ("post round trip", wire.post.roundTrip), ("post server side", wire.post.serverSide),
+            ("read round trip", wire.read.roundTrip), ("read server side", wire.read.serverSide),
+            ("PostgreSQL page query", wire.postgresPageQuery),
+        ] {
             #expect(summary.p50Ms > 0 && summary.p95Ms > 0, "\(name): \(summary)")
         }
         #expect(wire.serveCpuPerReadMs > 0)

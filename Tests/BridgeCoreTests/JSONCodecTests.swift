@@ -22,10 +22,14 @@ import Testing
         let text = #"{"s":"e\u0301 é \u202e 👨‍👩‍👧 data:,x","n":[1.0,1,123456789012345678901234567890,-0.50,2E+3]}"#
         let value = try JSONParser.parse(Array(text.utf8))
         #expect(value["s"]?.stringValue.map { Array($0.unicodeScalars) } == Array("e\u{301} \u{E9} \u{202E} 👨‍👩‍👧 data:,x".unicodeScalars))
-        #expect(value["n"]?.arrayValue?.compactMap { if case .number(let n) = $0 { n.literal } else { nil } }
-            == ["1.0", "1", "123456789012345678901234567890", "-0.50", "2E+3"])
-        #expect(String(decoding: value.serialized(), as: UTF8.self)
-            == #"{"n":[1.0,1,123456789012345678901234567890,-0.50,2E+3],"s":"e\#u{301} \#u{E9} \#u{202E} 👨‍👩‍👧 data:,x"}"#)
+        #expect(
+            value["n"]?.arrayValue?.compactMap { if case .number(let n) = $0 { n.literal } else { nil } }
+                == ["1.0", "1", "123456789012345678901234567890", "-0.50", "2E+3"]
+        )
+        #expect(
+            String(decoding: value.serialized(), as: UTF8.self)
+                == #"{"n":[1.0,1,123456789012345678901234567890,-0.50,2E+3],"s":"e\#u{301} \#u{E9} \#u{202E} 👨‍👩‍👧 data:,x"}"#
+        )
     }
 
     @Test func controlCharactersAreEscapedAndNothingElseIs() {
@@ -88,9 +92,16 @@ import Testing
 
     @Test func typedValuesGoInAndOutOfTheTreeWithTheWireConventions() throws {
         let sample = Sample(
-            id: UUID(uuidString: "6F1C2D3E-4A5B-4C6D-8E9F-0A1B2C3D4E5F")!, at: Date(timeIntervalSince1970: 1_764_810_123.25),
-            kind: .finding, count: 9_007_199_254_740_993, ratio: 0.25, tags: ["data:,x"], note: nil,
-            payload: .object(["big": .number(JSONNumber(literal: "123456789012345678901234567890")!)]), nested: ["a": [1, 2]])
+            id: UUID(uuidString: "6F1C2D3E-4A5B-4C6D-8E9F-0A1B2C3D4E5F")!,
+            at: Date(timeIntervalSince1970: 1_764_810_123.25),
+            kind: .finding,
+            count: 9_007_199_254_740_993,
+            ratio: 0.25,
+            tags: ["data:,x"],
+            note: nil,
+            payload: .object(["big": .number(JSONNumber(literal: "123456789012345678901234567890")!)]),
+            nested: ["a": [1, 2]]
+        )
         let tree = try JSONValueEncoder().encode(sample)
         #expect(tree["id"] == .string("6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"))
         #expect(tree["at"] == .string("2025-12-04T01:02:03.250Z"))
@@ -109,7 +120,9 @@ import Testing
         struct When: Decodable { var since: Date }
         #expect(try JSONValueDecoder().decode(Numbers.self, from: .object(["limit": .number(JSONNumber(literal: "5.0")!)])).limit == 5)
         #expect(throws: DecodingError.self) { try JSONValueDecoder().decode(Numbers.self, from: .object(["limit": .string("5")])) }
-        #expect(throws: DecodingError.self) { try JSONValueDecoder().decode(Numbers.self, from: .object(["limit": .number(JSONNumber(literal: "5.5")!)])) }
+        #expect(throws: DecodingError.self) {
+            try JSONValueDecoder().decode(Numbers.self, from: .object(["limit": .number(JSONNumber(literal: "5.5")!)]))
+        }
         #expect(throws: DecodingError.self) { try JSONValueDecoder().decode(Numbers.self, from: .object(["limit": .bool(true)])) }
         #expect(throws: DecodingError.self) { try JSONValueDecoder().decode(Words.self, from: .object(["title": .integer(1)])) }
         #expect(throws: DecodingError.self) { try JSONValueDecoder().decode(Words.self, from: .object([:])) }

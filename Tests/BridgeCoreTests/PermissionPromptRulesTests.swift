@@ -99,10 +99,14 @@ import Testing
 
     @Test(arguments: [
         ("    - match: [Read]\n      action_class: teleport\n", 9, "unknown action class 'teleport'"),
-        ("    - match: [Bash]\n      action_class: process_run\n      commands:\n        - pattern: 'rm (-rf'\n          action_class: process_run\n",
-         11, "not a valid regular expression"),
-        ("    - match: [Bash]\n      action_class: process_run\n      commands:\n        - pattern: 'x'\n          action_class: nope\n",
-         12, "unknown action class 'nope'"),
+        (
+            "    - match: [Bash]\n      action_class: process_run\n      commands:\n        - pattern: 'rm (-rf'\n          action_class: process_run\n",
+            11, "not a valid regular expression"
+        ),
+        (
+            "    - match: [Bash]\n      action_class: process_run\n      commands:\n        - pattern: 'x'\n          action_class: nope\n",
+            12, "unknown action class 'nope'"
+        ),
         ("    - match: []\n      action_class: fs_read\n", 8, "at least one tool name"),
         ("    - match: [Read]\n      action_clas: fs_read\n", 9, "unknown key 'action_clas'"),
     ])

@@ -1,13 +1,27 @@
 import Testing
+
 @testable import BridgeCore
 
 @Suite struct PolicyTests {
     let policy = CatalogPolicy(catalog: try! repositoryCatalog())
 
-    func reason(_ role: Role, _ operation: BridgeOperation, _ transition: ThreadStatus.Transition? = nil,
-                thread: ThreadFacts? = nil, ticket: TicketFacts? = nil, handle: String = "me") -> Reason? {
-        policy.decide(PolicyRequest(identity: Identity(workspace: "w", handle: handle, role: role), operation: operation,
-                                    transition: transition, thread: thread, ticket: ticket)).deniedReason
+    func reason(
+        _ role: Role,
+        _ operation: BridgeOperation,
+        _ transition: ThreadStatus.Transition? = nil,
+        thread: ThreadFacts? = nil,
+        ticket: TicketFacts? = nil,
+        handle: String = "me"
+    ) -> Reason? {
+        policy.decide(
+            PolicyRequest(
+                identity: Identity(workspace: "w", handle: handle, role: role),
+                operation: operation,
+                transition: transition,
+                thread: thread,
+                ticket: ticket
+            )
+        ).deniedReason
     }
 
     static let active = ThreadFacts(status: .active, callerIsMember: true)
@@ -26,22 +40,26 @@ import Testing
     }
 
     /// The thread-state matrix for posting, by role: (role, thread) → expected denial.
-    @Test(arguments: [
-        (Role.coordinator, active, nil), (.coordinator, blocked, .threadBlocked), (.coordinator, closed, .threadClosed),
-        (.coordinator, stranger, .notAMember), (.executioner, blocked, .threadBlocked), (.reviewer, stranger, .notAMember),
-        (.approver, blocked, nil), (.approver, closed, .threadClosed), (.approver, stranger, .notAMember),
-        (.operator, blocked, nil), (.operator, stranger, nil), (.operator, closed, .threadClosed),
-        (.observer, active, .roleNotPermitted), (.observer, blocked, .roleNotPermitted),
-    ] as [(Role, ThreadFacts, Reason?)])
+    @Test(
+        arguments: [
+            (Role.coordinator, active, nil), (.coordinator, blocked, .threadBlocked), (.coordinator, closed, .threadClosed),
+            (.coordinator, stranger, .notAMember), (.executioner, blocked, .threadBlocked), (.reviewer, stranger, .notAMember),
+            (.approver, blocked, nil), (.approver, closed, .threadClosed), (.approver, stranger, .notAMember),
+            (.operator, blocked, nil), (.operator, stranger, nil), (.operator, closed, .threadClosed),
+            (.observer, active, .roleNotPermitted), (.observer, blocked, .roleNotPermitted),
+        ] as [(Role, ThreadFacts, Reason?)]
+    )
     func postingDependsOnRoleAndThreadState(_ role: Role, _ thread: ThreadFacts, _ expected: Reason?) {
         #expect(reason(role, .messagePost, thread: thread) == expected)
     }
 
-    @Test(arguments: [
-        (Role.coordinator, ThreadStatus.Transition.close, nil), (.reviewer, .close, .roleNotPermitted),
-        (.executioner, .escalate, nil), (.executioner, .unblock, .roleNotPermitted), (.approver, .unblock, nil),
-        (.operator, .close, nil), (.operator, .unblock, nil), (.observer, .escalate, .roleNotPermitted),
-    ] as [(Role, ThreadStatus.Transition, Reason?)])
+    @Test(
+        arguments: [
+            (Role.coordinator, ThreadStatus.Transition.close, nil), (.reviewer, .close, .roleNotPermitted),
+            (.executioner, .escalate, nil), (.executioner, .unblock, .roleNotPermitted), (.approver, .unblock, nil),
+            (.operator, .close, nil), (.operator, .unblock, nil), (.observer, .escalate, .roleNotPermitted),
+        ] as [(Role, ThreadStatus.Transition, Reason?)]
+    )
     func transitionsNeedTheRightRole(_ role: Role, _ transition: ThreadStatus.Transition, _ expected: Reason?) {
         #expect(reason(role, .threadSetStatus, transition, thread: Self.active) == expected)
     }
@@ -66,21 +84,29 @@ import Testing
     }
 
     func postReason(_ role: Role, thread: ThreadFacts = active, post: MessagePostFacts) -> Reason? {
-        policy.decide(PolicyRequest(identity: Identity(workspace: "w", handle: "me", role: role), operation: .messagePost,
-                                    thread: thread, post: post)).deniedReason
+        policy.decide(
+            PolicyRequest(
+                identity: Identity(workspace: "w", handle: "me", role: role),
+                operation: .messagePost,
+                thread: thread,
+                post: post
+            )
+        ).deniedReason
     }
 
     static let calm = MessagePostFacts(lastSeq: 7)
 
     /// The post rules beyond the thread's state, each alone: the statement's facts → the reason a caller is told.
-    @Test(arguments: [
-        (calm, nil),
-        (MessagePostFacts(lastSeq: 7, recipientsNotMembers: ["bob"]), .unknownRecipient),
-        (MessagePostFacts(lastSeq: 7, replyToSeq: 7), nil),
-        (MessagePostFacts(lastSeq: 7, replyToSeq: 8), .replyToUnknownSeq),
-        (MessagePostFacts(lastSeq: 7, allowance: 1, allowancePerSecond: 0.5), nil),
-        (MessagePostFacts(lastSeq: 7, allowance: 0.4, allowancePerSecond: 0.5), .rateLimited),
-    ] as [(MessagePostFacts, Reason?)])
+    @Test(
+        arguments: [
+            (calm, nil),
+            (MessagePostFacts(lastSeq: 7, recipientsNotMembers: ["bob"]), .unknownRecipient),
+            (MessagePostFacts(lastSeq: 7, replyToSeq: 7), nil),
+            (MessagePostFacts(lastSeq: 7, replyToSeq: 8), .replyToUnknownSeq),
+            (MessagePostFacts(lastSeq: 7, allowance: 1, allowancePerSecond: 0.5), nil),
+            (MessagePostFacts(lastSeq: 7, allowance: 0.4, allowancePerSecond: 0.5), .rateLimited),
+        ] as [(MessagePostFacts, Reason?)]
+    )
     func postFactsDecideTheirOwnRule(_ post: MessagePostFacts, _ expected: Reason?) {
         #expect(postReason(.executioner, post: post) == expected)
     }
@@ -93,7 +119,9 @@ import Testing
         #expect(postReason(.executioner, thread: Self.closed, post: everything) == .threadClosed)
         #expect(postReason(.executioner, thread: Self.blocked, post: everything) == .threadBlocked)
         #expect(postReason(.executioner, post: everything) == .unknownRecipient)
-        #expect(postReason(.executioner, post: MessagePostFacts(lastSeq: 1, replyToSeq: 9, allowance: 0, allowancePerSecond: 1)) == .replyToUnknownSeq)
+        #expect(
+            postReason(.executioner, post: MessagePostFacts(lastSeq: 1, replyToSeq: 9, allowance: 0, allowancePerSecond: 1)) == .replyToUnknownSeq
+        )
         #expect(postReason(.executioner, post: MessagePostFacts(lastSeq: 1, allowance: 0, allowancePerSecond: 1)) == .rateLimited)
         #expect(CatalogPolicy.threadRules.map(\.name) == ["membership", "closed", "blocked", "recipients", "reply_to", "rate_limit"])
     }
@@ -110,9 +138,14 @@ import Testing
 
     /// A rate-limit refusal says how long to wait, from the allowance's refill rate.
     @Test func aRateLimitRefusalSaysWhenToRetry() throws {
-        let decision = policy.decide(PolicyRequest(
-            identity: Identity(workspace: "w", handle: "me", role: .executioner), operation: .messagePost, thread: Self.active,
-            post: MessagePostFacts(lastSeq: 0, allowance: 0.5, allowancePerSecond: 0.25)))
+        let decision = policy.decide(
+            PolicyRequest(
+                identity: Identity(workspace: "w", handle: "me", role: .executioner),
+                operation: .messagePost,
+                thread: Self.active,
+                post: MessagePostFacts(lastSeq: 0, allowance: 0.5, allowancePerSecond: 0.25)
+            )
+        )
         guard case .deny(let error, let trace) = decision else {
             Issue.record("expected a denial")
             return

@@ -16,9 +16,20 @@ import Testing
 
     @Test func aDueRequestIsDecidedByActivityManagementHumanInputAndStaleness() {
         #expect(planner.nextStep(facts(), now: now) == .start(.resume))
-        #expect(planner.nextStep(facts { $0.lastActivityAt = now.addingTimeInterval(-5) }, now: now) == .finish(.alreadyActive, reason: .participantActive))
+        #expect(
+            planner.nextStep(facts { $0.lastActivityAt = now.addingTimeInterval(-5) }, now: now)
+                == .finish(.alreadyActive, reason: .participantActive)
+        )
         // Fresh activity but presence idle is not active.
-        #expect(planner.nextStep(facts { $0.lastActivityAt = now.addingTimeInterval(-5); $0.presence = .idle }, now: now) == .start(.resume))
+        #expect(
+            planner.nextStep(
+                facts {
+                    $0.lastActivityAt = now.addingTimeInterval(-5)
+                    $0.presence = .idle
+                },
+                now: now
+            ) == .start(.resume)
+        )
         #expect(planner.nextStep(facts { $0.runtime.managed = false }, now: now) == .finish(.failed, reason: .unmanagedRuntimeTarget))
         #expect(planner.nextStep(facts { $0.runtime.sessionID = nil }, now: now) == .start(.spawn))
         #expect(planner.nextStep(facts { $0.lastActivityAt = now.addingTimeInterval(-13 * 3600) }, now: now) == .start(.spawn))
@@ -28,9 +39,15 @@ import Testing
     @Test func humanInputDefersUntilTheWindowThenTimesOut() {
         let typing = facts { $0.lastHumanInputAt = now.addingTimeInterval(-3) }
         #expect(planner.nextStep(typing, now: now) == .deferUntil(now.addingTimeInterval(5), since: now, reason: .humanInputCollision))
-        let longDeferred = facts(.deferred) { $0.lastHumanInputAt = now.addingTimeInterval(-3); $0.deferredSince = now.addingTimeInterval(-60) }
+        let longDeferred = facts(.deferred) {
+            $0.lastHumanInputAt = now.addingTimeInterval(-3)
+            $0.deferredSince = now.addingTimeInterval(-60)
+        }
         #expect(planner.nextStep(longDeferred, now: now) == .finish(.deferredTimeout, reason: .deferWindowExceeded))
-        let quietAgain = facts(.deferred) { $0.lastHumanInputAt = now.addingTimeInterval(-21); $0.deferredSince = now.addingTimeInterval(-30) }
+        let quietAgain = facts(.deferred) {
+            $0.lastHumanInputAt = now.addingTimeInterval(-21)
+            $0.deferredSince = now.addingTimeInterval(-30)
+        }
         #expect(planner.nextStep(quietAgain, now: now) == .start(.resume))
     }
 
@@ -38,33 +55,104 @@ import Testing
         let live = facts { $0.liveSession = true }
         #expect(planner.nextStep(live, now: now) == .deferUntil(now.addingTimeInterval(5), since: now, reason: .sessionLive))
         // Hours later, still open: still deferred, never timed out, whatever the session or its staleness.
-        let hoursLater = facts(.deferred) { $0.liveSession = true; $0.deferredSince = now.addingTimeInterval(-6 * 3600); $0.runtime.sessionID = nil }
-        #expect(planner.nextStep(hoursLater, now: now) == .deferUntil(now.addingTimeInterval(5), since: now.addingTimeInterval(-6 * 3600), reason: .sessionLive))
+        let hoursLater = facts(.deferred) {
+            $0.liveSession = true
+            $0.deferredSince = now.addingTimeInterval(-6 * 3600)
+            $0.runtime.sessionID = nil
+        }
+        #expect(
+            planner.nextStep(hoursLater, now: now)
+                == .deferUntil(now.addingTimeInterval(5), since: now.addingTimeInterval(-6 * 3600), reason: .sessionLive)
+        )
         // It read the messages in its open session: delivered.
-        #expect(planner.nextStep(facts(.deferred) { $0.liveSession = true; $0.caughtUp = true }, now: now) == .finish(.alreadyActive, reason: .participantActive))
+        #expect(
+            planner.nextStep(
+                facts(.deferred) {
+                    $0.liveSession = true
+                    $0.caughtUp = true
+                },
+                now: now
+            ) == .finish(.alreadyActive, reason: .participantActive)
+        )
         // The session ended: the wake goes ahead as a resume.
         #expect(planner.nextStep(facts(.deferred) { $0.deferredSince = now.addingTimeInterval(-60) }, now: now) == .start(.resume))
         // An attempt already running is not judged by leases: its own process mounts serve and holds one.
-        #expect(planner.nextStep(facts(.triggered) { $0.liveSession = true; $0.triggeredAt = now; $0.attemptOutcome = .running }, now: now) == .wait)
+        #expect(
+            planner.nextStep(
+                facts(.triggered) {
+                    $0.liveSession = true
+                    $0.triggeredAt = now
+                    $0.attemptOutcome = .running
+                },
+                now: now
+            ) == .wait
+        )
     }
 
     @Test func aRunningAttemptWaitsForItsAckThenRetriesSpawnsAndDies() {
         let started = now.addingTimeInterval(-3)
-        #expect(planner.nextStep(facts(.triggered) { $0.triggeredAt = started; $0.attemptOutcome = .running }, now: now) == .wait)
-        #expect(planner.nextStep(facts(.triggered) { $0.triggeredAt = started; $0.acknowledged = true }, now: now) == .finish(.acked, reason: .wakeAcknowledged))
-        #expect(planner.nextStep(facts(.triggered, action: .spawn) { $0.triggeredAt = started; $0.acknowledged = true }, now: now)
-                == .finish(.fallbackSpawned, reason: .wakeAcknowledged))
+        #expect(
+            planner.nextStep(
+                facts(.triggered) {
+                    $0.triggeredAt = started
+                    $0.attemptOutcome = .running
+                },
+                now: now
+            ) == .wait
+        )
+        #expect(
+            planner.nextStep(
+                facts(.triggered) {
+                    $0.triggeredAt = started
+                    $0.acknowledged = true
+                },
+                now: now
+            ) == .finish(.acked, reason: .wakeAcknowledged)
+        )
+        #expect(
+            planner.nextStep(
+                facts(.triggered, action: .spawn) {
+                    $0.triggeredAt = started
+                    $0.acknowledged = true
+                },
+                now: now
+            )
+                == .finish(.fallbackSpawned, reason: .wakeAcknowledged)
+        )
         // Past the 8 s ack timeout: the first failed resume is retried after a backoff of 2 s ± 20 %.
-        guard case .retry(.resume, let at, .wakeNotAcknowledged) = planner.nextStep(facts(.triggered) { $0.triggeredAt = now.addingTimeInterval(-8) }, now: now) else {
+        guard
+            case .retry(.resume, let at, .wakeNotAcknowledged) = planner.nextStep(
+                facts(.triggered) { $0.triggeredAt = now.addingTimeInterval(-8) },
+                now: now
+            )
+        else {
             Issue.record("expected a resume retry")
             return
         }
         #expect((1.6...2.4).contains(at.timeIntervalSince(now)))
         // A resume that exits non-zero fails at once; the second failure hands over to a spawn now.
-        #expect(planner.nextStep(facts(.triggered) { $0.triggeredAt = started; $0.attemptOutcome = .failed; $0.resumeFailures = 1 }, now: now)
-                == .retry(next: .spawn, at: now, reason: .wakeCommandFailed))
-        #expect(planner.nextStep(facts(.triggered, action: .spawn) { $0.triggeredAt = started; $0.attemptOutcome = .exited; $0.spawnFailures = 2 }, now: now)
-                == .finish(.dead, reason: .wakeRetriesExhausted))
+        #expect(
+            planner.nextStep(
+                facts(.triggered) {
+                    $0.triggeredAt = started
+                    $0.attemptOutcome = .failed
+                    $0.resumeFailures = 1
+                },
+                now: now
+            )
+                == .retry(next: .spawn, at: now, reason: .wakeCommandFailed)
+        )
+        #expect(
+            planner.nextStep(
+                facts(.triggered, action: .spawn) {
+                    $0.triggeredAt = started
+                    $0.attemptOutcome = .exited
+                    $0.spawnFailures = 2
+                },
+                now: now
+            )
+                == .finish(.dead, reason: .wakeRetriesExhausted)
+        )
     }
 
     @Test func backoffIsDeterministicPerRequestAndGrowsToItsCap() {
@@ -96,16 +184,26 @@ import Testing
 
 @Suite struct RuntimeCatalogTests {
     @Test func templatesExpandIntoExactlyOneArgumentEach() {
-        let values = RuntimeCatalog.Values(handle: "exec", threadID: "t-1", seq: 7, sessionID: "s 1; rm -rf /", prompt: "read \"t-1\" $(id)",
-                                           workdir: "/w", requestID: "r")
+        let values = RuntimeCatalog.Values(
+            handle: "exec",
+            threadID: "t-1",
+            seq: 7,
+            sessionID: "s 1; rm -rf /",
+            prompt: "read \"t-1\" $(id)",
+            workdir: "/w",
+            requestID: "r"
+        )
         let argv = RuntimeCatalog.expand(["codex", "exec", "resume", "{session_id}", "--note={handle}@{seq}", "{prompt}"], with: values)
         #expect(argv == ["codex", "exec", "resume", "s 1; rm -rf /", "--note=exec@7", "read \"t-1\" $(id)"])
     }
 
     @Test func theRepositoryRuntimesParseAndBadTemplatesAreRefused() throws {
         var texts = try repositoryCatalogTexts()
-        texts["runtimes.yaml"] = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("catalog/runtimes.yaml"), encoding: .utf8)
+        texts["runtimes.yaml"] = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("catalog/runtimes.yaml"),
+            encoding: .utf8
+        )
         let catalog = try CatalogParser.parse(texts)
         #expect(catalog.runtimes.runtimes[.codexCLI]?.resume?.contains("resume") == true)
         #expect(catalog.runtimes.runtimes[.claudeCode]?.sessionID == .jsonEvent(type: "system", field: "session_id"))

@@ -39,7 +39,8 @@ struct DrillTests {
         let process = Process()
         process.executableURL = TestDatabase.executableURL
         process.arguments = ["drill", "--all", "--json", "--runbooks", Self.runbooks, "--database-url", database.url]
-        let output = Pipe(), errors = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
         try process.run()
@@ -86,10 +87,15 @@ struct DrillTests {
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("drills"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         var page = try String(contentsOfFile: "\(Self.runbooks)/wake-trigger-failure.md", encoding: .utf8)
-        page = page.replacingOccurrences(of: "## Signals\n\n", with: "## Signals\n\n- `wake.exploded` — not an event the supervisor has.\n- `WAKE_EXPLODED` — nor a reason.\n\n")
+        page = page.replacingOccurrences(
+            of: "## Signals\n\n",
+            with: "## Signals\n\n- `wake.exploded` — not an event the supervisor has.\n- `WAKE_EXPLODED` — nor a reason.\n\n"
+        )
         try page.write(to: folder.appendingPathComponent("wake-trigger-failure.md"), atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(atPath: "\(Self.runbooks)/drills/wake-target-fails.yaml",
-                                         toPath: folder.appendingPathComponent("drills/wake-target-fails.yaml").path)
+        try FileManager.default.copyItem(
+            atPath: "\(Self.runbooks)/drills/wake-target-fails.yaml",
+            toPath: folder.appendingPathComponent("drills/wake-target-fails.yaml").path
+        )
 
         let report = try await Self.runner(runbooks: folder.path).run(DrillLibrary(runbooksDirectory: folder.path).load("wake-target-fails"))
         #expect(!report.passed)
@@ -137,7 +143,11 @@ struct DrillTests {
     static func runner(runbooks: String = runbooks, keepDatabase: Bool = false) async throws -> DrillRunner {
         let database = try await TestDatabase.create(logger: quietLogger())
         var configuration = DrillRunner.Configuration(
-            server: database.endpoint, catalog: try CatalogLoader.load(directory: nil), runbooksDirectory: runbooks, probes: .standard)
+            server: database.endpoint,
+            catalog: try CatalogLoader.load(directory: nil),
+            runbooksDirectory: runbooks,
+            probes: .standard
+        )
         configuration.keepDatabase = keepDatabase
         return DrillRunner(configuration: configuration, logger: quietLogger())
     }

@@ -38,18 +38,28 @@ import Testing
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String)
 
         // Policy decides some classes at once.
-        let read = try await worker.call("v1_approval_request", ["thread_id": thread, "action_class": "fs_read", "resource": "/etc/hosts", "summary": "look"])
+        let read = try await worker.call(
+            "v1_approval_request",
+            ["thread_id": thread, "action_class": "fs_read", "resource": "/etc/hosts", "summary": "look"]
+        )
         try expectConforms("v1_approval_request", read)
         #expect(try ticket(read)["state"] as? String == "approved")
         #expect(try ticket(read)["reason_code"] as? String == "AUTO_APPROVED_POLICY")
-        let secret = try await worker.call("v1_approval_request", ["thread_id": thread, "action_class": "secret_access", "resource": "vault", "summary": "peek"])
+        let secret = try await worker.call(
+            "v1_approval_request",
+            ["thread_id": thread, "action_class": "secret_access", "resource": "vault", "summary": "peek"]
+        )
         #expect(try ticket(secret)["state"] as? String == "denied")
         #expect(try ticket(secret)["reason_code"] as? String == "DENIED_BY_POLICY")
-        #expect(error(try await worker.call("v1_approval_request", ["thread_id": thread, "action_class": "teleport", "resource": "x", "summary": "y"]))
-                == "INVALID_ARGUMENT/UNKNOWN_ACTION_CLASS")
+        #expect(
+            error(try await worker.call("v1_approval_request", ["thread_id": thread, "action_class": "teleport", "resource": "x", "summary": "y"]))
+                == "INVALID_ARGUMENT/UNKNOWN_ACTION_CLASS"
+        )
 
         // A human decision wakes the requester's long-poll.
-        let requestArguments: [String: Any] = ["thread_id": thread, "action_class": "fs_write", "resource": "src/main.swift", "summary": "apply fix", "idempotency_key": "write-1"]
+        let requestArguments: [String: Any] = [
+            "thread_id": thread, "action_class": "fs_write", "resource": "src/main.swift", "summary": "apply fix", "idempotency_key": "write-1",
+        ]
         let pending = try ticket(try await worker.call("v1_approval_request", requestArguments))
         #expect(pending["state"] as? String == "pending")
         let replay = try await worker.call("v1_approval_request", requestArguments)
@@ -65,11 +75,19 @@ import Testing
         try expectConforms("v1_approval_decide", decided)
         #expect(try ticket(decided)["decider"] as? String == "judge")
         #expect(try await waited.value == "approved")
-        #expect(error(try await judge.call("v1_approval_decide", ["ticket_id": ticketID, "decision": "deny"])) == "FAILED_PRECONDITION/TICKET_ALREADY_DECIDED")
+        #expect(
+            error(try await judge.call("v1_approval_decide", ["ticket_id": ticketID, "decision": "deny"]))
+                == "FAILED_PRECONDITION/TICKET_ALREADY_DECIDED"
+        )
 
         // Nobody decides their own ticket; only approver roles decide; only the requester cancels.
-        let own = try ticket(try await boss.call("v1_approval_request", ["thread_id": thread, "action_class": "db_write", "resource": "users", "summary": "fix row"]))
-        #expect(error(try await boss.call("v1_approval_decide", ["ticket_id": own["id"]!, "decision": "approve"])) == "PERMISSION_DENIED/SELF_APPROVAL_FORBIDDEN")
+        let own = try ticket(
+            try await boss.call("v1_approval_request", ["thread_id": thread, "action_class": "db_write", "resource": "users", "summary": "fix row"])
+        )
+        #expect(
+            error(try await boss.call("v1_approval_decide", ["ticket_id": own["id"]!, "decision": "approve"]))
+                == "PERMISSION_DENIED/SELF_APPROVAL_FORBIDDEN"
+        )
         #expect(error(try await judge.call("v1_approval_cancel", ["ticket_id": own["id"]!])) == "PERMISSION_DENIED/ROLE_NOT_PERMITTED")
         let cancelled = try await boss.call("v1_approval_cancel", ["ticket_id": own["id"]!, "reason": "not needed"])
         try expectConforms("v1_approval_cancel", cancelled)
@@ -90,8 +108,16 @@ import Testing
         _ = try await worker.initialize()
         let created = try await worker.call("v1_thread_create", ["title": "race"])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String)
-        let ticketID = try #require(try ticket(try await worker.call("v1_approval_request", [
-            "thread_id": thread, "action_class": "process_run", "resource": "make deploy", "summary": "ship"]))["id"] as? String)
+        let ticketID = try #require(
+            try ticket(
+                try await worker.call(
+                    "v1_approval_request",
+                    [
+                        "thread_id": thread, "action_class": "process_run", "resource": "make deploy", "summary": "ship",
+                    ]
+                )
+            )["id"] as? String
+        )
         var approvers: [MCPClient] = []
         for index in 0..<8 {
             let client = try MCPClient(databaseURL: database.url, participant: "judge\(index)", role: "approver")
@@ -101,7 +127,10 @@ import Testing
         let outcomes = try await withThrowingTaskGroup(of: String?.self) { group in
             for (index, approver) in approvers.enumerated() {
                 group.addTask {
-                    let result = try await approver.call("v1_approval_decide", ["ticket_id": ticketID, "decision": index % 2 == 0 ? "approve" : "deny"])
+                    let result = try await approver.call(
+                        "v1_approval_decide",
+                        ["ticket_id": ticketID, "decision": index % 2 == 0 ? "approve" : "deny"]
+                    )
                     guard result.isError else { return nil }
                     return (result.structured["error"] as? [String: Any])?["reason"] as? String
                 }
@@ -119,7 +148,8 @@ import Testing
         let database = try await TestDatabase.create()
         // A catalog whose `instant` class expires the moment it is opened: no clock to wait for.
         let folder = try CatalogFolder.make(
-            approvals: "action_classes:\n  instant:\n    decision: require_approval\n    approver_roles: [approver]\n    ttl: 0s\n")
+            approvals: "action_classes:\n  instant:\n    decision: require_approval\n    approver_roles: [approver]\n    ttl: 0s\n"
+        )
         defer { try? FileManager.default.removeItem(at: folder) }
         let environment = ["AGENT_BRIDGE_CATALOG": folder.path]
         let worker = try MCPClient(databaseURL: database.url, participant: "worker", role: "executioner", extraEnvironment: environment)
@@ -128,12 +158,16 @@ import Testing
         _ = try await judge.initialize()
         let created = try await worker.call("v1_thread_create", ["title": "ttl"])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String)
-        let opened = try ticket(try await worker.call("v1_approval_request", ["thread_id": thread, "action_class": "instant", "resource": "r", "summary": "s"]))
+        let opened = try ticket(
+            try await worker.call("v1_approval_request", ["thread_id": thread, "action_class": "instant", "resource": "r", "summary": "s"])
+        )
         let ticketID = try #require(opened["id"] as? String)
         let read = try ticket(try await judge.call("v1_approval_get", ["ticket_id": ticketID]))
         #expect(read["state"] as? String == "expired")
         #expect(read["reason_code"] as? String == "TICKET_EXPIRED")
-        #expect(error(try await judge.call("v1_approval_decide", ["ticket_id": ticketID, "decision": "approve"])) == "FAILED_PRECONDITION/TICKET_EXPIRED")
+        #expect(
+            error(try await judge.call("v1_approval_decide", ["ticket_id": ticketID, "decision": "approve"])) == "FAILED_PRECONDITION/TICKET_EXPIRED"
+        )
         for client in [worker, judge] { #expect(await client.closeAndWait() == 0) }
     }
 }

@@ -82,7 +82,9 @@ import Testing
 
         let result = load.tally.withLock { $0 }
         let stored = try await Self.storedMessages(cluster.endpoint)
-        print("durability: acked \(result.acked.count), stored \(stored.count), retried \(result.retried), unavailable \(result.unavailable), deduplicated replays \(result.deduplicated), waits \(result.waits) (\(result.fullWaits) full), slowest wait \(String(format: "%.2f", result.slowestWait)) s")
+        print(
+            "durability: acked \(result.acked.count), stored \(stored.count), retried \(result.retried), unavailable \(result.unavailable), deduplicated replays \(result.deduplicated), waits \(result.waits) (\(result.fullWaits) full), slowest wait \(String(format: "%.2f", result.slowestWait)) s"
+        )
 
         #expect(result.unexpected.isEmpty, "\(result.unexpected.prefix(5))")
         #expect(result.acked.count >= 40, "the writers got through the chaos (\(result.acked.count) acked)")
@@ -170,7 +172,9 @@ import Testing
                 $0.waits += 1
                 $0.slowestWait = max($0.slowestWait, seconds)
                 if seconds >= waitSeconds { $0.fullWaits += 1 }
-                if seconds > waitSeconds + answerGrace { $0.lateWaits.append("\(handle) after \(afterSeq): \(String(format: "%.2f", seconds)) s, \(outcome.code ?? "OK")") }
+                if seconds > waitSeconds + answerGrace {
+                    $0.lateWaits.append("\(handle) after \(afterSeq): \(String(format: "%.2f", seconds)) s, \(outcome.code ?? "OK")")
+                }
                 if let code = outcome.code, code != "UNAVAILABLE" { $0.unexpected.append("read \(handle): \(outcome.text)") }
             }
             if !outcome.isError { afterSeq = result.structured["next_after_seq"] as? Int ?? afterSeq }
@@ -188,14 +192,20 @@ import Testing
         let logger = Logger(label: "durability")
         let store = PostgresStore(configuration: .init(endpoint: endpoint), logger: logger)
         try await TestDatabase.run(store) { client in
-            try await client.query("""
+            try await client.query(
+                """
                 CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN PERFORM pg_sleep(0.02); RETURN NULL; END $$
-                """, logger: logger)
-            try await client.query("""
+                """,
+                logger: logger
+            )
+            try await client.query(
+                """
                 CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON messages
                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit()
-                """, logger: logger)
+                """,
+                logger: logger
+            )
         }
     }
 
@@ -267,9 +277,13 @@ final class ChaosFleet: Sendable {
     func start(_ handle: String) async throws -> MCPClient {
         let generation = (members.withLock { $0[handle]?.generation } ?? -1) + 1
         // A short database timeout, as in production: calls during the restarts answer UNAVAILABLE in seconds.
-        let client = try MCPClient(databaseURL: nil, participant: handle, extraEnvironment: [
-            "AGENT_BRIDGE_STATE_DIR": stateDirectory, "AGENT_BRIDGE_DB_TIMEOUT_MS": "3000",
-        ])
+        let client = try MCPClient(
+            databaseURL: nil,
+            participant: handle,
+            extraEnvironment: [
+                "AGENT_BRIDGE_STATE_DIR": stateDirectory, "AGENT_BRIDGE_DB_TIMEOUT_MS": "3000",
+            ]
+        )
         everyClient.withLock { $0.append(client) }
         _ = try await client.initialize()
         members.withLock { $0[handle] = Member(client: client, generation: generation) }

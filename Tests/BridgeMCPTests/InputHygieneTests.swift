@@ -10,11 +10,11 @@ import Testing
     /// that look like a valid handle to a human.
     static let lookAlikeHandles = [
         "ok\n", "ok\r\n", "ok\r", "o\u{0}k", "ok\u{0}", "\nok",
-        "\u{043E}k",         // Cyrillic о
+        "\u{043E}k",  // Cyrillic о
         "\u{FF4F}\u{FF4B}",  // fullwidth ｏｋ
-        "ok\u{200B}",        // zero-width space
-        "o\u{0301}k",        // combining acute accent
-        "ok\u{2028}",        // line separator
+        "ok\u{200B}",  // zero-width space
+        "o\u{0301}k",  // combining acute accent
+        "ok\u{2028}",  // line separator
         "ok ",
     ]
 
@@ -44,7 +44,7 @@ import Testing
         let logger = Logger(label: "hygiene")
         let handles = try await TestDatabase.run(database.store(logger: logger, maximumConnections: 1)) { client in
             var handles: [String] = []
-            for try await (handle,) in try await client.query(
+            for try await (handle, ) in try await client.query(
                 "SELECT handle FROM participants UNION SELECT handle FROM thread_participants UNION SELECT unnest(to_handles) FROM messages",
                 logger: logger
             ).decode((String,).self) { handles.append(handle) }
@@ -57,8 +57,13 @@ import Testing
         let database = try await TestDatabase.create()
         let alice = try MCPClient(databaseURL: database.url, participant: "alice")
         _ = try await alice.initialize()
-        let created = try await alice.call("v1_thread_create", ["title": "ids", "participants": [["handle": "bob", "role": "approver"]],
-                                                                "message": ["body": "first"]])
+        let created = try await alice.call(
+            "v1_thread_create",
+            [
+                "title": "ids", "participants": [["handle": "bob", "role": "approver"]],
+                "message": ["body": "first"],
+            ]
+        )
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
         // Uppercase input is the same thread.
         let results = [
@@ -68,8 +73,13 @@ import Testing
             try await alice.call("v1_thread_get", ["thread_id": thread.uppercased()]),
             try await alice.call("v1_thread_list"),
             try await alice.call("v1_inbox"),
-            try await alice.call("v1_approval_request", ["thread_id": thread.uppercased(), "action_class": "fs_write",
-                                                         "resource": "src/main.swift", "summary": "edit"]),
+            try await alice.call(
+                "v1_approval_request",
+                [
+                    "thread_id": thread.uppercased(), "action_class": "fs_write",
+                    "resource": "src/main.swift", "summary": "edit",
+                ]
+            ),
             try await alice.call("v1_approval_list"),
             try await alice.call("v1_wake_trigger", ["thread_id": thread, "participant": "bob"]),
             try await alice.call("v1_wake_status", ["participant": "bob"]),

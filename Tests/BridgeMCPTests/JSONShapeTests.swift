@@ -1,6 +1,7 @@
-@testable import BridgeMCP
 import Foundation
 import Testing
+
+@testable import BridgeMCP
 
 /// The byte scan that bounds nesting before any parser runs.
 @Suite struct JSONShapeTests {

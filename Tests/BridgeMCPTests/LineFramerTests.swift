@@ -1,7 +1,8 @@
-@testable import BridgeMCP
 import Foundation
 import NIOCore
 import Testing
+
+@testable import BridgeMCP
 
 /// The line framing both stdio transports share, fed in chunks the way reads deliver them.
 @Suite struct LineFramerTests {

@@ -8,9 +8,12 @@ import Testing
     static var channelCapabilities: [String: Any] { ["experimental": ["claude/channel": [String: Any]()]] }
 
     func initialize(_ client: MCPClient, capabilities: [String: Any] = [:], name: String = "tests") async throws -> [String: Any] {
-        let response = try await client.request("initialize", [
-            "protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": ["name": name, "version": "1"],
-        ])
+        let response = try await client.request(
+            "initialize",
+            [
+                "protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": ["name": name, "version": "1"],
+            ]
+        )
         try client.send(["jsonrpc": "2.0", "method": "notifications/initialized"])
         return try #require(response["result"] as? [String: Any], "\(response)")
     }
@@ -21,9 +24,12 @@ import Testing
         _ = try await initialize(alice)
         let created = try await alice.call("v1_thread_create", ["title": "quiet"])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
-        let id = try await alice.start("tools/call", [
-            "name": "v1_message_read", "arguments": ["thread_id": thread, "wait_seconds": 11], "_meta": ["progressToken": "poll-1"],
-        ])
+        let id = try await alice.start(
+            "tools/call",
+            [
+                "name": "v1_message_read", "arguments": ["thread_id": thread, "wait_seconds": 11], "_meta": ["progressToken": "poll-1"],
+            ]
+        )
         let (answer, before) = try await alice.readUntil(timeout: .seconds(20)) { $0["id"] as? Int == id }
         let progress = before.filter { $0["method"] as? String == "notifications/progress" }.compactMap { $0["params"] as? [String: Any] }
         #expect(progress.count >= 2, "progress every 5 s over an 11 s wait: \(before)")
@@ -42,13 +48,21 @@ import Testing
         let database = try await TestDatabase.create()
         let log = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("cancel-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: log) }
-        let alice = try MCPClient(databaseURL: database.url, participant: "alice", extraEnvironment: ["AGENT_BRIDGE_LOG_LEVEL": "info"], stderrLog: log)
+        let alice = try MCPClient(
+            databaseURL: database.url,
+            participant: "alice",
+            extraEnvironment: ["AGENT_BRIDGE_LOG_LEVEL": "info"],
+            stderrLog: log
+        )
         _ = try await initialize(alice)
         let created = try await alice.call("v1_thread_create", ["title": "quiet"])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
-        let id = try await alice.start("tools/call", [
-            "name": "v1_message_read", "arguments": ["thread_id": thread, "wait_seconds": 30], "_meta": ["progressToken": 9],
-        ])
+        let id = try await alice.start(
+            "tools/call",
+            [
+                "name": "v1_message_read", "arguments": ["thread_id": thread, "wait_seconds": 30], "_meta": ["progressToken": 9],
+            ]
+        )
         try await Task.sleep(for: .milliseconds(500))
         let cancelled = ContinuousClock.now
         try alice.send(["jsonrpc": "2.0", "method": "notifications/cancelled", "params": ["requestId": id, "reason": "user pressed Esc"]])
@@ -154,19 +168,26 @@ extension LiveSessionPushTests {
         _ = try await initialize(lead)
         let created = try await lead.call("v1_thread_create", ["title": "relay", "participants": [["handle": "worker", "role": "executioner"]]])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
-        let worker = try MCPClient(databaseURL: database.url, participant: "worker", role: "executioner",
-                                   extraEnvironment: ["AGENT_BRIDGE_WAKE_THREAD_ID": thread])
+        let worker = try MCPClient(
+            databaseURL: database.url,
+            participant: "worker",
+            role: "executioner",
+            extraEnvironment: ["AGENT_BRIDGE_WAKE_THREAD_ID": thread]
+        )
         let capabilities: [String: Any] = ["experimental": ["claude/channel": [String: Any](), "claude/channel/permission": [String: Any]()]]
         let result = try await initialize(worker, capabilities: capabilities, name: "claude-code")
         let declared = (result["capabilities"] as? [String: Any])?["experimental"] as? [String: Any]
         #expect(declared?["claude/channel"] != nil && declared?["claude/channel/permission"] != nil, "\(result)")
         func ask(_ id: String, _ tool: String, _ preview: String) throws {
-            try worker.send(["jsonrpc": "2.0", "method": "notifications/claude/channel/permission_request",
-                             "params": ["request_id": id, "tool_name": tool, "description": "asked by the test", "input_preview": preview]])
+            try worker.send([
+                "jsonrpc": "2.0", "method": "notifications/claude/channel/permission_request",
+                "params": ["request_id": id, "tool_name": tool, "description": "asked by the test", "input_preview": preview],
+            ])
         }
         func answer(_ id: String, timeout: Duration = .seconds(10)) async throws -> String? {
             let (message, _) = try await worker.readUntil(timeout: timeout) {
-                $0["method"] as? String == "notifications/claude/channel/permission" && ($0["params"] as? [String: Any])?["request_id"] as? String == id
+                $0["method"] as? String == "notifications/claude/channel/permission"
+                    && ($0["params"] as? [String: Any])?["request_id"] as? String == id
             }
             return (message["params"] as? [String: Any])?["behavior"] as? String
         }
@@ -186,8 +207,10 @@ extension LiveSessionPushTests {
             ticket = tickets?.first?["id"] as? String
             return ticket != nil
         }
-        let approved = try await CommandRun.agentBridge(["approvals", "approve", "--ticket-id", ticket!, "--database-url", database.url],
-                                                        environment: ["USER": "ops-person"])
+        let approved = try await CommandRun.agentBridge(
+            ["approvals", "approve", "--ticket-id", ticket!, "--database-url", database.url],
+            environment: ["USER": "ops-person"]
+        )
         #expect(approved.status == 0, "\(approved.stderr)")
         #expect(try await answer("klmno") == "allow")
         #expect(await worker.closeAndWait() == 0)

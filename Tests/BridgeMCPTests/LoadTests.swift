@@ -17,8 +17,10 @@ import Testing
         let database = try await TestDatabase.create()
         let fleet = try ServeFleet(database: database)
         defer { fleet.removeLogs() }
-        let writers = ["w0", "w1", "w2", "w3"], readers = ["r0", "r1"]
-        let threadCount = 3, postsPerWriter = 18
+        let writers = ["w0", "w1", "w2", "w3"]
+        let readers = ["r0", "r1"]
+        let threadCount = 3
+        let postsPerWriter = 18
         let clients = try await fleet.start(writers.map { ($0, "executioner") } + readers.map { ($0, "reviewer") })
 
         let (writes, reads) = try await withDeadline(.seconds(90), fleet) {
@@ -27,7 +29,10 @@ import Testing
                 for index in 0..<threadCount {
                     group.addTask {
                         let members = (writers + readers).filter { $0 != writers[index] }.map { ["handle": $0] }
-                        let created = try await clients[writers[index]]!.call("v1_thread_create", ["title": "load \(index)", "participants": members])
+                        let created = try await clients[writers[index]]!.call(
+                            "v1_thread_create",
+                            ["title": "load \(index)", "participants": members]
+                        )
                         return (index, Outcome(created))
                     }
                 }
@@ -43,7 +48,8 @@ import Testing
             var expected = [Int](repeating: 0, count: threadCount)
             for writer in writers.indices { for post in 0..<postsPerWriter { expected[plan(writer, post)] += 1 } }
             let expectedPerThread = expected
-            let writersFinished = Countdown(writers.count), readersStarted = Countdown(readers.count)
+            let writersFinished = Countdown(writers.count)
+            let readersStarted = Countdown(readers.count)
 
             return try await withThrowingTaskGroup(of: ([WriterReport], [ReaderReport]).self) { group in
                 for (index, handle) in writers.enumerated() {
@@ -74,12 +80,18 @@ import Testing
                 for handle in readers {
                     group.addTask {
                         let report = try await Self.follow(
-                            threads, expecting: expectedPerThread, as: handle, with: clients[handle]!,
-                            started: readersStarted, until: writersFinished)
+                            threads,
+                            expecting: expectedPerThread,
+                            as: handle,
+                            with: clients[handle]!,
+                            started: readersStarted,
+                            until: writersFinished
+                        )
                         return ([], [report])
                     }
                 }
-                var writes: [WriterReport] = [], reads: [ReaderReport] = []
+                var writes: [WriterReport] = []
+                var reads: [ReaderReport] = []
                 for try await (writer, reader) in group {
                     writes += writer
                     reads += reader
@@ -116,8 +128,12 @@ import Testing
     /// up, and acks what it read, until it has read `expected` messages of each thread (or, once every writer is
     /// done, until a thread has nothing more to give: a failed post must fail the test, not stall it).
     static func follow(
-        _ threads: [String], expecting expected: [Int], as handle: String, with client: MCPClient,
-        started: Countdown, until writersFinished: Countdown
+        _ threads: [String],
+        expecting expected: [Int],
+        as handle: String,
+        with client: MCPClient,
+        started: Countdown,
+        until writersFinished: Countdown
     ) async throws -> ReaderReport {
         var report = ReaderReport(handle: handle)
         var after = [Int](repeating: 0, count: threads.count)
@@ -182,7 +198,8 @@ import Testing
         let fleet = try ServeFleet(database: database)
         defer { fleet.removeLogs() }
         // 8 participants x 25 posts stays far below the catalog's 600 posts per minute per participant.
-        let writers = (0..<8).map { "b\($0)" }, postsEach = 25
+        let writers = (0..<8).map { "b\($0)" }
+        let postsEach = 25
         let replayed = [0: 3, 1: 20]  // writer index: which of its posts it sends a second time in the same burst
         let owner = try await fleet.start("owner")
         let writerClients = try await fleet.start(writers.map { ($0, "executioner") })
@@ -196,9 +213,11 @@ import Testing
                         // Every post of a writer is written before any answer is read: all of them are in flight at once.
                         var keys = (0..<postsEach).map { "\(handle)-\($0)" }
                         if let post = replayed[index] { keys.insert(keys[post], at: index == 0 ? post + 1 : postsEach) }
-                        let results = try await writerClients[handle]!.pipelined(keys.map { key in
-                            ("v1_message_post", ["thread_id": thread, "body": "burst \(key)", "idempotency_key": key])
-                        })
+                        let results = try await writerClients[handle]!.pipelined(
+                            keys.map { key in
+                                ("v1_message_post", ["thread_id": thread, "body": "burst \(key)", "idempotency_key": key])
+                            }
+                        )
                         return zip(keys, results.map(Outcome.init)).map { ($0, $1) }
                     }
                 }
@@ -296,8 +315,16 @@ import Testing
             invalid("v1_participant_heartbeat", ["human_input": "true"], "INVALID_FIELD_TYPE"),
             invalid("v1_participant_register", ["runtime": ["kind": "spaceship"]], "INVALID_ENUM_VALUE"),
             invalid("v1_participant_register", ["runtime": ["managed": true]], "MISSING_REQUIRED_FIELD"),
-            invalid("v1_approval_request", ["thread_id": thread, "action_class": "Bad Class", "resource": "r", "summary": "s"], "INVALID_FIELD_VALUE"),
-            invalid("v1_approval_request", ["thread_id": thread, "action_class": "fs_write", "resource": "r", "summary": "s", "risk": "extreme"], "INVALID_ENUM_VALUE"),
+            invalid(
+                "v1_approval_request",
+                ["thread_id": thread, "action_class": "Bad Class", "resource": "r", "summary": "s"],
+                "INVALID_FIELD_VALUE"
+            ),
+            invalid(
+                "v1_approval_request",
+                ["thread_id": thread, "action_class": "fs_write", "resource": "r", "summary": "s", "risk": "extreme"],
+                "INVALID_ENUM_VALUE"
+            ),
             invalid("v1_inbox", ["limit": -3], "INVALID_FIELD_VALUE"),
         ]
     }
@@ -309,9 +336,14 @@ import Testing
         let senders = ["m0", "m1", "m2", "m3"]
         let clients = try await fleet.start(senders.map { ($0, "coordinator") })
         let owner = clients["m0"]!
-        let created = Outcome(try await owner.call("v1_thread_create", [
-            "title": "untouchable", "participants": senders.dropFirst().map { ["handle": $0] }, "message": ["body": "first"],
-        ]))
+        let created = Outcome(
+            try await owner.call(
+                "v1_thread_create",
+                [
+                    "title": "untouchable", "participants": senders.dropFirst().map { ["handle": $0] }, "message": ["body": "first"],
+                ]
+            )
+        )
         let thread = try #require(created.threadID, "\(created.text)")
         for body in ["second", "third"] {
             #expect(Outcome(try await owner.call("v1_message_post", ["thread_id": thread, "body": body])).code == nil)
@@ -347,7 +379,10 @@ import Testing
             for outcome in twice {
                 #expect(outcome.isError, "\(label): \(outcome.text)")
                 #expect(outcome.code != "INTERNAL", "\(label): \(outcome.text)")
-                #expect(outcome.code == call.code && outcome.reason == call.reason, "\(label): expected \(call.code)/\(call.reason), got \(outcome.text)")
+                #expect(
+                    outcome.code == call.code && outcome.reason == call.reason,
+                    "\(label): expected \(call.code)/\(call.reason), got \(outcome.text)"
+                )
             }
             #expect(Set(twice.map { "\($0.code ?? "")/\($0.reason ?? "")/\($0.field ?? "")" }).count == 1, "\(label) is answered the same way twice")
         }
@@ -383,15 +418,18 @@ import Testing
         return try await TestDatabase.run(database.store(logger: logger, maximumConnections: 1)) { client in
             var threads: [String: StoredThread] = [:]
             for try await (thread, lastSeq) in try await client.query("SELECT id::text, last_seq FROM threads", logger: logger)
-                .decode((String, Int64).self) {
+                .decode((String, Int64).self)
+            {
                 threads[thread, default: .init()].lastSeq = Int(lastSeq)
             }
             for try await (thread, seq) in try await client.query("SELECT thread_id::text, seq FROM messages ORDER BY thread_id, seq", logger: logger)
-                .decode((String, Int64).self) {
+                .decode((String, Int64).self)
+            {
                 threads[thread, default: .init()].seqs.append(Int(seq))
             }
             for try await (thread, handle, cursor) in try await client.query(
-                "SELECT thread_id::text, handle, cursor_seq FROM thread_participants", logger: logger
+                "SELECT thread_id::text, handle, cursor_seq FROM thread_participants",
+                logger: logger
             ).decode((String, String, Int64).self) {
                 threads[thread, default: .init()].cursors[handle] = Int(cursor)
             }
@@ -403,15 +441,18 @@ import Testing
     static func snapshot(_ database: TestDatabase) async throws -> String {
         let logger = Logger(label: "load-tests")
         return try await TestDatabase.run(database.store(logger: logger, maximumConnections: 1)) { client in
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 SELECT concat_ws(' ',
                   (SELECT count(*) FROM threads), (SELECT string_agg(id::text || ':' || last_seq || ':' || status, ',' ORDER BY id) FROM threads),
                   (SELECT string_agg(thread_id::text || '/' || seq || '/' || md5(body), ',' ORDER BY thread_id, seq) FROM messages),
                   (SELECT string_agg(handle || '@' || cursor_seq, ',' ORDER BY thread_id, handle) FROM thread_participants),
                   (SELECT count(*) FROM participants), (SELECT count(*) FROM idempotency_keys), (SELECT count(*) FROM audit_events),
                   (SELECT count(*) FROM approval_tickets))
-                """, logger: logger)
-            for try await (text,) in rows.decode((String,).self) { return text }
+                """,
+                logger: logger
+            )
+            for try await (text, ) in rows.decode((String,).self) { return text }
             return ""
         }
     }
@@ -583,7 +624,9 @@ extension MCPClient {
                 message = try await readMessage()
             } catch MCPTestError.closed {
                 let unanswered = calls.indices.filter { results[$0] == nil }.map { "\(calls[$0].tool) \(calls[$0].arguments.keys.sorted())" }
-                throw MCPTestError.protocolError("serve closed its stdout (exited?) with \(unanswered.count) calls unanswered: \(unanswered.prefix(8))")
+                throw MCPTestError.protocolError(
+                    "serve closed its stdout (exited?) with \(unanswered.count) calls unanswered: \(unanswered.prefix(8))"
+                )
             }
             guard let id = message["id"] as? Int, id >= firstID else { continue }
             guard let result = message["result"] as? [String: Any] else { throw MCPTestError.protocolError("\(message)") }

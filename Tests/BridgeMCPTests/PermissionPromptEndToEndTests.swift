@@ -34,8 +34,11 @@ import Testing
         let validate = try #require(catalog.outputValidator(for: "v1_permission_prompt"))
         #expect(throws: Never.self, "the answer matches its output schema", sourceLocation: sourceLocation) { try validate(value) }
         let keys = Set(result.structured.keys)
-        #expect(keys == ["behavior", "updatedInput"] || keys == ["behavior", "message"], "exactly the contract's members: \(keys)",
-                sourceLocation: sourceLocation)
+        #expect(
+            keys == ["behavior", "updatedInput"] || keys == ["behavior", "message"],
+            "exactly the contract's members: \(keys)",
+            sourceLocation: sourceLocation
+        )
         return result.structured
     }
 
@@ -43,8 +46,9 @@ import Testing
     /// equate a parsed number with a Swift literal).
     func isInput(_ value: Any?, _ input: [String: Any]) -> Bool {
         guard let value = value as? [String: Any],
-              let got = try? JSONSerialization.data(withJSONObject: value, options: .sortedKeys),
-              let expected = try? JSONSerialization.data(withJSONObject: input, options: .sortedKeys) else { return false }
+            let got = try? JSONSerialization.data(withJSONObject: value, options: .sortedKeys),
+            let expected = try? JSONSerialization.data(withJSONObject: input, options: .sortedKeys)
+        else { return false }
         return got == expected
     }
 
@@ -52,11 +56,18 @@ import Testing
         let database = try await TestDatabase.create()
         let lead = try MCPClient(databaseURL: database.url, participant: "lead")
         _ = try await lead.initialize()
-        let created = try await lead.call("v1_thread_create", ["title": "fix the build", "participants": [["handle": "worker", "role": "executioner"]]])
+        let created = try await lead.call(
+            "v1_thread_create",
+            ["title": "fix the build", "participants": [["handle": "worker", "role": "executioner"]]]
+        )
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
         // As the supervisor starts a woken agent's CLI, which starts serve with the thread in its environment.
-        let worker = try MCPClient(databaseURL: database.url, participant: "worker", role: "executioner",
-                                   extraEnvironment: ["AGENT_BRIDGE_WAKE_THREAD_ID": thread])
+        let worker = try MCPClient(
+            databaseURL: database.url,
+            participant: "worker",
+            role: "executioner",
+            extraEnvironment: ["AGENT_BRIDGE_WAKE_THREAD_ID": thread]
+        )
         _ = try await worker.initialize()
 
         // A destructive command: denied by policy with its reason code; no ticket.
@@ -131,8 +142,14 @@ import Testing
         let database = try await TestDatabase.create()
         let worker = try MCPClient(databaseURL: database.url, participant: "worker", role: "executioner")
         _ = try await worker.initialize()
-        let denied = try answer(try await worker.call("v1_permission_prompt", [
-            "tool_name": "Edit", "input": ["file_path": "a.swift", "old_string": "a", "new_string": "b"], "tool_use_id": "toolu_09"]))
+        let denied = try answer(
+            try await worker.call(
+                "v1_permission_prompt",
+                [
+                    "tool_name": "Edit", "input": ["file_path": "a.swift", "old_string": "a", "new_string": "b"], "tool_use_id": "toolu_09",
+                ]
+            )
+        )
         #expect(denied["behavior"] as? String == "deny")
         #expect((denied["message"] as? String)?.hasSuffix("(NO_PERMISSION_THREAD)") == true, "\(denied)")
         // Policy answers need no thread.
@@ -152,25 +169,29 @@ extension PermissionPromptEndToEndTests {
     @Test func policyCheckShowsTheRulesAndNamesTheLineOfABadOne() async throws {
         let valid = try await CommandRun.agentBridge(["policy", "check"])
         #expect(valid.status == 0, "\(valid.stderr)")
-        for expected in ["permission Bash → process_run  (4 command patterns)", "permission Read,Glob,Grep,LS,NotebookRead → fs_read",
-                         "permission (any other tool) → external_side_effect"] {
+        for expected in [
+            "permission Bash → process_run  (4 command patterns)", "permission Read,Glob,Grep,LS,NotebookRead → fs_read",
+            "permission (any other tool) → external_side_effect",
+        ] {
             #expect(valid.stdout.contains(expected), "\(expected) in \(valid.stdout)")
         }
-        let folder = try CatalogFolder.make(approvals: """
-            action_classes:
-              process_run:
-                decision: require_approval
-                approver_roles: [operator]
-            permission_prompt:
-              tools:
-                - match: [Bash]
-                  action_class: process_run
-                  commands:
-                    - pattern: 'rm -rf'
-                      action_class: nuke
-              default_action_class: process_run
+        let folder = try CatalogFolder.make(
+            approvals: """
+                action_classes:
+                  process_run:
+                    decision: require_approval
+                    approver_roles: [operator]
+                permission_prompt:
+                  tools:
+                    - match: [Bash]
+                      action_class: process_run
+                      commands:
+                        - pattern: 'rm -rf'
+                          action_class: nuke
+                  default_action_class: process_run
 
-            """)
+                """
+        )
         defer { try? FileManager.default.removeItem(at: folder) }
         let invalid = try await CommandRun.agentBridge(["policy", "check", "--catalog", folder.path])
         #expect(invalid.status == 1)
@@ -193,13 +214,20 @@ extension PermissionPromptEndToEndTests {
         _ = try await lead.initialize()
         let created = try await lead.call("v1_thread_create", ["title": "deploy", "participants": [["handle": "worker", "role": "executioner"]]])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
-        let worker = try MCPClient(databaseURL: database.url, participant: "worker", role: "executioner",
-                                   extraEnvironment: ["AGENT_BRIDGE_WAKE_THREAD_ID": thread])
+        let worker = try MCPClient(
+            databaseURL: database.url,
+            participant: "worker",
+            role: "executioner",
+            extraEnvironment: ["AGENT_BRIDGE_WAKE_THREAD_ID": thread]
+        )
         _ = try await worker.initialize()
-        let id = try await worker.start("tools/call", [
-            "name": "v1_permission_prompt", "_meta": ["progressToken": "perm-1"],
-            "arguments": ["tool_name": "Bash", "input": ["command": "make deploy"], "tool_use_id": "toolu_20"],
-        ])
+        let id = try await worker.start(
+            "tools/call",
+            [
+                "name": "v1_permission_prompt", "_meta": ["progressToken": "perm-1"],
+                "arguments": ["tool_name": "Bash", "input": ["command": "make deploy"], "tool_use_id": "toolu_20"],
+            ]
+        )
         let (progress, _) = try await worker.readUntil(timeout: .seconds(12)) { $0["method"] as? String == "notifications/progress" }
         #expect((progress["params"] as? [String: Any])?["progressToken"] as? String == "perm-1")
         let ticket = try #require(try await tickets(database, state: "pending").first?["id"] as? String)

@@ -32,7 +32,12 @@ extension Tag {
         var warmUpFrames = (0..<800).map { _ in warmUp.next() }
         for position in [100, 300, 500, 700] { warmUpFrames.insert(warmUp.oversizeLine(), at: position) }
         for (index, batch) in stride(from: 0, to: warmUpFrames.count, by: Self.batchSize).enumerated() {
-            try await Self.run(Array(warmUpFrames[batch..<min(batch + Self.batchSize, warmUpFrames.count)]), batch: 1_000 + index, on: client, tally: &tally)
+            try await Self.run(
+                Array(warmUpFrames[batch..<min(batch + Self.batchSize, warmUpFrames.count)]),
+                batch: 1_000 + index,
+                on: client,
+                tally: &tally
+            )
         }
         let baseline = try client.residentKilobytes()
         (tally.requests, tally.silent, tally.answers, tally.codes, tally.toolErrors) = (0, 0, 0, [:], 0)
@@ -52,11 +57,13 @@ extension Tag {
         // Stragglers (a second answer to anything) would show up before this ping's answer.
         try await Self.run([], batch: -1, on: client, tally: &tally)
 
-        print("""
+        print(
+            """
             Fuzz: \(frames.count) frames (\(tally.requests) requests, \(tally.silent) notifications or responses), \
             \(tally.answers) answers in \(elapsed); codes \(tally.codes.sorted { $0.key < $1.key }), \(tally.toolErrors) tool errors; \
             RSS \(baseline) KB after warm-up, \(peak) KB after (delta \(peak - baseline) KB)
-            """)
+            """
+        )
         #expect(tally.failures.isEmpty, "\(tally.failures.count) failures, first: \(tally.failures.prefix(10))")
         #expect(tally.requests >= 4_000 && frames.count >= 5_000)
         #expect(peak - baseline < 20 * 1024, "RSS grew from \(baseline) KB to \(peak) KB")
@@ -87,8 +94,12 @@ extension Tag {
         var expectedNulls = 0
         for frame in frames {
             switch frame.expect {
-            case .answer(let id): expectedIDs[id] = frame; tally.requests += 1
-            case .nullAnswer: expectedNulls += 1; tally.requests += 1
+            case .answer(let id):
+                expectedIDs[id] = frame
+                tally.requests += 1
+            case .nullAnswer:
+                expectedNulls += 1
+                tally.requests += 1
             case .silent: tally.silent += 1
             }
         }
@@ -97,7 +108,8 @@ extension Tag {
             for line in lines { client.sendLineBlocking(line) }
             client.sendLineBlocking(Data(#"{"jsonrpc":"2.0","id":"\#(sentinel)","method":"ping"}"#.utf8))
             var messages: [Unchecked] = []
-            var pending = Set(expectedIDs.keys), sentinelSeen = false
+            var pending = Set(expectedIDs.keys)
+            var sentinelSeen = false
             while !sentinelSeen || !pending.isEmpty {
                 let message = try client.readMessageBlocking(timeout: .seconds(120))
                 let key = FuzzFrame.key(message["id"])
@@ -185,7 +197,11 @@ struct FuzzFrame: Sendable {
 
 /// A JSON value rendered exactly as the generator means it (member order, escapes, raw fragments).
 indirect enum FuzzJSON {
-    case null, bool(Bool), int(Int64), double(Double), string(String)
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
     case array([FuzzJSON])
     case object([(String, FuzzJSON)])
     /// Bytes written as they are: numbers no Swift type holds, or broken JSON.
@@ -288,8 +304,10 @@ struct FrameGenerator {
 
     /// Ids the SDK cannot read back as a request id.
     mutating func badID() -> FuzzJSON {
-        pick([.null, .double(1.5), .bool(true), .bool(false), .object([]), .array([]), .array([.int(1)]),
-              .object([("a", .int(1))]), .raw("99999999999999999999"), .double(-0.25)])
+        pick([
+            .null, .double(1.5), .bool(true), .bool(false), .object([]), .array([]), .array([.int(1)]),
+            .object([("a", .int(1))]), .raw("99999999999999999999"), .double(-0.25),
+        ])
     }
 
     mutating func string() -> String {
@@ -356,7 +374,13 @@ struct FrameGenerator {
     }
 
     /// A request with a readable id; everything else about it may be wrong.
-    mutating func request(_ kind: String, method: FuzzJSON, params: FuzzJSON?, jsonrpc: FuzzJSON? = .string("2.0"), extra: [(String, FuzzJSON)] = []) -> FuzzFrame {
+    mutating func request(
+        _ kind: String,
+        method: FuzzJSON,
+        params: FuzzJSON?,
+        jsonrpc: FuzzJSON? = .string("2.0"),
+        extra: [(String, FuzzJSON)] = []
+    ) -> FuzzFrame {
         let (id, key) = freshID()
         var members: [(String, FuzzJSON)] = []
         if let jsonrpc { members.append(("jsonrpc", jsonrpc)) }
@@ -383,26 +407,42 @@ struct FrameGenerator {
         switch roll {
         case 0..<30:
             // Tool calls with malformed arguments: the input with the most code behind it.
-            return request("tool arguments", method: .string("tools/call"), params: .object([("name", .string(pick(tools))), ("arguments", arguments())]))
+            return request(
+                "tool arguments",
+                method: .string("tools/call"),
+                params: .object([("name", .string(pick(tools))), ("arguments", arguments())])
+            )
         case 30..<42:
             let method = pick(methods)
             return request("params for \(method)", method: .string(method), params: params(for: method))
         case 42..<47:
-            return request("bad jsonrpc", method: .string(pick(methods + ["tools/list"])), params: params(for: "ping"),
-                           jsonrpc: pick([nil, .string("1.0"), .double(2.0), .null, .string(""), .array([])]))
+            return request(
+                "bad jsonrpc",
+                method: .string(pick(methods + ["tools/list"])),
+                params: params(for: "ping"),
+                jsonrpc: pick([nil, .string("1.0"), .double(2.0), .null, .string(""), .array([])])
+            )
         case 47..<51:
             return request("bad method", method: pick([.int(5), .null, .object([]), .array([.string("ping")]), .bool(true)]), params: nil)
         case 51..<54:
             return request("request and response", method: .string("ping"), params: nil, extra: [(pick(["result", "error"]), value(depth: 2))])
         case 54..<58:
-            return request("unknown members", method: .string("ping"), params: .object([("x", value(depth: 3))]),
-                           extra: [("extra", value(depth: 3)), ("\u{0}", .int(1))])
+            return request(
+                "unknown members",
+                method: .string("ping"),
+                params: .object([("x", value(depth: 3))]),
+                extra: [("extra", value(depth: 3)), ("\u{0}", .int(1))]
+            )
         case 58..<63:
             // Too deep: in params (-32602), elsewhere (-32600); the id may come after the deep part.
             let depth = chance(10) ? 10_000 : Int.random(in: 62...3_000, using: &random)
             let deepPart = nestedArrays(depth)
-            return request("deep \(depth)", method: .string(pick(methods)), params: chance(50) ? .object([("a", deepPart)]) : nil,
-                           extra: chance(50) ? [("x", deepPart)] : [])
+            return request(
+                "deep \(depth)",
+                method: .string(pick(methods)),
+                params: chance(50) ? .object([("a", deepPart)]) : nil,
+                extra: chance(50) ? [("x", deepPart)] : []
+            )
         case 63..<68:
             var members: [(String, FuzzJSON)] = [("jsonrpc", .string("2.0")), ("id", badID()), ("method", .string(pick(methods)))]
             if chance(50) { members.append(("params", params(for: "ping") ?? .object([]))) }
@@ -411,33 +451,55 @@ struct FrameGenerator {
             // Not JSON at all, or broken JSON.
             var valid = request("truncated", method: .string("ping"), params: .object([("a", value(depth: 3))])).bytes
             if valid.last == UInt8(ascii: "\r") { valid.removeLast() }
-            let broken: Data = switch Int.random(in: 0..<5, using: &random) {
-            case 0: valid.prefix(Int.random(in: 1..<valid.count, using: &random))
-            case 1: valid + Data(" x".utf8)
-            case 2: Data(pick(["nope", "{", "}", "{]", "{\"a\":}", "{'a':1}", "{\"a\":1,}", "   ", "\t"]).utf8)
-            case 3: Data((0..<Int.random(in: 1...64, using: &random)).map { _ in UInt8.random(in: 0x0B...0xFF, using: &random) })
-            default: Data(#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"n":\#(pick(["1e400", "-1e999", "NaN", "Infinity", "0x10", "01"]))}}"#.utf8)
-            }
+            let broken: Data =
+                switch Int.random(in: 0..<5, using: &random) {
+                case 0: valid.prefix(Int.random(in: 1..<valid.count, using: &random))
+                case 1: valid + Data(" x".utf8)
+                case 2: Data(pick(["nope", "{", "}", "{]", "{\"a\":}", "{'a':1}", "{\"a\":1,}", "   ", "\t"]).utf8)
+                case 3: Data((0..<Int.random(in: 1...64, using: &random)).map { _ in UInt8.random(in: 0x0B...0xFF, using: &random) })
+                default:
+                    Data(
+                        #"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"n":\#(pick(["1e400", "-1e999", "NaN", "Infinity", "0x10", "01"]))}}"#
+                            .utf8
+                    )
+                }
             // A random byte string could open with `[` or `{`; either way it is answered with a null id.
             return FuzzFrame(kind: "broken JSON", bytes: broken, expect: .nullAnswer)
         case 72..<76:
-            var bytes = Data(#"{"jsonrpc":"2.0","id":"utf8-\#(counter)","method":"tools/call","params":{"name":"v1_whoami","arguments":{"body":"#.utf8)
+            var bytes = Data(
+                #"{"jsonrpc":"2.0","id":"utf8-\#(counter)","method":"tools/call","params":{"name":"v1_whoami","arguments":{"body":"#.utf8
+            )
             counter += 1
-            bytes.append(contentsOf: pick([[0x22, 0xFF, 0x22], [0x22, 0xC0, 0x80, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xF8, 0x88, 0x80, 0x80, 0x80, 0x22],
-                                           Array(#""\ud800""#.utf8), Array(#""\udc00x""#.utf8)]))
+            bytes.append(
+                contentsOf: pick([
+                    [0x22, 0xFF, 0x22], [0x22, 0xC0, 0x80, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xF8, 0x88, 0x80, 0x80, 0x80, 0x22],
+                    Array(#""\ud800""#.utf8), Array(#""\udc00x""#.utf8),
+                ])
+            )
             bytes.append(Data("}}}".utf8))
             return FuzzFrame(kind: "invalid UTF-8", bytes: bytes, expect: .nullAnswer)
         case 76..<80:
             let top: FuzzJSON = pick([.int(42), .string("ping"), .null, .bool(true), .double(1.5)])
-            let batch: FuzzJSON = .array((0..<Int.random(in: 0...3, using: &random)).map { _ in
-                .object([("jsonrpc", .string("2.0")), ("id", .int(Int64(counter))), ("method", .string("ping"))])
-            })
+            let batch: FuzzJSON = .array(
+                (0..<Int.random(in: 0...3, using: &random)).map { _ in
+                    .object([("jsonrpc", .string("2.0")), ("id", .int(Int64(counter))), ("method", .string("ping"))])
+                }
+            )
             return FuzzFrame(kind: "not an object", bytes: Data((chance(60) ? batch : top).text.utf8), expect: .nullAnswer)
         case 80..<88:
             // Notifications, well-formed or not: never answered.
             var members: [(String, FuzzJSON)] = [("jsonrpc", chance(80) ? .string("2.0") : .string("1.0"))]
-            members.append(("method", chance(90) ? .string(pick(["notifications/initialized", "notifications/cancelled", "notifications/progress", "x/y"])) : .int(3)))
-            if chance(60) { members.append(("params", chance(70) ? .object([("requestId", pick([.int(1), .string("x"), .object([]), .null]))]) : value(depth: 3))) }
+            members.append(
+                (
+                    "method",
+                    chance(90) ? .string(pick(["notifications/initialized", "notifications/cancelled", "notifications/progress", "x/y"])) : .int(3)
+                )
+            )
+            if chance(60) {
+                members.append(
+                    ("params", chance(70) ? .object([("requestId", pick([.int(1), .string("x"), .object([]), .null]))]) : value(depth: 3))
+                )
+            }
             if chance(10) { members.append(("params_deep", nestedArrays(Int.random(in: 65...2_000, using: &random)))) }
             return frame("notification", members, .silent)
         case 88..<95:
@@ -445,22 +507,48 @@ struct FrameGenerator {
             let (id, key) = freshID()
             switch Int.random(in: 0..<6, using: &random) {
             case 0: return frame("response", [("jsonrpc", .string("2.0")), ("id", id), ("result", value(depth: 3))], .silent)
-            case 1: return frame("error response", [("jsonrpc", .string("2.0")), ("id", id), ("error", .object([("code", .int(-1)), ("message", .string("no"))]))], .silent)
+            case 1:
+                return frame(
+                    "error response",
+                    [("jsonrpc", .string("2.0")), ("id", id), ("error", .object([("code", .int(-1)), ("message", .string("no"))]))],
+                    .silent
+                )
             case 2: return frame("response without result", [("jsonrpc", .string("2.0")), ("id", id)], .answer(key))
-            case 3: return frame("response with both", [("jsonrpc", .string("2.0")), ("id", id), ("result", .null), ("error", .object([("code", .int(1)), ("message", .string("x"))]))], .answer(key))
-            case 4: return frame("malformed error", [("jsonrpc", .string("2.0")), ("id", id), ("error", pick([.string("x"), .object([("code", .string("1"))]), .object([("message", .string("x"))]), .null]))], .answer(key))
+            case 3:
+                return frame(
+                    "response with both",
+                    [
+                        ("jsonrpc", .string("2.0")), ("id", id), ("result", .null),
+                        ("error", .object([("code", .int(1)), ("message", .string("x"))])),
+                    ],
+                    .answer(key)
+                )
+            case 4:
+                return frame(
+                    "malformed error",
+                    [
+                        ("jsonrpc", .string("2.0")), ("id", id),
+                        ("error", pick([.string("x"), .object([("code", .string("1"))]), .object([("message", .string("x"))]), .null])),
+                    ],
+                    .answer(key)
+                )
             default: return frame("bad-id response", [("jsonrpc", .string("2.0")), ("id", badID()), ("result", .int(1))], .nullAnswer)
             }
         case 95..<97:
             return FuzzFrame(kind: "empty line", bytes: Data(), expect: .silent)
         case 97:
-            let params: FuzzJSON? = chance(90)
+            let params: FuzzJSON? =
+                chance(90)
                 ? pick([.array([]), .string("x"), .int(1), .null, .object([("cursor", pick([.int(5), .null, .array([]), .object([])]))])])
                 : pick([nil, .object([("cursor", .string(string()))])])
             return request("params for tools/list", method: .string("tools/list"), params: params)
         default:
             // A few well-formed requests among the garbage.
-            return request("valid", method: .string(pick(["ping", "tools/call"])), params: .object([("name", .string("v1_whoami")), ("arguments", .object([]))]))
+            return request(
+                "valid",
+                method: .string(pick(["ping", "tools/call"])),
+                params: .object([("name", .string("v1_whoami")), ("arguments", .object([]))])
+            )
         }
     }
 }

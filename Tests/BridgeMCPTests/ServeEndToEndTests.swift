@@ -49,14 +49,23 @@ import Testing
         _ = try await bob.initialize()
 
         try expectConforms("v1_whoami", try await alice.call("v1_whoami"))
-        try expectConforms("v1_participant_register", try await bob.call("v1_participant_register", [
-            "display_name": "Bob", "runtime": ["kind": "codex_cli", "managed": true, "session_id": "s-1", "workdir": "/tmp"],
-        ]))
+        try expectConforms(
+            "v1_participant_register",
+            try await bob.call(
+                "v1_participant_register",
+                [
+                    "display_name": "Bob", "runtime": ["kind": "codex_cli", "managed": true, "session_id": "s-1", "workdir": "/tmp"],
+                ]
+            )
+        )
         try expectConforms("v1_participant_heartbeat", try await bob.call("v1_participant_heartbeat", ["presence": "idle", "human_input": true]))
-        let created = try await alice.call("v1_thread_create", [
-            "title": "Review the parser", "participants": [["handle": "bob", "role": "reviewer"]],
-            "message": ["body": "please review", "kind": "request", "to": ["bob"], "payload": ["fileName": "Parser.swift"]],
-        ])
+        let created = try await alice.call(
+            "v1_thread_create",
+            [
+                "title": "Review the parser", "participants": [["handle": "bob", "role": "reviewer"]],
+                "message": ["body": "please review", "kind": "request", "to": ["bob"], "payload": ["fileName": "Parser.swift"]],
+            ]
+        )
         try expectConforms("v1_thread_create", created)
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String)
         let firstPayload = (created.structured["message"] as? [String: Any])?["payload"] as? [String: Any]
@@ -68,7 +77,10 @@ import Testing
         try expectConforms("v1_inbox", inbox)
         #expect((inbox.structured["messages"] as? [Any])?.count == 1)
 
-        let posted = try await bob.call("v1_message_post", ["thread_id": thread, "body": "found a bug", "kind": "finding", "to": ["alice"], "reply_to_seq": 1])
+        let posted = try await bob.call(
+            "v1_message_post",
+            ["thread_id": thread, "body": "found a bug", "kind": "finding", "to": ["alice"], "reply_to_seq": 1]
+        )
         try expectConforms("v1_message_post", posted)
         #expect((posted.structured["message"] as? [String: Any])?["seq"] as? Int == 2)
 
@@ -83,7 +95,10 @@ import Testing
         _ = try await carol.initialize()
         try expectConforms("v1_thread_join", try await carol.call("v1_thread_join", ["thread_id": thread]))
         try expectConforms("v1_thread_leave", try await carol.call("v1_thread_leave", ["thread_id": thread]))
-        try expectConforms("v1_thread_set_status", try await bob.call("v1_thread_set_status", ["thread_id": thread, "action": "escalate", "reason": "stuck"]))
+        try expectConforms(
+            "v1_thread_set_status",
+            try await bob.call("v1_thread_set_status", ["thread_id": thread, "action": "escalate", "reason": "stuck"])
+        )
         let blockedPost = try await bob.call("v1_message_post", ["thread_id": thread, "body": "more"])
         #expect(errorOf(blockedPost.structured)?.reason == "THREAD_BLOCKED")
         let closed = try await alice.call("v1_thread_set_status", ["thread_id": thread, "action": "close", "reason": "fixed in #12"])
@@ -97,11 +112,17 @@ import Testing
     @Test func requestsWrittenBeforeStdinClosesAreAllAnswered() async throws {
         let database = try await TestDatabase.create()
         let client = try MCPClient(databaseURL: database.url, participant: "alice")
-        try client.send(["jsonrpc": "2.0", "id": 1, "method": "initialize", "params": [
-            "protocolVersion": "2025-11-25", "capabilities": [:], "clientInfo": ["name": "pipe", "version": "1"]]])
+        try client.send([
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": [
+                "protocolVersion": "2025-11-25", "capabilities": [:], "clientInfo": ["name": "pipe", "version": "1"],
+            ],
+        ])
         try client.send(["jsonrpc": "2.0", "method": "notifications/initialized"])
         for id in 2...6 {
-            try client.send(["jsonrpc": "2.0", "id": id, "method": "tools/call", "params": ["name": "v1_thread_create", "arguments": ["title": "t\(id)"]]])
+            try client.send([
+                "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": ["name": "v1_thread_create", "arguments": ["title": "t\(id)"]],
+            ])
         }
         client.closeInput()
         var answered: Set<Int> = []
@@ -150,7 +171,10 @@ import Testing
             ("v1_message_post", ["thread_id": thread], "INVALID_ARGUMENT", "MISSING_REQUIRED_FIELD"),
             ("v1_message_post", ["thread_id": thread, "body": "x", "kind": "gossip"], "INVALID_ARGUMENT", "INVALID_ENUM_VALUE"),
             ("v1_message_post", ["thread_id": thread, "body": String(repeating: "x", count: 70_000)], "INVALID_ARGUMENT", "BODY_TOO_LARGE"),
-            ("v1_message_post", ["thread_id": thread, "body": "x", "payload": ["blob": String(repeating: "y", count: 70_000)]], "INVALID_ARGUMENT", "PAYLOAD_TOO_LARGE"),
+            (
+                "v1_message_post", ["thread_id": thread, "body": "x", "payload": ["blob": String(repeating: "y", count: 70_000)]], "INVALID_ARGUMENT",
+                "PAYLOAD_TOO_LARGE"
+            ),
             ("v1_message_post", ["thread_id": thread, "body": "x", "schema_version": "2.0"], "INVALID_ARGUMENT", "UNSUPPORTED_SCHEMA_VERSION"),
             ("v1_message_post", ["thread_id": UUID().uuidString, "body": "x"], "NOT_FOUND", "THREAD_NOT_FOUND"),
             ("v1_message_post", ["thread_id": "not-a-uuid", "body": "x"], "INVALID_ARGUMENT", "INVALID_FIELD_VALUE"),
@@ -199,7 +223,8 @@ import Testing
         let database = try await TestDatabase.create()
         let owner = try MCPClient(databaseURL: database.url, participant: "owner")
         _ = try await owner.initialize()
-        let writers = 16, posts = 15
+        let writers = 16
+        let posts = 15
         let created = try await owner.call("v1_thread_create", ["title": "hot", "participants": (0..<writers).map { ["handle": "w\($0)"] }])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String)
         let internalErrors = try await withThrowingTaskGroup(of: Int.self) { group in

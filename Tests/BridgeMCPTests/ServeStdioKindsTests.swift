@@ -11,7 +11,8 @@ import Testing
     }
 
     /// The `initialize` request every session starts with, id 1.
-    static let initializeLine = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
+    static let initializeLine =
+        #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
 
     /// Requests with one answer each, including the refusals that share the line framing: an oversize line and a
     /// line nested 10,000 deep. Ids 1...6 and one null.
@@ -33,10 +34,15 @@ import Testing
 
     static func expectAnswers(_ output: Data, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let lines = output.split(separator: 0x0A)
-        var ids: [Int] = [], nulls = 0
+        var ids: [Int] = []
+        var nulls = 0
         for line in lines {
             let parsed = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
-            let message = try #require(parsed, "not a JSON object: \(String(decoding: line.prefix(300), as: UTF8.self))", sourceLocation: sourceLocation)
+            let message = try #require(
+                parsed,
+                "not a JSON object: \(String(decoding: line.prefix(300), as: UTF8.self))",
+                sourceLocation: sourceLocation
+            )
             #expect(message["jsonrpc"] as? String == "2.0", sourceLocation: sourceLocation)
             if let id = message["id"] as? Int { ids.append(id) } else if message["id"] is NSNull { nulls += 1 }
             let code = (message["error"] as? [String: Any])?["code"] as? Int
@@ -50,7 +56,10 @@ import Testing
     /// Runs serve with the given stdin and stdout, waits for it off the cooperative pool, and returns its exit
     /// status and what it wrote to stderr.
     static func serve(
-        database: TestDatabase, stdin: FileHandle, stdout: FileHandle, whileRunning: @escaping @Sendable () throws -> Void = {}
+        database: TestDatabase,
+        stdin: FileHandle,
+        stdout: FileHandle,
+        whileRunning: @escaping @Sendable () throws -> Void = {}
     ) async throws -> (status: Int32, stderr: String) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -94,10 +103,15 @@ import Testing
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stdio-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
-            let input = directory.appendingPathComponent("requests.jsonl"), output = directory.appendingPathComponent("replies.jsonl")
+            let input = directory.appendingPathComponent("requests.jsonl")
+            let output = directory.appendingPathComponent("replies.jsonl")
             try requests.write(to: input)
             _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-            let run = try await Self.serve(database: database, stdin: try FileHandle(forReadingFrom: input), stdout: try FileHandle(forWritingTo: output))
+            let run = try await Self.serve(
+                database: database,
+                stdin: try FileHandle(forReadingFrom: input),
+                stdout: try FileHandle(forWritingTo: output)
+            )
             #expect(run.status == 0)
             Self.expectNoTrap(run.stderr)
             try Self.expectAnswers(try Data(contentsOf: output))
@@ -164,11 +178,15 @@ import Testing
         let input = Pipe()
         // Through a shell, which closes the descriptor before exec (the exec keeps the pid).
         let process = try Self.launch(
-            database: database, command: ["/bin/sh", "-c", "exec \"$0\" serve \(redirection)", TestDatabase.executableURL.path],
-            stdin: input.fileHandleForReading, stdout: FileHandle.nullDevice)
+            database: database,
+            command: ["/bin/sh", "-c", "exec \"$0\" serve \(redirection)", TestDatabase.executableURL.path],
+            stdin: input.fileHandleForReading,
+            stdout: FileHandle.nullDevice
+        )
         defer { if process.isRunning { process.terminate() } }
         // Once serve has answered a call that reached the database, look at its descriptor.
-        let call = Self.initializeLine
+        let call =
+            Self.initializeLine
             + "\n" + #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#
             + "\n" + #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"v1_whoami","arguments":{}}}"# + "\n"
         try input.fileHandleForWriting.write(contentsOf: Data(call.utf8))
@@ -187,10 +205,14 @@ import Testing
         // A client that writes everything, closes stdin and reads later: serve must not exit (closing stdout) while
         // the pipe still holds back answers it has queued. Eight tools/list replies are far more than a 64 KiB pipe.
         let database = try await TestDatabase.create()
-        let input = Pipe(), output = Pipe()
+        let input = Pipe()
+        let output = Pipe()
         let process = try Self.launch(
-            database: database, command: [TestDatabase.executableURL.path, "serve"],
-            stdin: input.fileHandleForReading, stdout: output.fileHandleForWriting)
+            database: database,
+            command: [TestDatabase.executableURL.path, "serve"],
+            stdin: input.fileHandleForReading,
+            stdout: output.fileHandleForWriting
+        )
         defer { if process.isRunning { process.terminate() } }
         try? input.fileHandleForReading.close()
         try? output.fileHandleForWriting.close()
@@ -210,8 +232,10 @@ import Testing
         #expect(received.data.count > 128 * 1024, "more than two pipes' worth of answers (\(received.data.count) bytes)")
         var ids: [Int] = []
         for line in lines {
-            let message = try #require(try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                                       "a cut answer: \(String(decoding: line.suffix(200), as: UTF8.self))")
+            let message = try #require(
+                try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                "a cut answer: \(String(decoding: line.suffix(200), as: UTF8.self))"
+            )
             if let id = message["id"] as? Int { ids.append(id) }
         }
         #expect(ids.sorted() == Array(1...9), "every answer, whole")
@@ -245,11 +269,13 @@ import Testing
     static func channel(_ kind: Channel) throws -> (client: End, server: (input: FileHandle, output: FileHandle)) {
         switch kind {
         case .pipe, .regularFile:
-            let requests = Pipe(), replies = Pipe()
+            let requests = Pipe()
+            let replies = Pipe()
             let writer = requests.fileHandleForWriting
             return (
                 End(input: writer, output: replies.fileHandleForReading, finishWriting: { try? writer.close() }),
-                (requests.fileHandleForReading, replies.fileHandleForWriting))
+                (requests.fileHandleForReading, replies.fileHandleForWriting)
+            )
         case .socket:
             var descriptors: [Int32] = [0, 0]
             guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &descriptors) == 0 else {

@@ -20,7 +20,8 @@ import Testing
 
         func issue(_ handle: String, role: String = "coordinator", workspace: String, ttl: String = "1h") async throws -> String {
             let issued = try await CommandRun.agentBridge([
-                "token", "issue", "--participant", handle, "--role", role, "--workspace", workspace, "--ttl", ttl, "--token-key-file", keyFile])
+                "token", "issue", "--participant", handle, "--role", role, "--workspace", workspace, "--ttl", ttl, "--token-key-file", keyFile,
+            ])
             #expect(issued.status == 0, "\(issued.stderr)")
             return issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
@@ -34,7 +35,8 @@ import Testing
             data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
                 .replacingOccurrences(of: "=", with: "")
         }
-        let signingInput = encode(try JSONSerialization.data(withJSONObject: header)) + "." + encode(try JSONSerialization.data(withJSONObject: claims))
+        let signingInput =
+            encode(try JSONSerialization.data(withJSONObject: header)) + "." + encode(try JSONSerialization.data(withJSONObject: claims))
         guard let secret else { return signingInput + "." }
         let signature = HMAC<SHA256>.authenticationCode(for: Data(signingInput.utf8), using: SymmetricKey(data: Data(secret.utf8)))
         return signingInput + "." + encode(Data(signature))
@@ -46,7 +48,13 @@ import Testing
     }
 
     /// A token-mode `serve` for the deployment of `workspace`.
-    func serve(_ database: TestDatabase, token: String?, keyFile: String, workspace: String = "alpha", extra: [String: String] = [:]) async throws -> MCPClient {
+    func serve(
+        _ database: TestDatabase,
+        token: String?,
+        keyFile: String,
+        workspace: String = "alpha",
+        extra: [String: String] = [:]
+    ) async throws -> MCPClient {
         var environment = ["AGENT_BRIDGE_TOKEN_KEY_FILE": keyFile, "AGENT_BRIDGE_AUTH": "token", "AGENT_BRIDGE_WORKSPACE": workspace]
         if let token { environment["AGENT_BRIDGE_TOKEN"] = token }
         environment.merge(extra) { $1 }
@@ -55,8 +63,12 @@ import Testing
         return client
     }
 
-    func expectRefused(_ result: (isError: Bool, structured: [String: Any], text: String), code: String, reason: String,
-                       sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectRefused(
+        _ result: (isError: Bool, structured: [String: Any], text: String),
+        code: String,
+        reason: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let error = result.structured["error"] as? [String: Any]
         #expect(result.isError, "\(result.text)", sourceLocation: sourceLocation)
         #expect(error?["code"] as? String == code, "\(result.text)", sourceLocation: sourceLocation)
@@ -189,8 +201,12 @@ import Testing
         let created = try await alpha.call("v1_thread_create", ["title": secretTitle])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
         #expect(try await alpha.call("v1_message_post", ["thread_id": thread, "body": "alpha-secret-body"]).isError == false)
-        let requested = try await alpha.call("v1_approval_request", [
-            "thread_id": thread, "action_class": "fs_write", "resource": "alpha-secret-file", "summary": "alpha-secret-change"])
+        let requested = try await alpha.call(
+            "v1_approval_request",
+            [
+                "thread_id": thread, "action_class": "fs_write", "resource": "alpha-secret-file", "summary": "alpha-secret-change",
+            ]
+        )
         let ticket = try #require((requested.structured["ticket"] as? [String: Any])?["id"] as? String, "\(requested.text)")
 
         let probes: [(String, [String: Any], String?)] = [
@@ -218,8 +234,12 @@ import Testing
         let mismatch = try await pinned.call("v1_thread_get", ["thread_id": thread])
         expectRefused(mismatch, code: "PERMISSION_DENIED", reason: "WORKSPACE_MISMATCH")
         #expect(!mismatch.text.contains("alpha-secret"))
-        let impostor = try await serve(database, token: try await keys.issue("bob", workspace: "alpha"), keyFile: keys.keyFile,
-                                       extra: ["AGENT_BRIDGE_PARTICIPANT": "alice"])
+        let impostor = try await serve(
+            database,
+            token: try await keys.issue("bob", workspace: "alpha"),
+            keyFile: keys.keyFile,
+            extra: ["AGENT_BRIDGE_PARTICIPANT": "alice"]
+        )
         expectRefused(try await impostor.call("v1_thread_get", ["thread_id": thread]), code: "PERMISSION_DENIED", reason: "IDENTITY_MISMATCH")
         for client in [alpha, beta, pinned, impostor] {
             #expect(await client.closeAndWait() == 0)

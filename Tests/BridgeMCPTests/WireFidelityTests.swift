@@ -23,19 +23,27 @@ import Testing
             }
         }
         strings += ["DATA:,X", "data:", "data:,", " data:,x", "see data:,x inline", "data:text/plain;base64,SGVsbG8gV29ybGQ="]
-        strings += ["2026-12-04", "2026-12-04T01:02:03Z", "2026-12-04T01:02:03.123+05:30", "20261204T010203Z", "12/04/2026",
-                    "1970-01-01T00:00:00.000Z", "Fri, 04 Dec 2026 01:02:03 GMT", "2026-W49-5"]
-        strings += ["0", "-0", "1", "1.0", "1.50", "1e10", "1E-7", "12345678901234567890123", "NaN", "Infinity", "-Infinity",
-                    "0x1F", " 42 ", "+1", "1_000", "3.14159265358979323846264338327950288"]
+        strings += [
+            "2026-12-04", "2026-12-04T01:02:03Z", "2026-12-04T01:02:03.123+05:30", "20261204T010203Z", "12/04/2026",
+            "1970-01-01T00:00:00.000Z", "Fri, 04 Dec 2026 01:02:03 GMT", "2026-W49-5",
+        ]
+        strings += [
+            "0", "-0", "1", "1.0", "1.50", "1e10", "1E-7", "12345678901234567890123", "NaN", "Infinity", "-Infinity",
+            "0x1F", " 42 ", "+1", "1_000", "3.14159265358979323846264338327950288",
+        ]
         strings += ["SGVsbG8gV29ybGQ=", "AAAA", "////", "YQ==", "+/+/", "U29tZSBsb25nZXIgYmFzZTY0IHRleHQgd2l0aCBwYWRkaW5nLg=="]
         strings += ["{\"a\":1}", "[1,2,3]", "null", "true", "false", "\"quoted\"", "{\"data\":\"data:,x\"}", "{}", "[]"]
-        strings += ["שלום עולם", "مرحبا بالعالم", "\u{202E}desrever\u{202C}", "abc \u{200F}עברית\u{200E} def",
-                    "e\u{301}", "\u{E9}", "a\u{308}\u{301}", "Z\u{351}\u{34A}\u{35B}a\u{33E}\u{35B}l\u{34C}g\u{366}o\u{34C}",
-                    "\u{1100}\u{1161}\u{11A8}", "\u{D55C}", "Å", "A\u{30A}", "\u{212B}"]
+        strings += [
+            "שלום עולם", "مرحبا بالعالم", "\u{202E}desrever\u{202C}", "abc \u{200F}עברית\u{200E} def",
+            "e\u{301}", "\u{E9}", "a\u{308}\u{301}", "Z\u{351}\u{34A}\u{35B}a\u{33E}\u{35B}l\u{34C}g\u{366}o\u{34C}",
+            "\u{1100}\u{1161}\u{11A8}", "\u{D55C}", "Å", "A\u{30A}", "\u{212B}",
+        ]
         strings += ["👨‍👩‍👧‍👦", "🏳️‍🌈", "👍🏽", "🇩🇪🇯🇵", "🧑🏿‍💻", "1️⃣", "❤️", "❤\u{FE0E}"]
-        strings += ["\t", "line1\nline2", "\r\n", "x\n", " leading", "trailing ", "\u{FEFF}bom", "\u{200B}", "\u{FFFD}",
-                    "\u{10FFFF}", "\u{2028}\u{2029}", "\u{1}\u{1F}\u{7F}", "C:\\path\\to", "\\u0041", "\\", "\"", "'", "</script>",
-                    "a/b", "\\/", "%00", "&amp;", "${HOME}", "`rm -rf /`"]
+        strings += [
+            "\t", "line1\nline2", "\r\n", "x\n", " leading", "trailing ", "\u{FEFF}bom", "\u{200B}", "\u{FFFD}",
+            "\u{10FFFF}", "\u{2028}\u{2029}", "\u{1}\u{1F}\u{7F}", "C:\\path\\to", "\\u0041", "\\", "\"", "'", "</script>",
+            "a/b", "\\/", "%00", "&amp;", "${HOME}", "`rm -rf /`",
+        ]
         let printable = (0x20...0x7E).map { String(UnicodeScalar(UInt8($0))) }
         strings += printable
         strings.append(printable.joined())
@@ -60,10 +68,13 @@ import Testing
         for (index, text) in Self.tricky.enumerated() {
             // Each string as the body, as a payload value and as a payload key.
             let inPayload = Self.payloadText(for: text)
-            let line = try await alice.callLine("v1_message_post", [
-                "thread_id": thread, "body": text, "payload": ["value": inPayload, "nested": [inPayload: [inPayload]]],
-                "idempotency_key": "fidelity-\(index)",
-            ])
+            let line = try await alice.callLine(
+                "v1_message_post",
+                [
+                    "thread_id": thread, "body": text, "payload": ["value": inPayload, "nested": [inPayload: [inPayload]]],
+                    "idempotency_key": "fidelity-\(index)",
+                ]
+            )
             let answer = try Self.decode(Posted.self, line, "post \(index) \(text.debugDescription)")
             Self.expect(answer.structured.message, holds: text, "post answer \(index)")
             Self.expect(answer.fromText.message, holds: text, "post answer text \(index)")
@@ -90,10 +101,13 @@ import Testing
         let store = database.store(logger: logger, maximumConnections: 1)
         let stored = try await TestDatabase.run(store) { client in
             var rows: [Int: (String, String, String)] = [:]
-            let result = try await client.query("""
+            let result = try await client.query(
+                """
                 SELECT seq, body, payload->>'value', payload->'nested'->(payload->>'value')->>0 FROM messages
                  WHERE thread_id = \(UUID(uuidString: thread)!) ORDER BY seq
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             for try await (seq, body, value, nested) in result.decode((Int, String, String, String).self) {
                 rows[seq] = (body, value, nested)
             }
@@ -109,7 +123,10 @@ import Testing
         for text in Self.tricky where (1...300).contains(text.unicodeScalars.count) && text.contains(where: { !$0.isWhitespace }) {
             let line = try await alice.callLine("v1_thread_create", ["title": text])
             let created = try Self.decode(Created.self, line, "title \(text.debugDescription)")
-            #expect(Self.same(created.structured.thread.title, text), "title \(text.debugDescription): \(created.structured.thread.title.debugDescription)")
+            #expect(
+                Self.same(created.structured.thread.title, text),
+                "title \(text.debugDescription): \(created.structured.thread.title.debugDescription)"
+            )
         }
         #expect(await alice.closeAndWait() == 0)
         #expect(await bob.closeAndWait() == 0)
@@ -124,15 +141,19 @@ import Testing
         let created = try await alice.call("v1_thread_create", ["title": "numbers"])
         let thread = try #require((created.structured["thread"] as? [String: Any])?["id"] as? String, "\(created.text)")
         // Written by hand: no Swift number type holds all of these.
-        let payload = #"{"z":null,"big":123456789012345678901234567890,"one":1,"one_point_zero":1.0,"half":-0.5,"huge":1.5e300,"tiny":5e-324,"order":{"b":2,"a":1}}"#
-        let frame = #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"v1_message_post","arguments":{"thread_id":"\#(thread)","body":"n","payload":\#(payload)}}}"#
+        let payload =
+            #"{"z":null,"big":123456789012345678901234567890,"one":1,"one_point_zero":1.0,"half":-0.5,"huge":1.5e300,"tiny":5e-324,"order":{"b":2,"a":1}}"#
+        let frame =
+            #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"v1_message_post","arguments":{"thread_id":"\#(thread)","body":"n","payload":\#(payload)}}}"#
         let answer = String(decoding: try await alice.exchangeRaw(frame, id: 7), as: UTF8.self)
         let exact = #"{"big":123456789012345678901234567890,"half":-0.5,"#
         let rest = #""one":1,"one_point_zero":1.0,"order":{"a":1,"b":2},"#
         #expect(answer.contains(#""payload":\#(exact)"huge":1.5e300,\#(rest)"tiny":5e-324,"z":null}"#), "the post answer's payload: \(answer)")
 
         let readLine = try await alice.exchangeRaw(
-            #"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"v1_message_read","arguments":{"thread_id":"\#(thread)"}}}"#, id: 8)
+            #"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"v1_message_read","arguments":{"thread_id":"\#(thread)"}}}"#,
+            id: 8
+        )
         let read = String(decoding: readLine, as: UTF8.self)
         // PostgreSQL's jsonb keeps every digit but writes exponents out in full: the same numbers, other literals.
         #expect(read.contains(#""payload":\#(exact)"#) && read.contains(rest) && read.contains(#""z":null}"#), "the read's payload: \(read)")
@@ -148,10 +169,13 @@ import Testing
         let logger = Logger(label: "fidelity")
         let store = database.store(logger: logger, maximumConnections: 1)
         let stored = try await TestDatabase.run(store) { client -> (String, String, Bool)? in
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 SELECT payload->>'big', payload->>'one_point_zero', payload ? 'z' AND payload->'z' = 'null'::jsonb FROM messages
                  WHERE thread_id = \(UUID(uuidString: thread)!)
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             for try await row in rows.decode((String, String, Bool).self) { return row }
             return nil
         }
@@ -209,7 +233,10 @@ import Testing
         #expect(same(message.payload.value, inPayload), "\(what): payload value \(message.payload.value.debugDescription.prefix(200))")
         #expect(message.payload.nested.count == 1, "\(what): payload keys \(message.payload.nested.keys)")
         for (key, values) in message.payload.nested {
-            #expect(same(key, inPayload) && values.count == 1 && same(values[0], inPayload), "\(what): payload key \(key.debugDescription.prefix(200))")
+            #expect(
+                same(key, inPayload) && values.count == 1 && same(values[0], inPayload),
+                "\(what): payload key \(key.debugDescription.prefix(200))"
+            )
         }
     }
 
@@ -240,7 +267,10 @@ import Testing
 
     struct Reply<T: Decodable>: Decodable {
         struct Result: Decodable {
-            struct Content: Decodable { var type: String; var text: String }
+            struct Content: Decodable {
+                var type: String
+                var text: String
+            }
             var content: [Content]
             var structuredContent: T
             var isError: Bool
@@ -252,7 +282,10 @@ import Testing
         do {
             let reply = try JSONDecoder().decode(Reply<T>.self, from: line)
             #expect(!reply.result.isError && reply.result.content.count == 1 && reply.result.content[0].type == "text", "\(what)")
-            return Answer(structured: reply.result.structuredContent, fromText: try JSONDecoder().decode(T.self, from: Data(reply.result.content[0].text.utf8)))
+            return Answer(
+                structured: reply.result.structuredContent,
+                fromText: try JSONDecoder().decode(T.self, from: Data(reply.result.content[0].text.utf8))
+            )
         } catch {
             Issue.record("\(what): \(error): \(String(decoding: line.prefix(400), as: UTF8.self))")
             throw error

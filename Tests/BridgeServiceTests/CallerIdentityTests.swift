@@ -19,8 +19,13 @@ import Testing
             try TokenAuthority.generateKeyFile(at: path, algorithm: .hs256)
         }
 
-        func token(_ handle: String, role: Role = .executioner, workspace: String = "local", ttl: Duration = .seconds(3600),
-                   issuedAt: Date = Date()) async throws -> String {
+        func token(
+            _ handle: String,
+            role: Role = .executioner,
+            workspace: String = "local",
+            ttl: Duration = .seconds(3600),
+            issuedAt: Date = Date()
+        ) async throws -> String {
             try await authority.issue(handle: handle, role: role, workspace: workspace, ttl: ttl, now: issuedAt)
         }
 
@@ -74,7 +79,13 @@ import Testing
             "AGENT_BRIDGE_AUTH": "", "AGENT_BRIDGE_TOKEN": "",
         ]
         let fromEnvironment = CallerIdentity.Configuration(
-            participant: nil, role: nil, workspace: nil, auth: nil, tokenKeyFile: "k", environment: environment)
+            participant: nil,
+            role: nil,
+            workspace: nil,
+            auth: nil,
+            tokenKeyFile: "k",
+            environment: environment
+        )
         #expect(fromEnvironment.participant == "from-env")
         #expect(fromEnvironment.role == "observer")
         #expect(fromEnvironment.workspace == "env-ws")
@@ -83,7 +94,13 @@ import Testing
         #expect(try await Self.make(fromEnvironment).resolve() == Identity(workspace: "env-ws", handle: "from-env", role: .observer))
 
         let fromFlags = CallerIdentity.Configuration(
-            participant: "flagged", role: "approver", workspace: "flag-ws", auth: "local", tokenKeyFile: "k", environment: environment)
+            participant: "flagged",
+            role: "approver",
+            workspace: "flag-ws",
+            auth: "local",
+            tokenKeyFile: "k",
+            environment: environment
+        )
         #expect(try await Self.make(fromFlags).resolve() == Identity(workspace: "flag-ws", handle: "flagged", role: .approver))
 
         let nothing = CallerIdentity.Configuration(participant: nil, role: nil, workspace: nil, auth: nil, tokenKeyFile: "k", environment: [:])
@@ -91,10 +108,14 @@ import Testing
     }
 
     @Test func malformedSettingsStopStartUpWithTheOperatorsMessage() {
-        #expect(Self.configurationError(.init(participant: "Bad Handle", tokenKeyFile: "k"))
-            == "participant \"Bad Handle\" is not a valid handle: use 1-64 of a-z, 0-9, '_', '.', '-', starting with a letter or digit.")
-        #expect(Self.configurationError(.init(participant: "ok", role: "boss", tokenKeyFile: "k"))?
-            .hasPrefix("role \"boss\" is not one of: coordinator, ") == true)
+        #expect(
+            Self.configurationError(.init(participant: "Bad Handle", tokenKeyFile: "k"))
+                == "participant \"Bad Handle\" is not a valid handle: use 1-64 of a-z, 0-9, '_', '.', '-', starting with a letter or digit."
+        )
+        #expect(
+            Self.configurationError(.init(participant: "ok", role: "boss", tokenKeyFile: "k"))?
+                .hasPrefix("role \"boss\" is not one of: coordinator, ") == true
+        )
         #expect(Self.configurationError(.init(participant: "ok", auth: "oauth", tokenKeyFile: "k")) == "auth \"oauth\" is not local or token.")
         // Token mode takes the role from the token, so a bad --role does not matter there.
         #expect(Self.configurationError(.init(participant: "ok", role: "boss", auth: "token", tokenKeyFile: "k")) == nil)

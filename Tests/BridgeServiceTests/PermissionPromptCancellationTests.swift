@@ -20,15 +20,21 @@ import Testing
         try await TestDatabase.run(store) { _ in
             try await store.ensureParticipant(context: worker)
             let (created, _) = try await store.createThread(
-                NewThread(title: "edit", autonomous: false, participants: [], firstMessage: nil), context: worker, idempotency: nil)
+                NewThread(title: "edit", autonomous: false, participants: [], firstMessage: nil),
+                context: worker,
+                idempotency: nil
+            )
             let threadID = created.thread.thread.id
             var configuration = BridgeAPI.Configuration(serverVersion: "test", catalog: catalog)
             configuration.wakeThreadID = threadID
             let service = BridgeAPI(configuration: configuration, store: store, logger: logger)
-            let input = try JSONValueDecoder().decode(PermissionPromptInput.self, from: .object([
-                "tool_name": .string("Edit"), "tool_use_id": .string("toolu_c1"),
-                "input": .object(["file_path": .string("a.swift"), "old_string": .string("a"), "new_string": .string("b")]),
-            ]))
+            let input = try JSONValueDecoder().decode(
+                PermissionPromptInput.self,
+                from: .object([
+                    "tool_name": .string("Edit"), "tool_use_id": .string("toolu_c1"),
+                    "input": .object(["file_path": .string("a.swift"), "old_string": .string("a"), "new_string": .string("b")]),
+                ])
+            )
             let prompt = Task { try await service.answerPermissionPrompt(input, context: worker, idempotency: nil) }
             try await waitUntil("the ticket is open", timeout: .seconds(20)) {
                 try await !store.tickets(state: .pending, threadID: threadID, limit: 5, context: worker).isEmpty

@@ -30,14 +30,21 @@ import Testing
         var catalog = try CatalogLoader.load(directory: nil)
         catalog.postRateLimit = .init(count: 3, window: .seconds(3600))
         let api = BridgeAPI(configuration: .init(serverVersion: "test", catalog: catalog), store: store, logger: logger)
-        let (lead, worker, approver, stranger) = (call("lead", .coordinator), call("worker", .executioner),
-                                                  call("gatekeeper", .approver), call("stranger", .executioner))
+        let (lead, worker, approver, stranger) = (
+            call("lead", .coordinator), call("worker", .executioner),
+            call("gatekeeper", .approver), call("stranger", .executioner)
+        )
         try await TestDatabase.run(store) { _ in
             for context in [lead, worker, approver, stranger] { try await api.ensureParticipant(context: context) }
-            let create = try JSONValueDecoder().decode(ThreadCreateInput.self, from: .object([
-                "title": .string("guarded"),
-                "participants": .array([.object(["handle": .string("worker")]), .object(["handle": .string("gatekeeper"), "role": .string("approver")])]),
-            ]))
+            let create = try JSONValueDecoder().decode(
+                ThreadCreateInput.self,
+                from: .object([
+                    "title": .string("guarded"),
+                    "participants": .array([
+                        .object(["handle": .string("worker")]), .object(["handle": .string("gatekeeper"), "role": .string("approver")]),
+                    ]),
+                ])
+            )
             let thread = try await api.createThread(create, schemaVersion: "1.0", context: lead, idempotency: nil).thread.thread.id
             let id = JSONValue.string(thread.uuidString)
             func refusal(_ arguments: [String: JSONValue], as context: CallContext) async throws -> Reason? {
@@ -51,7 +58,9 @@ import Testing
 
             #expect(try await refusal(["thread_id": id, "body": .string("first")], as: worker) == nil)
             #expect(try await refusal(["thread_id": id, "body": .string("hello?")], as: stranger) == .notAMember)
-            #expect(try await refusal(["thread_id": id, "body": .string("psst"), "to": .array([.string("stranger")])], as: worker) == .unknownRecipient)
+            #expect(
+                try await refusal(["thread_id": id, "body": .string("psst"), "to": .array([.string("stranger")])], as: worker) == .unknownRecipient
+            )
             #expect(try await refusal(["thread_id": id, "body": .string("re"), "reply_to_seq": .integer(2)], as: worker) == .replyToUnknownSeq)
             #expect(try await refusal(["thread_id": id, "body": .string("re"), "reply_to_seq": .integer(1)], as: worker) == nil)
             #expect(try await refusal(["thread_id": id, "body": .string("third")], as: worker) == nil)

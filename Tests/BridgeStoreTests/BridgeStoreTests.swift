@@ -24,14 +24,18 @@ import Testing
     @Test func concurrentWritersGetGaplessSeqsOnOneAndManyThreads() async throws {
         let database = try await TestDatabase.create(logger: logger)
         let store = database.store(logger: logger, maximumConnections: 16)
-        let writers = 32, postsPerWriter = 25
+        let writers = 32
+        let postsPerWriter = 25
         let counts = try await TestDatabase.run(store) { client -> [UUID: Int64] in
             let owner = context("owner")
             try await store.ensureParticipant(context: owner)
             var threads: [UUID] = []
             for index in 0..<4 {
                 let (created, _) = try await store.createThread(
-                    NewThread(title: "t\(index)", autonomous: false, participants: [], firstMessage: nil), context: owner, idempotency: nil)
+                    NewThread(title: "t\(index)", autonomous: false, participants: [], firstMessage: nil),
+                    context: owner,
+                    idempotency: nil
+                )
                 threads.append(created.thread.thread.id)
             }
             let hot = threads[0]
@@ -45,9 +49,17 @@ import Testing
                             let thread = post % 2 == 0 ? hot : allThreads[(writer + post) % allThreads.count]
                             do {
                                 _ = try await store.postAsMember(
-                                    NewMessage(threadID: thread, kind: .note, to: [], replyToSeq: nil, body: "w\(writer) p\(post)",
-                                               payload: .emptyObject, schemaVersion: "1.0"),
-                                    context: owner)
+                                    NewMessage(
+                                        threadID: thread,
+                                        kind: .note,
+                                        to: [],
+                                        replyToSeq: nil,
+                                        body: "w\(writer) p\(post)",
+                                        payload: .emptyObject,
+                                        schemaVersion: "1.0"
+                                    ),
+                                    context: owner
+                                )
                             } catch {
                                 failures += 1
                                 Issue.record("post failed: \(error)")
@@ -61,11 +73,14 @@ import Testing
             #expect(failures == 0)
             var counts: [UUID: Int64] = [:]
             for thread in threads {
-                let rows = try await client.query("""
+                let rows = try await client.query(
+                    """
                     SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0), count(DISTINCT seq),
                            (SELECT last_seq FROM threads WHERE id = \(thread))
                       FROM messages WHERE thread_id = \(thread)
-                    """, logger: logger)
+                    """,
+                    logger: logger
+                )
                 for try await (count, minSeq, maxSeq, distinct, lastSeq) in rows.decode((Int64, Int64, Int64, Int64, Int64).self) {
                     #expect(count == distinct, "duplicate seqs")
                     #expect(count == 0 || minSeq == 1, "seqs start at 1")
@@ -86,23 +101,41 @@ import Testing
             let owner = context("owner")
             try await store.ensureParticipant(context: owner)
             let (created, _) = try await store.createThread(
-                NewThread(title: "idem", autonomous: false, participants: [], firstMessage: nil), context: owner, idempotency: nil)
+                NewThread(title: "idem", autonomous: false, participants: [], firstMessage: nil),
+                context: owner,
+                idempotency: nil
+            )
             let thread = created.thread.thread.id
-            let message = NewMessage(threadID: thread, kind: .note, to: [], replyToSeq: nil, body: "once", payload: .emptyObject, schemaVersion: "1.0")
+            let message = NewMessage(
+                threadID: thread,
+                kind: .note,
+                to: [],
+                replyToSeq: nil,
+                body: "once",
+                payload: .emptyObject,
+                schemaVersion: "1.0"
+            )
             let scope = IdempotencyScope(tool: "v1_message_post", key: "k", requestHash: "h1")
             let (first, firstDup) = try await store.postAsMember(message, context: owner, idempotency: scope)
             let (second, secondDup) = try await store.postAsMember(message, context: owner, idempotency: scope)
             #expect(!firstDup && secondDup)
             #expect(first.id == second.id && first.seq == second.seq)
             do {
-                _ = try await store.postAsMember(message, context: owner, idempotency: IdempotencyScope(tool: "v1_message_post", key: "k", requestHash: "h2"))
+                _ = try await store.postAsMember(
+                    message,
+                    context: owner,
+                    idempotency: IdempotencyScope(tool: "v1_message_post", key: "k", requestHash: "h2")
+                )
                 Issue.record("a reused key with another payload must be refused")
             } catch {
                 #expect((error as? BridgeError)?.reason == .idempotencyKeyReused)
             }
             let rows = try await client.query("SELECT count(*) FROM messages WHERE thread_id = \(thread)", logger: logger)
             for try await count in rows.decode(Int64.self) { #expect(count == 1) }
-            let audits = try await client.query("SELECT count(*) FROM audit_events WHERE action = 'message.post' AND target = \("thread:" + thread.uuidString.lowercased())", logger: logger)
+            let audits = try await client.query(
+                "SELECT count(*) FROM audit_events WHERE action = 'message.post' AND target = \("thread:" + thread.uuidString.lowercased())",
+                logger: logger
+            )
             for try await count in audits.decode(Int64.self) { #expect(count == 1) }
         }
     }

@@ -27,14 +27,18 @@ import Testing
     func makeThread(_ store: PostgresStore, title: String) async throws -> UUID {
         try await store.ensureParticipant(context: owner)
         let (created, _) = try await store.createThread(
-            NewThread(title: title, autonomous: false, participants: [], firstMessage: nil), context: owner, idempotency: nil)
+            NewThread(title: title, autonomous: false, participants: [], firstMessage: nil),
+            context: owner,
+            idempotency: nil
+        )
         return created.thread.thread.id
     }
 
     func storedBodies(_ client: PostgresClient, _ thread: UUID) async throws -> [String] {
         var bodies: [String] = []
-        for try await (body,) in try await client.query("SELECT body FROM messages WHERE thread_id = \(thread) ORDER BY seq", logger: logger)
-            .decode((String,).self) { bodies.append(body) }
+        for try await (body, ) in try await client.query("SELECT body FROM messages WHERE thread_id = \(thread) ORDER BY seq", logger: logger)
+            .decode((String,).self)
+        { bodies.append(body) }
         return bodies
     }
 
@@ -44,13 +48,19 @@ import Testing
         try await TestDatabase.run(store) { client in
             let thread = try await makeThread(store, title: "slow commit")
             // Work at commit time (a deferred trigger) takes 1.5 s: the COMMIT is sent and not yet confirmed at 0.5 s.
-            try await client.query("""
+            try await client.query(
+                """
                 CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1.5); RETURN NULL; END $$
-                """, logger: logger)
-            try await client.query("""
+                """,
+                logger: logger
+            )
+            try await client.query(
+                """
                 CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON messages DEFERRABLE INITIALLY DEFERRED
                 FOR EACH ROW EXECUTE FUNCTION slow_commit()
-                """, logger: logger)
+                """,
+                logger: logger
+            )
             let scope = IdempotencyScope(tool: "v1_message_post", key: "k1", requestHash: "h1")
 
             let started = ContinuousClock.now

@@ -1,7 +1,8 @@
-@testable import BridgeStore
 import Foundation
 import Logging
 import Testing
+
+@testable import BridgeStore
 
 /// The long-poll wake-up: a waiter whose wait timed out must still be woken by the next notification.
 @Suite struct NotificationHubTests {

@@ -10,7 +10,9 @@ import Testing
     /// The audit rows on one target, oldest first: (actor, action, reason).
     func audit(_ h: SupervisorHarness, target: String) async throws -> [(String, String, String?)] {
         let rows = try await h.store.client.query(
-            "SELECT actor, action, reason FROM audit_events WHERE target = \(target) ORDER BY id", logger: h.logger)
+            "SELECT actor, action, reason FROM audit_events WHERE target = \(target) ORDER BY id",
+            logger: h.logger
+        )
         var events: [(String, String, String?)] = []
         for try await row in rows.decode((String, String, String?).self) { events.append(row) }
         return events
@@ -31,7 +33,8 @@ import Testing
             let detail = try await h.store.thread(thread, context: h.context("rev")).thread
             #expect(detail.status == .blocked)
             #expect(detail.statusReason == "NO_PROGRESS_LIMIT")
-            let last = try await h.store.readMessages(threadID: thread, afterSeq: detail.lastSeq - 1, limit: 1, context: h.context("rev")).messages.first
+            let last = try await h.store.readMessages(threadID: thread, afterSeq: detail.lastSeq - 1, limit: 1, context: h.context("rev")).messages
+                .first
             #expect(last?.kind == .system)
             #expect(last?.body.contains("NO_PROGRESS_LIMIT") == true)
             let events = try await audit(h, target: "thread:\(thread.uuidString.lowercased())")
@@ -53,8 +56,13 @@ import Testing
             #expect(detail.status == .blocked)
             #expect(detail.statusReason == "REPEATED_FINDING")
 
-            let ops = CallContext(identity: Identity(workspace: "local", handle: "dana", role: .operator, origin: .operator), requestID: "req_unblock")
-            _ = try await h.store.setThreadStatus(thread, transition: .unblock, reason: "looked at it", context: ops, idempotency: nil) { _ throws(BridgeError) in }
+            let ops = CallContext(
+                identity: Identity(workspace: "local", handle: "dana", role: .operator, origin: .operator),
+                requestID: "req_unblock"
+            )
+            _ = try await h.store.setThreadStatus(thread, transition: .unblock, reason: "looked at it", context: ops, idempotency: nil) {
+                _ throws(BridgeError) in
+            }
             try await h.post("cache.swift:42 races on logout", in: thread, from: "rev", to: ["exec"], kind: .finding)
             #expect(await h.tick().threadsBlocked == 0)
             detail = try await h.store.thread(thread, context: h.context("rev")).thread
@@ -66,9 +74,20 @@ import Testing
         try await SupervisorHarness.run { h in
             let thread = try await h.thread(by: "rev", members: ["gate"])
             let (ticket, _) = try await h.store.requestApproval(
-                NewApprovalTicket(threadID: thread, actionClass: "fs_write", resource: "src/auth/cache.swift", summary: "apply the fix",
-                                  risk: .medium, initialState: .pending, reasonCode: nil, ttl: .seconds(1800), escalateAfter: .seconds(600)),
-                context: h.context("rev"), idempotency: nil) { _ throws(BridgeError) in }
+                NewApprovalTicket(
+                    threadID: thread,
+                    actionClass: "fs_write",
+                    resource: "src/auth/cache.swift",
+                    summary: "apply the fix",
+                    risk: .medium,
+                    initialState: .pending,
+                    reasonCode: nil,
+                    ttl: .seconds(1800),
+                    escalateAfter: .seconds(600)
+                ),
+                context: h.context("rev"),
+                idempotency: nil
+            ) { _ throws(BridgeError) in }
             let ticketTarget = "ticket:\(ticket.id.uuidString.lowercased())"
             // Times below count from the ticket's creation, on the database's clock.
             h.advance(.milliseconds(Int64(ticket.createdAt.timeIntervalSince(h.clock.now()) * 1000)))
@@ -85,7 +104,9 @@ import Testing
             h.advance(.seconds(1200))
             #expect(await h.tick().ticketsExpired == 1)
             let rows = try await h.store.client.query(
-                "SELECT state, reason_code FROM approval_tickets WHERE id = \(ticket.id)", logger: h.logger)
+                "SELECT state, reason_code FROM approval_tickets WHERE id = \(ticket.id)",
+                logger: h.logger
+            )
             for try await (state, reason) in rows.decode((String, String?).self) {
                 #expect(state == "expired")
                 #expect(reason == "TICKET_EXPIRED")

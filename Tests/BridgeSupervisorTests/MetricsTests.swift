@@ -51,12 +51,15 @@ import Testing
             #expect(await h.tick().threadsBlocked == 1)
 
             // Reads persisted by a serve process: 18 fast and 2 slow.
-            var fast = APIRequestStats.Tally(), slow = APIRequestStats.Tally()
+            var fast = APIRequestStats.Tally()
+            var slow = APIRequestStats.Tally()
             for _ in 0..<18 { fast.add(seconds: 0.004) }
             for _ in 0..<2 { slow.add(seconds: 0.2) }
             try await h.store.recordAPIRequests([.init(tool: "v1_inbox", code: "OK"): fast], workspace: "local")
-            try await h.store.recordAPIRequests([.init(tool: "v1_inbox", code: "OK"): slow, .init(tool: "v1_thread_get", code: "NOT_FOUND"): slow],
-                                                workspace: "local")
+            try await h.store.recordAPIRequests(
+                [.init(tool: "v1_inbox", code: "OK"): slow, .init(tool: "v1_thread_get", code: "NOT_FOUND"): slow],
+                workspace: "local"
+            )
             figures = try await h.store.workspaceMetrics(workspace: "local", attemptsSince: .distantPast)
             #expect(figures.apiRequests.first { $0.tool == "v1_inbox" }?.count == 20)
             #expect(figures.readLatencyP50 == 0.005)

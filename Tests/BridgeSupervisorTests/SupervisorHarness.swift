@@ -43,8 +43,10 @@ final class SupervisorHarness: Sendable {
 
     /// Runs `body` against a leading supervisor; stops everything afterwards.
     static func run(
-        timings adjust: (inout PolicyCatalog.Timings) -> Void = { _ in }, listen: Bool = false,
-        fake: [String: String] = [:], _ body: @Sendable (SupervisorHarness) async throws -> Void
+        timings adjust: (inout PolicyCatalog.Timings) -> Void = { _ in },
+        listen: Bool = false,
+        fake: [String: String] = [:],
+        _ body: @Sendable (SupervisorHarness) async throws -> Void
     ) async throws {
         let logger = makeLogger()
         let database = try await TestDatabase.create(logger: logger)
@@ -97,7 +99,9 @@ final class SupervisorHarness: Sendable {
     func register(_ handle: String, role: Role = .executioner, kind: RuntimeKind, managed: Bool = true, sessionID: String? = nil) async throws {
         _ = try await store.registerParticipant(
             ParticipantRegistration(displayName: nil, runtime: RuntimeDescriptor(kind: kind, managed: managed, sessionID: sessionID, workdir: nil)),
-            context: context(handle, role: role), idempotency: nil)
+            context: context(handle, role: role),
+            idempotency: nil
+        )
     }
 
     /// A thread created by `creator` with `members` (as executioners).
@@ -105,7 +109,9 @@ final class SupervisorHarness: Sendable {
         try await store.ensureParticipant(context: context(creator))
         let (created, _) = try await store.createThread(
             NewThread(title: title, autonomous: autonomous, participants: members.map { ($0, Role.executioner) }, firstMessage: nil),
-            context: context(creator), idempotency: nil)
+            context: context(creator),
+            idempotency: nil
+        )
         return created.thread.thread.id
     }
 
@@ -113,11 +119,16 @@ final class SupervisorHarness: Sendable {
     func post(_ body: String, in thread: UUID, from author: String, to: [String] = [], kind: MessageKind = .note) async throws -> Message {
         try await store.postAsMember(
             NewMessage(threadID: thread, kind: kind, to: to, replyToSeq: nil, body: body, payload: .emptyObject, schemaVersion: "1.0"),
-            context: context(author)).0
+            context: context(author)
+        ).0
     }
 
     func heartbeat(_ handle: String, presence: Presence = .active, humanInput: Bool = false) async throws {
-        _ = try await store.heartbeat(Heartbeat(presence: presence, humanInput: humanInput, sessionID: nil), context: context(handle), idempotency: nil)
+        _ = try await store.heartbeat(
+            Heartbeat(presence: presence, humanInput: humanInput, sessionID: nil),
+            context: context(handle),
+            idempotency: nil
+        )
     }
 
     /// Runs SQL on the test database (to set a timestamp to the manual clock's time, say).

@@ -220,7 +220,10 @@ import Testing
     }
 
     @Test func aMissingRuntimeProgramFailsTheAttemptAndTheWakeEndsDead() async throws {
-        try await SupervisorHarness.run(timings: { $0.resumeAttemptsBeforeSpawn = 1; $0.triggerRetriesBeforeFallback = 0 }) { h in
+        try await SupervisorHarness.run(timings: {
+            $0.resumeAttemptsBeforeSpawn = 1
+            $0.triggerRetriesBeforeFallback = 0
+        }) { h in
             try await h.register("exec", kind: .codexCLI, sessionID: "sess-exec")
             try await h.execute("UPDATE participants SET workdir = '/nonexistent/agent-bridge-workdir' WHERE handle = 'exec'")
             let thread = try await h.thread(by: "rev", members: ["exec"])

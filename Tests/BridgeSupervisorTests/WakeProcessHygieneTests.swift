@@ -65,7 +65,9 @@ import Testing
             #expect(try await h.latestWake(of: "exec").attempts.last?.sessionID == "claude-new")
             #expect(try await h.store.participant(handle: "exec", context: h.context("exec")).runtime.sessionID == "claude-new")
             let audits = try await h.store.client.query(
-                "SELECT count(*)::int FROM audit_events WHERE action = 'participant.session' AND target = 'participant:exec'", logger: h.logger)
+                "SELECT count(*)::int FROM audit_events WHERE action = 'participant.session' AND target = 'participant:exec'",
+                logger: h.logger
+            )
             var count = 0
             for try await value in audits.decode(Int.self) { count = value }
             #expect(count == 1)

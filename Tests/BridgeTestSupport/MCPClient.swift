@@ -14,7 +14,10 @@ public final class MCPClient: @unchecked Sendable {
 
     /// - Parameter stderrLog: a file that receives the server's log lines; without it they are discarded.
     public init(
-        databaseURL: String?, participant: String?, role: String = "coordinator", extraEnvironment: [String: String] = [:],
+        databaseURL: String?,
+        participant: String?,
+        role: String = "coordinator",
+        extraEnvironment: [String: String] = [:],
         stderrLog: URL? = nil
     ) throws {
         process.executableURL = TestDatabase.executableURL
@@ -33,7 +36,10 @@ public final class MCPClient: @unchecked Sendable {
 
     /// The environment `serve` runs with in these tests: the given database and identity, warnings-only logs.
     public static func serveEnvironment(
-        databaseURL: String?, participant: String?, role: String = "coordinator", extra: [String: String] = [:]
+        databaseURL: String?,
+        participant: String?,
+        role: String = "coordinator",
+        extra: [String: String] = [:]
     ) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         // nil means the embedded default: serve finds its cluster under AGENT_BRIDGE_STATE_DIR.
@@ -41,7 +47,11 @@ public final class MCPClient: @unchecked Sendable {
         environment["AGENT_BRIDGE_ROLE"] = role
         environment["AGENT_BRIDGE_LOG_LEVEL"] = "warning"
         environment["AGENT_BRIDGE_DB_TIMEOUT_MS"] = "30000"
-        if let participant { environment["AGENT_BRIDGE_PARTICIPANT"] = participant } else { environment.removeValue(forKey: "AGENT_BRIDGE_PARTICIPANT") }
+        if let participant {
+            environment["AGENT_BRIDGE_PARTICIPANT"] = participant
+        } else {
+            environment.removeValue(forKey: "AGENT_BRIDGE_PARTICIPANT")
+        }
         environment.merge(extra) { $1 }
         return environment
     }
@@ -131,15 +141,18 @@ public final class MCPClient: @unchecked Sendable {
     public func residentKilobytes() throws -> Int {
         let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
         else { throw MCPTestError.protocolError("no VmRSS for pid \(process.processIdentifier)") }
         return kilobytes
     }
 
     public func initialize() async throws -> [String: Any] {
-        let response = try await request("initialize", [
-            "protocolVersion": "2025-11-25", "capabilities": [:], "clientInfo": ["name": "tests", "version": "1"],
-        ])
+        let response = try await request(
+            "initialize",
+            [
+                "protocolVersion": "2025-11-25", "capabilities": [:], "clientInfo": ["name": "tests", "version": "1"],
+            ]
+        )
         try send(["jsonrpc": "2.0", "method": "notifications/initialized"])
         return response
     }
@@ -157,7 +170,9 @@ public final class MCPClient: @unchecked Sendable {
     public func callLine(_ tool: String, _ arguments: [String: Any]) async throws -> Data {
         let id = nextID
         nextID += 1
-        let frame = try JSONSerialization.data(withJSONObject: ["jsonrpc": "2.0", "id": id, "method": "tools/call", "params": ["name": tool, "arguments": arguments]])
+        let frame = try JSONSerialization.data(withJSONObject: [
+            "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": ["name": tool, "arguments": arguments],
+        ])
         return try await exchangeRaw(String(decoding: frame, as: UTF8.self), id: id)
     }
 
@@ -173,7 +188,10 @@ public final class MCPClient: @unchecked Sendable {
     }
 
     /// Reads messages until one satisfies `match`, giving up after `timeout`; the others read meanwhile are returned too.
-    public func readUntil(timeout: Duration, _ match: @escaping @Sendable ([String: Any]) -> Bool) async throws -> (match: [String: Any], before: [[String: Any]]) {
+    public func readUntil(
+        timeout: Duration,
+        _ match: @escaping @Sendable ([String: Any]) -> Bool
+    ) async throws -> (match: [String: Any], before: [[String: Any]]) {
         try await onQueue {
             let deadline = ContinuousClock.now + timeout
             var before: [[String: Any]] = []
@@ -261,7 +279,11 @@ public struct CommandRun: Sendable {
     public let stdout: String
     public let stderr: String
 
-    public static func agentBridge(_ arguments: [String], environment extra: [String: String] = [:], in directory: URL? = nil) async throws -> CommandRun {
+    public static func agentBridge(
+        _ arguments: [String],
+        environment extra: [String: String] = [:],
+        in directory: URL? = nil
+    ) async throws -> CommandRun {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 do {
@@ -273,7 +295,8 @@ public struct CommandRun: Sendable {
                     environment["AGENT_BRIDGE_LOG_LEVEL"] = "warning"
                     environment.merge(extra) { $1 }
                     process.environment = environment
-                    let output = Pipe(), errors = Pipe()
+                    let output = Pipe()
+                    let errors = Pipe()
                     process.standardOutput = output
                     process.standardError = errors
                     process.standardInput = FileHandle.nullDevice
@@ -289,9 +312,13 @@ public struct CommandRun: Sendable {
                     drained.wait()
                     let stderrData = stderrBox.value as Data
                     process.waitUntilExit()
-                    continuation.resume(returning: CommandRun(
-                        status: process.terminationStatus, stdout: String(decoding: outputData, as: UTF8.self),
-                        stderr: String(decoding: stderrData, as: UTF8.self)))
+                    continuation.resume(
+                        returning: CommandRun(
+                            status: process.terminationStatus,
+                            stdout: String(decoding: outputData, as: UTF8.self),
+                            stderr: String(decoding: stderrData, as: UTF8.self)
+                        )
+                    )
                 } catch {
                     continuation.resume(throwing: error)
                 }

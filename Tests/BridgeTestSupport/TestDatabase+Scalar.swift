@@ -6,7 +6,7 @@ extension TestDatabase {
     public func scalar(_ sql: String) async throws -> String? {
         let logger = Logger(label: "test-scalar")
         return try await TestDatabase.run(store(logger: logger, maximumConnections: 1)) { client in
-            for try await (value,) in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode((String?,).self) {
+            for try await (value, ) in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode((String?,).self) {
                 return value
             }
             return nil
