@@ -129,16 +129,21 @@ extension PostgresStore {
 
 extension PostgresStore {
     /// The open wake requests for `handle` that a participant or operator asked for (not the supervisor's own,
-    /// which follow directed messages), oldest first, leaving out `known`.
+    /// which follow directed messages), oldest first, leaving out `known` and those whose thread the target has
+    /// acked up to the wake's seq.
     public func requestedWakes(for handle: String, excluding known: Set<UUID>, workspace: String) async throws(BridgeError) -> [RequestedWake] {
         let known = Array(known)
         return try await withConnection { connection in
             let rows = try await connection.query(
                 """
-                SELECT id, thread_id, trigger_seq, requested_by FROM wake_requests
-                 WHERE workspace_id = \(workspace) AND target = \(handle) AND state IN \(unescaped: Self.openWakeStates)
-                   AND requested_by <> 'supervisor' AND NOT (id = ANY (\(known)::uuid[]))
-                 ORDER BY created_at, id
+                SELECT w.id, w.thread_id, w.trigger_seq, w.requested_by FROM wake_requests w
+                 WHERE w.workspace_id = \(workspace) AND w.target = \(handle) AND w.state IN \(unescaped: Self.openWakeStates)
+                   AND w.requested_by <> 'supervisor' AND NOT (w.id = ANY (\(known)::uuid[]))
+                   -- A target that has already acked the thread up to the wake's seq has nothing left to be told.
+                   AND NOT EXISTS (SELECT 1 FROM thread_participants p
+                                    WHERE p.thread_id = w.thread_id AND p.handle = w.target AND p.left_at IS NULL
+                                      AND p.cursor_seq >= w.trigger_seq)
+                 ORDER BY w.created_at, w.id
                  LIMIT 20
                 """,
                 logger: self.logger
