@@ -36,9 +36,12 @@ extension BridgeAPI {
             ttl: rule.ttl,
             escalateAfter: rule.escalateAfter
         )
-        let (ticket, deduplicated) = try await store.requestApproval(new, context: context, idempotency: idempotency) { facts throws(BridgeError) in
-            try self.authorize(PolicyRequest(identity: context.identity, operation: .approvalRequest, thread: facts), context: context)
-        }
+        let (ticket, deduplicated) = try await store.requestApproval(
+            new,
+            context: context,
+            idempotency: idempotency,
+            authorize: threadRules(.approvalRequest, threadID: new.threadID, context: context)
+        )
         return ApprovalChangeOutput(ticket: ticket, deduplicated: deduplicated)
     }
 

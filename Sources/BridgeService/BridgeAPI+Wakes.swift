@@ -14,10 +14,9 @@ extension BridgeAPI {
             target: input.participant,
             threadID: input.threadID,
             context: context,
-            idempotency: idempotency
-        ) { facts throws(BridgeError) in
-            try self.authorize(PolicyRequest(identity: context.identity, operation: .wakeTrigger, thread: facts), context: context)
-        }
+            idempotency: idempotency,
+            authorize: threadRules(.wakeTrigger, threadID: input.threadID, context: context)
+        )
         return WakeTriggerOutput(wake: Self.forAgents(wake), created: created, deduplicated: deduplicated)
     }
 

@@ -56,6 +56,24 @@ public struct BridgeAPI: Sendable {
         }
     }
 
+    /// The thread rules of `operation` for the caller, as the closure a store call runs on the facts it loaded in
+    /// its own transaction (so no check-then-act race separates the decision from the write); a denial names
+    /// `threadID`.
+    func threadRules(
+        _ operation: BridgeOperation,
+        transition: ThreadStatus.Transition? = nil,
+        threadID: UUID,
+        context: CallContext
+    ) -> @Sendable (ThreadFacts) throws(BridgeError) -> Void {
+        { thread throws(BridgeError) in
+            try self.authorize(
+                PolicyRequest(identity: context.identity, operation: operation, transition: transition, thread: thread),
+                context: context,
+                threadID: threadID
+            )
+        }
+    }
+
     // MARK: - Participants
 
     public func whoami(context: CallContext) async throws(BridgeError) -> WhoamiOutput {
@@ -175,14 +193,9 @@ public struct BridgeAPI: Sendable {
             input.threadID,
             role: input.role ?? context.identity.role,
             context: context,
-            idempotency: idempotency
-        ) { thread throws(BridgeError) in
-            try self.authorize(
-                PolicyRequest(identity: context.identity, operation: .threadJoin, thread: thread),
-                context: context,
-                threadID: input.threadID
-            )
-        }
+            idempotency: idempotency,
+            authorize: threadRules(.threadJoin, threadID: input.threadID, context: context)
+        )
         return ThreadJoinOutput(thread: change.thread, joined: change.changed, deduplicated: deduplicated)
     }
 
@@ -210,13 +223,9 @@ public struct BridgeAPI: Sendable {
             transition: input.action,
             reason: input.reason,
             context: context,
-            idempotency: idempotency
-        ) { facts throws(BridgeError) in
-            try self.authorize(
-                PolicyRequest(identity: context.identity, operation: .threadSetStatus, transition: input.action, thread: facts),
-                context: context
-            )
-        }
+            idempotency: idempotency,
+            authorize: threadRules(.threadSetStatus, transition: input.action, threadID: input.threadID, context: context)
+        )
         return ThreadSetStatusOutput(thread: change.thread, previousStatus: change.previousStatus, deduplicated: deduplicated)
     }
 
@@ -269,14 +278,9 @@ public struct BridgeAPI: Sendable {
                 afterSeq: afterSeq,
                 limit: limit,
                 bypassMembership: bypassMembership,
-                context: context
-            ) { thread throws(BridgeError) in
-                try self.authorize(
-                    PolicyRequest(identity: context.identity, operation: .messageRead, thread: thread),
-                    context: context,
-                    threadID: threadID
-                )
-            }
+                context: context,
+                refused: threadRules(.messageRead, threadID: threadID, context: context)
+            )
         }
         let page = try await longPoll(threads: [threadID], waitSeconds: input.waitSeconds) { () async throws(BridgeError) in
             let page = try await readPage()
@@ -299,14 +303,9 @@ public struct BridgeAPI: Sendable {
             threadID: input.threadID,
             seq: input.seq,
             context: context,
-            idempotency: idempotency
-        ) { thread throws(BridgeError) in
-            try self.authorize(
-                PolicyRequest(identity: context.identity, operation: .messageAck, thread: thread),
-                context: context,
-                threadID: input.threadID
-            )
-        }
+            idempotency: idempotency,
+            refused: threadRules(.messageAck, threadID: input.threadID, context: context)
+        )
         return MessageAckOutput(
             threadID: input.threadID,
             cursorSeq: result.cursorSeq,

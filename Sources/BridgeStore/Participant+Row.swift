@@ -17,17 +17,24 @@ struct ParticipantRow: StoreRow {
             handle: try cells.value("handle"),
             displayName: try cells.value("display_name"),
             role: Role(rawValue: try cells.value("role")) ?? .observer,
-            runtime: RuntimeDescriptor(
-                kind: RuntimeKind(rawValue: try cells.value("runtime_kind")) ?? .none,
-                managed: try cells.value("runtime_managed"),
-                sessionID: try cells.value("session_id"),
-                workdir: try cells.value("workdir")
-            ),
+            runtime: try RuntimeDescriptor(columnsOf: cells),
             presence: Presence(rawValue: try cells.value("presence")) ?? .active,
             lastHeartbeatAt: try cells.value("last_heartbeat_at"),
             lastHumanInputAt: try cells.value("last_human_input_at"),
             createdAt: try cells.value("created_at"),
             updatedAt: try cells.value("updated_at")
+        )
+    }
+}
+
+extension RuntimeDescriptor {
+    /// A runtime from a row's `runtime_kind`, `runtime_managed`, `session_id` and `workdir` columns.
+    init(columnsOf cells: PostgresRandomAccessRow) throws {
+        self.init(
+            kind: RuntimeKind(rawValue: try cells.value("runtime_kind")) ?? .none,
+            managed: try cells.value("runtime_managed"),
+            sessionID: try cells.value("session_id"),
+            workdir: try cells.value("workdir")
         )
     }
 }

@@ -467,12 +467,7 @@ struct OpenWakeRow: StoreRow {
             triggeredAt: try cells.value("triggered_at"),
             attemptOutcome: try cells.value("attempt_outcome", as: String?.self).flatMap(WakeAttempt.Outcome.init(rawValue:)),
             acknowledged: try cells.value("acknowledged"),
-            runtime: RuntimeDescriptor(
-                kind: RuntimeKind(rawValue: try cells.value("runtime_kind")) ?? .none,
-                managed: try cells.value("runtime_managed"),
-                sessionID: try cells.value("session_id"),
-                workdir: try cells.value("workdir")
-            ),
+            runtime: try RuntimeDescriptor(columnsOf: cells),
             presence: Presence(rawValue: try cells.value("presence")) ?? .active,
             lastActivityAt: try cells.value("last_activity_at"),
             lastHumanInputAt: try cells.value("last_human_input_at"),
