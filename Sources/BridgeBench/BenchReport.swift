@@ -6,7 +6,7 @@ import Foundation
 /// next to its service-level target with a pass or miss.
 public struct BenchReport: Codable, Sendable {
     /// The report format; bumped when a field changes meaning.
-    public var format = "agent-bridge.bench/1"
+    public var format = "agent-bridge.bench/2"
     public var startedAt: Date
     public var elapsedSeconds: Double
     public var settings: Settings
@@ -17,8 +17,11 @@ public struct BenchReport: Codable, Sendable {
     public var wakeTrigger: WakeTriggerResult
     /// Non-waiting `read` calls of the latest page of the hot thread.
     public var readLatency: LatencySummary
-    /// Posts per second through the service and as the raw statement, per writer count and layout.
+    /// Posts per second through the service and as each raw-PostgreSQL baseline, per writer count and layout.
     public var throughput: [ThroughputResult]
+    /// Posts per second through real `serve` processes over their stdio, per process count and layout, next to
+    /// baselines (a) and (b) at as many writers.
+    public var mcpThroughput: [MCPThroughputResult]
     /// A fresh `agent-bridge serve` process, from spawn to its reply to MCP `initialize`.
     public var serveInitialize: LatencySummary
     /// One `agent-bridge serve` child driven over its pipes by a raw JSON-RPC client: posts and reads of the
@@ -53,19 +56,42 @@ public struct BenchReport: Codable, Sendable {
         public var method: String
     }
 
-    /// One throughput step pair: the service and the raw statement at the same concurrency.
+    /// One poster's posts/s in a step, with its ratios to the step's baselines (b) and (a).
+    public struct PostsFigure: Codable, Sendable {
+        public var postsPerSecond: Double
+        public var posts: Int
+        public var errors: Int
+        /// ÷ baseline (b), the store's post statement without notify; 0 when (b) is missing.
+        public var vsStatement: Double
+        /// ÷ baseline (a), the minimal append; 0 when (a) is missing.
+        public var vsMinimalAppend: Double
+
+        init(_ result: BenchSession.StepResult, statement: Double, minimalAppend: Double) {
+            postsPerSecond = result.postsPerSecond
+            posts = result.posts
+            errors = result.errors
+            vsStatement = statement > 0 ? result.postsPerSecond / statement : 0
+            vsMinimalAppend = minimalAppend > 0 ? result.postsPerSecond / minimalAppend : 0
+        }
+    }
+
+    /// One throughput step: every poster at the same concurrency, in one run on the same threads.
     public struct ThroughputResult: Codable, Sendable {
         public var writers: Int
         /// `hot`: every writer posts to one thread; `spread`: writers rotate over `spread_threads` threads.
         public var layout: String
-        public var oursPostsPerSecond: Double
-        public var rawPostsPerSecond: Double
-        /// ours ÷ raw.
-        public var ratio: Double
-        public var oursPosts: Int
-        public var rawPosts: Int
-        public var oursErrors: Int
-        public var rawErrors: Int
+        /// By poster: `service` (`BridgeAPI.post`, as an MCP call after decoding), `minimal_append` (a),
+        /// `statement` (b), `statement_with_notify` (c); see `PostBaseline`.
+        public var figures: [String: PostsFigure]
+    }
+
+    /// One MCP posts/s step: `processes` `serve` children, each posting over its stdio as a distinct writer, and
+    /// baselines (a) and (b) with as many writers, in halves MCP, (b), (a), (a), (b), MCP.
+    public struct MCPThroughputResult: Codable, Sendable {
+        public var processes: Int
+        public var layout: String
+        /// `mcp`, `statement` (b) and `minimal_append` (a); empty when the children did not start.
+        public var figures: [String: PostsFigure]
     }
 
     /// The wire step: posts and reads through one real `serve` process, as an MCP client makes them.

@@ -24,34 +24,54 @@ extension BenchSession {
         }
     }
 
-    /// The service and the raw statement at the same concurrency, each for the step duration, run in halves
-    /// in the order service, raw, raw, service, so a drift over the step (the tables grow, autovacuum starts)
-    /// weighs on both alike.
-    func measureThroughputPair(writers: Int, layout: Layout) async throws -> (ours: StepResult, raw: StepResult) {
+    /// What posts in a throughput step: the service (`BridgeAPI.post`, as an MCP call does after decoding) or one
+    /// of the raw-PostgreSQL baselines.
+    enum Poster: Hashable, Sendable {
+        case service
+        case baseline(PostBaseline)
+
+        var label: String {
+            switch self {
+            case .service: "service"
+            case .baseline(let baseline): baseline.rawValue
+            }
+        }
+    }
+
+    /// Every poster at the same concurrency for the step duration each, run in halves in the order given and then
+    /// reversed (service, a, b, c, c, b, a, service), so a drift over the step (the tables grow, autovacuum
+    /// starts) weighs on all alike.
+    func measureThroughputSet(
+        writers: Int,
+        layout: Layout,
+        posters: [Poster] = [.service] + PostBaseline.allCases.map(Poster.baseline)
+    ) async throws -> [Poster: StepResult] {
         let half = configuration.stepDuration / 2
-        let ours1 = try await measureThroughput(writers: writers, layout: layout, raw: false, duration: half)
-        let raw1 = try await measureThroughput(writers: writers, layout: layout, raw: true, duration: half)
-        let raw2 = try await measureThroughput(writers: writers, layout: layout, raw: true, duration: half)
-        let ours2 = try await measureThroughput(writers: writers, layout: layout, raw: false, duration: half)
-        return (ours1 + ours2, raw1 + raw2)
+        var results: [Poster: StepResult] = [:]
+        for poster in posters + posters.reversed() {
+            let result = try await measureThroughput(writers: writers, layout: layout, poster: poster, duration: half)
+            results[poster] = results[poster].map { $0 + result } ?? result
+        }
+        return results
     }
 
     /// Posts/s with `writers` concurrent writers, each a distinct participant, for `duration`.
     /// Each writer posts once before the clock starts, so connections and prepared statements exist.
-    /// `raw` sends the store's post statement straight over PostgresNIO instead of calling the service.
-    func measureThroughput(writers: Int, layout: Layout, raw: Bool, duration: Duration) async throws -> StepResult {
+    func measureThroughput(writers: Int, layout: Layout, poster: Poster, duration: Duration) async throws -> StepResult {
         let fixture = try fixture
         let threads = layout == .hot ? [fixture.hotThread] : fixture.spreadThreads
         let inputs = try threads.map { try Self.postInput(thread: $0, body: "throughput sample") }
         let bodyHash = ContentHash.sha256Hex("throughput sample")
-        let step = "posts_\(raw ? "raw" : "ours")_\(layout.rawValue)_\(writers)"
-        let kind: ErrorTally.Kind = raw ? .rawPost : .post
+        let step = "posts_\(poster.label)_\(layout.rawValue)_\(writers)"
+        let kind: ErrorTally.Kind = poster == .service ? .post : .rawPost
 
         @Sendable func post(_ writer: Int, _ count: Int) async throws {
             let index = (writer + count * writers) % threads.count
             let handle = fixture.writers[writer]
-            if raw {
+            switch poster {
+            case .baseline(let baseline):
                 let written = try await writerStore.postBaseline(
+                    baseline,
                     threadID: threads[index],
                     workspace: Fixture.workspace,
                     author: handle,
@@ -60,7 +80,7 @@ extension BenchSession {
                     requestID: "req_bench_raw"
                 )
                 if !written { throw BridgeError(.aborted, .transactionConflict, "The raw post wrote no row.") }
-            } else {
+            case .service:
                 _ = try await service.post(inputs[index], schemaVersion: SchemaVersion.current, context: context(handle), idempotency: nil)
             }
         }

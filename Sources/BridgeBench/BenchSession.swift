@@ -56,7 +56,7 @@ final class BenchSession: Sendable {
     }
 
     /// The steps a run reports progress for.
-    var totalSteps: Int { configuration.writerCounts.count * 2 + 7 }
+    var totalSteps: Int { (configuration.writerCounts.count + configuration.mcpProcessCounts.count) * 2 + 7 }
 
     /// Reports that the next step starts.
     func begin(_ label: String) {

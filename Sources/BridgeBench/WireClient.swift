@@ -65,9 +65,18 @@ final class WireClient {
     private var buffer = Data()
     private var nextID = 1
 
-    /// Spawns `executable serve` as `participant` in `workspace` on `databaseURL`, with `--auth local` and
-    /// `--log-level info`.
-    init(executable: String, databaseURL: String, workspace: String, participant: String, lifetime: Duration) throws {
+    /// Spawns `executable serve` as `participant` in `workspace` on `databaseURL`, with `--auth local`,
+    /// `--log-level logLevel` (`info` writes the `tool.call` lines ``stop()`` returns) and `environment` added to
+    /// the bench's own.
+    init(
+        executable: String,
+        databaseURL: String,
+        workspace: String,
+        participant: String,
+        lifetime: Duration,
+        logLevel: String = "info",
+        environment: [String: String] = [:]
+    ) throws {
         _ = Self.ignoreBrokenPipes
         let logFile = URL(fileURLWithPath: NSTemporaryDirectory())
             .appendingPathComponent("agent-bridge-bench-wire-\(UUID().uuidString.prefix(8).lowercased()).log")
@@ -79,8 +88,9 @@ final class WireClient {
             participant: participant,
             workspace: workspace,
             databaseURL: databaseURL,
-            logLevel: "info"
+            logLevel: logLevel
         )
+        process.environment?.merge(environment) { $1 }
         let input = Pipe()
         let output = Pipe()
         process.standardInput = input

@@ -37,7 +37,11 @@ struct PostMessageStatement: PostgresPreparedStatement {
     static let isMember = """
         EXISTS (SELECT 1 FROM thread_participants p WHERE p.thread_id = \(p(.threadID)) AND p.handle = \(p(.author)) AND p.left_at IS NULL)
         """
-    static let sql = """
+    static let sql = text(notifying: true)
+
+    /// The statement's SQL; `notifying: false` leaves out the `pg_notify` (the bench's baseline (b)).
+    static func text(notifying: Bool) -> String {
+        """
         WITH facts AS (
             SELECT t.status, t.last_seq, \(isMember) AS author_is_member,
                    ARRAY (SELECT unnest(\(p(.to))::text[])
@@ -81,12 +85,13 @@ struct PostMessageStatement: PostgresPreparedStatement {
             SELECT \(p(.workspace)), \(p(.author)), 'v1_message_post', \(p(.idempotencyKey)), \(p(.requestHash)), \(p(.messageID))
               FROM m WHERE \(p(.idempotencyKey)) IS NOT NULL
         ), n AS (
-            SELECT m.seq, m.created_at, pg_notify('\(PostgresStore.messageChannel)', \(p(.threadID))::text) FROM m
+            SELECT m.seq, m.created_at\(notifying ? ", pg_notify('\(PostgresStore.messageChannel)', \(p(.threadID))::text)" : "") FROM m
         )
         SELECT facts.status, facts.last_seq, facts.author_is_member, facts.recipients_not_members, facts.allowance,
                n.seq, n.created_at
           FROM facts LEFT JOIN n ON true
         """
+    }
     static let bindingDataTypes: [PostgresDataType] = Parameter.allCases.map { parameter in
         switch parameter {
         case .threadID, .messageID: .uuid
@@ -264,43 +269,5 @@ extension PostMessageStatement {
         var answer: Row?
         for try await row in try await connection.execute(self, logger: logger) { answer = row }
         return answer
-    }
-}
-
-extension PostgresStore {
-    /// The post transaction (seq advance, insert, audit, NOTIFY) sent straight over PostgresNIO as a `note` by
-    /// `author`, with no rate limit, idempotency key, retry, timeout or error mapping: `agent-bridge bench`'s
-    /// raw-PostgreSQL baseline, the same prepared statement the store's posts use. Returns whether a row was written.
-    public func postBaseline(
-        threadID: UUID,
-        workspace: String,
-        author: String,
-        body: String,
-        bodyHash: String,
-        requestID: String
-    ) async throws -> Bool {
-        let statement = PostMessageStatement(
-            threadID: threadID,
-            workspace: workspace,
-            author: author,
-            isSystem: false,
-            mayPostWhileBlocked: false,
-            bypassMembership: false,
-            replyToSeq: nil,
-            to: [],
-            messageID: UUID(),
-            kind: MessageKind.note.rawValue,
-            body: body,
-            payloadJSON: "{}",
-            schemaVersion: SchemaVersion.current,
-            bodyHash: bodyHash,
-            requestID: requestID,
-            idempotencyKey: nil,
-            requestHash: nil,
-            rateLimit: nil
-        )
-        var written = false
-        for try await row in try await client.execute(statement, logger: logger) { written = row.written != nil }
-        return written
     }
 }

@@ -18,9 +18,14 @@ struct Bench: AsyncParsableCommand {
               post-to-visible     a writer posts through the service; a reader on its own connections long-polls
                                   read (wait_seconds, as v1_message_read does); time until the reader has the seq
               posts/s             1, 8 and 32 concurrent writers (distinct participants), all on one hot thread,
-                                  then spread over 64 threads; each step both through the service and as the same
-                                  post statement sent straight over PostgresNIO ("raw"), in halves ordered service,
-                                  raw, raw, service so drift weighs on both; ours ÷ raw is the ratio
+                                  then spread over 64 threads; each step through the service and as three raw
+                                  PostgreSQL baselines sent straight over PostgresNIO: (a) a minimal append (the
+                                  seq bump and the message row, one statement), (b) the store's post statement
+                                  without pg_notify, (c) the same with pg_notify in it; in halves ordered service,
+                                  a, b, c, c, b, a, service so drift weighs on all; each figure ÷ (b) and ÷ (a)
+              MCP posts/s         1, 4 and 16 real `agent-bridge serve` children (distinct participants, no post
+                                  rate limit), each a JSON-RPC client posting over its stdio, on the same threads,
+                                  in halves MCP, b, a, a, b, MCP with as many bench writers for (a) and (b)
               read latency        non-waiting reads of the latest 50 messages of the hot thread
               wake trigger        an in-process supervisor (leader lock, LISTEN) wakes dormant managed
                                   participants whose runtime is /bin/true; time from the post until the wake
@@ -36,7 +41,7 @@ struct Bench: AsyncParsableCommand {
 
             Output: a table on stdout (or the JSON with --json), the JSON report in --output, and a one-line
             progress indicator on stderr. Each service-level target is shown next to its figure with pass or MISS.
-            A full run takes about a minute; --quick (CI size) about 15-20 seconds. Timings of a debug build are
+            A full run takes about two minutes; --quick (CI size) about 30 seconds. Timings of a debug build are
             not representative: measure with `swift build -c release`.
 
             Exit status: 0 when every call succeeded and seqs are gapless (missed timing targets do not fail
@@ -53,12 +58,12 @@ struct Bench: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var catalog: CatalogOptions
 
-    @Flag(help: "CI size: 1 s per side of each posts/s step, 40 latency samples, 8 wake samples, 3 serve starts, 50 wire reads.")
+    @Flag(help: "CI size: 0.6 s per poster of each posts/s step, 40 latency samples, 8 wake samples, 3 serve starts, 50 wire reads.")
     var quick = false
 
     @Option(
         help: ArgumentHelp(
-            "Seconds the service, and then the raw statement, post in each posts/s step. Default: 3, or 1 with --quick.",
+            "Seconds each poster (the service, each baseline, the serve children) posts in each posts/s step. Default: 3, or 0.6 with --quick.",
             valueName: "seconds"
         )
     )
@@ -86,6 +91,7 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         let logger = database.bootstrapLogging(defaultLevel: .warning)
         var configuration = Benchmark.Configuration(quick: quick, catalog: catalog.loadOrExit(), executablePath: Self.executablePath())
+        configuration.catalogDirectory = catalog.resolvedDirectory
         if let duration { configuration.stepDuration = .milliseconds(Int64(duration * 1000)) }
         if let samples { configuration.scaleSamples(to: samples) }
         let progress = ProgressLine()
@@ -168,18 +174,7 @@ struct Bench: AsyncParsableCommand {
         lines.append(renderWire(report.wire))
         lines.append("")
 
-        var throughput = TextTable("posts/s", "writers", "ours", "raw PostgreSQL", "ours/raw", "errors")
-        for step in report.throughput {
-            throughput.add(
-                step.layout == "hot" ? "one hot thread" : "\(report.settings.spreadThreads) threads",
-                "\(step.writers)",
-                String(format: "%.0f", step.oursPostsPerSecond),
-                String(format: "%.0f", step.rawPostsPerSecond),
-                String(format: "%.0f%%", step.ratio * 100),
-                "\(step.oursErrors + step.rawErrors)"
-            )
-        }
-        lines.append(throughput.render())
+        lines.append(renderThroughput(report))
         lines.append("")
 
         var levels = TextTable("service level", "measured", "target", "result")
@@ -199,6 +194,55 @@ struct Bench: AsyncParsableCommand {
 }
 
 extension Bench {
+    /// The posts/s blocks: the service and the baselines side by side, then MCP through serve processes; each
+    /// figure with its ratio to (b) and to (a).
+    static func renderThroughput(_ report: BenchReport) -> String {
+        func place(_ layout: String) -> String { layout == "hot" ? "one hot thread" : "\(report.settings.spreadThreads) threads" }
+        func rate(_ figure: BenchReport.PostsFigure?) -> String { figure.map { String(format: "%.0f", $0.postsPerSecond) } ?? "-" }
+        func ratios(_ figure: BenchReport.PostsFigure?) -> String {
+            figure.map { String(format: "%.2f / %.2f", $0.vsStatement, $0.vsMinimalAppend) } ?? "-"
+        }
+        var table = TextTable(
+            "posts/s",
+            "writers",
+            "(a) minimal",
+            "(b) statement",
+            "(c) +notify",
+            "service",
+            "(c) ÷b/÷a",
+            "service ÷b/÷a",
+            "errors"
+        )
+        for step in report.throughput {
+            let figures = step.figures
+            table.add(
+                place(step.layout),
+                "\(step.writers)",
+                rate(figures["minimal_append"]),
+                rate(figures["statement"]),
+                rate(figures["statement_with_notify"]),
+                rate(figures["service"]),
+                ratios(figures["statement_with_notify"]),
+                ratios(figures["service"]),
+                "\(figures.values.map(\.errors).reduce(0, +))"
+            )
+        }
+        var mcp = TextTable("MCP posts/s (serve processes)", "processes", "(d) MCP", "(b) statement", "(a) minimal", "(d) ÷b/÷a", "errors")
+        for step in report.mcpThroughput {
+            let figures = step.figures
+            mcp.add(
+                place(step.layout),
+                "\(step.processes)",
+                rate(figures["mcp"]),
+                rate(figures["statement"]),
+                rate(figures["minimal_append"]),
+                ratios(figures["mcp"]),
+                "\(figures.values.map(\.errors).reduce(0, +))"
+            )
+        }
+        return table.render() + "\n\n" + mcp.render()
+    }
+
     /// The wire block: each operation at the client and inside serve, then serve's CPU per read against PostgreSQL.
     static func renderWire(_ wire: BenchReport.WireResult) -> String {
         func ms(_ value: Double) -> String { String(format: "%.2f", value) }

@@ -23,7 +23,7 @@ struct BenchTests {
         let data = try Data(contentsOf: URL(fileURLWithPath: output))
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         for section in [
-            "machine", "post_to_visible", "wake_trigger", "read_latency", "throughput", "serve_initialize",
+            "machine", "post_to_visible", "wake_trigger", "read_latency", "throughput", "mcp_throughput", "serve_initialize",
             "wire", "errors", "gapless_seq", "service_levels", "settings",
         ] {
             #expect(object[section] != nil, "the report has no \(section)")
@@ -36,9 +36,8 @@ struct BenchTests {
         #expect(report.readLatency.samples == report.settings.latencySamples)
         #expect(report.wakeTrigger.clientObserved.samples == report.settings.wakeSamples)
         #expect(report.serveInitialize.samples == report.settings.serveSamples)
-        #expect(report.throughput.count == report.settings.writerCounts.count * 2)
+        Self.expectThroughputFigures(report)
         Self.expectWireFigures(report)
-        #expect(report.throughput.allSatisfy { $0.oursPosts > 0 && $0.rawPosts > 0 })
         #expect(!report.machine.postgresVersion.isEmpty)
         #expect(report.serviceLevels.contains { $0.sli == "gapless seqs" && $0.pass })
 
@@ -56,6 +55,28 @@ struct BenchTests {
             return names
         }
         #expect(scratchNames.isEmpty, "left behind: \(scratchNames)")
+    }
+
+    /// Every posts/s step has every poster's figure, each with posts made and both ratios; only presence is
+    /// checked, never a speed.
+    static func expectThroughputFigures(_ report: BenchReport) {
+        #expect(report.throughput.count == report.settings.writerCounts.count * 2)
+        for step in report.throughput {
+            #expect(
+                Set(step.figures.keys) == ["service", "minimal_append", "statement", "statement_with_notify"],
+                "\(step.layout) \(step.writers): \(step.figures.keys)"
+            )
+            for (poster, figure) in step.figures {
+                #expect(figure.posts > 0 && figure.vsStatement > 0 && figure.vsMinimalAppend > 0, "\(step.layout) \(step.writers) \(poster)")
+            }
+        }
+        #expect(report.mcpThroughput.map(\.processes) == [1, 4, 16, 1, 4, 16])
+        for step in report.mcpThroughput {
+            #expect(Set(step.figures.keys) == ["mcp", "minimal_append", "statement"], "\(step.layout) \(step.processes): \(step.figures.keys)")
+            for (poster, figure) in step.figures {
+                #expect(figure.posts > 0 && figure.vsStatement > 0 && figure.vsMinimalAppend > 0, "\(step.layout) \(step.processes) \(poster)")
+            }
+        }
     }
 
     /// The wire step talked to its serve child and timed every call: each figure is there and above zero.
