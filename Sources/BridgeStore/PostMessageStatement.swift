@@ -4,8 +4,13 @@ import Logging
 import PostgresNIO
 
 /// The one statement every message goes through (an agent's post, a thread's first message, a system message):
-/// seq assignment, insert, audit, idempotency record and NOTIFY, one prepared statement and one round trip. The
-/// thread row's lock is held only for this statement.
+/// seq assignment, insert, audit and idempotency record, one prepared statement and one round trip. The thread
+/// row's lock is held only for this statement.
+///
+/// The statement does not NOTIFY: a `pg_notify` in the post's transaction takes PostgreSQL's global notify lock at
+/// commit and holds it while the commit record is flushed, so every notifying commit waits for the one before
+/// it. The store notifies after COMMIT instead (``PostNotifier``); ``NotifyingPostMessageStatement`` is the
+/// statement with its notify, for the `in_statement` mode and the bench's baseline (c).
 ///
 /// The write is guarded on the facts of ``CatalogPolicy/threadRules``, in the order listed there: the author is a
 /// member (or its role bypasses membership), the thread is not closed, not blocked (unless the role may post
@@ -25,7 +30,7 @@ struct PostMessageStatement: PostgresPreparedStatement {
         var placeholder: String { "$\(rawValue)" }
     }
 
-    static let name = "agent_bridge_post_message_v3"
+    static let name = "agent_bridge_post_message_v4"
 
     private static func p(_ parameter: Parameter) -> String { parameter.placeholder }
 
@@ -37,9 +42,9 @@ struct PostMessageStatement: PostgresPreparedStatement {
     static let isMember = """
         EXISTS (SELECT 1 FROM thread_participants p WHERE p.thread_id = \(p(.threadID)) AND p.handle = \(p(.author)) AND p.left_at IS NULL)
         """
-    static let sql = text(notifying: true)
+    static let sql = text(notifying: false)
 
-    /// The statement's SQL; `notifying: false` leaves out the `pg_notify` (the bench's baseline (b)).
+    /// The statement's SQL; `notifying: true` adds a `pg_notify` of the thread id on the post channel.
     static func text(notifying: Bool) -> String {
         """
         WITH facts AS (
@@ -268,6 +273,13 @@ extension PostMessageStatement {
     func run(on connection: PostgresConnection, logger: Logger) async throws -> Row? {
         var answer: Row?
         for try await row in try await connection.execute(self, logger: logger) { answer = row }
+        return answer
+    }
+
+    /// ``run(on:logger:)`` with the statement's own `pg_notify` (``NotifyingPostMessageStatement``).
+    func runNotifying(on connection: PostgresConnection, logger: Logger) async throws -> Row? {
+        var answer: Row?
+        for try await row in try await connection.execute(NotifyingPostMessageStatement(post: self), logger: logger) { answer = row }
         return answer
     }
 }

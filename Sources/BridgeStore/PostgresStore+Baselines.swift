@@ -50,10 +50,11 @@ struct MinimalAppendStatement: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }
 
-/// Baseline (b): ``PostMessageStatement`` without its notify.
-struct SilentPostMessageStatement: PostgresPreparedStatement {
-    static let name = PostMessageStatement.name + "_silent"
-    static let sql = PostMessageStatement.text(notifying: false)
+/// ``PostMessageStatement`` with a `pg_notify` of the thread id in it: the store's post in its `in_statement`
+/// notify mode, and the bench's baseline (c).
+struct NotifyingPostMessageStatement: PostgresPreparedStatement {
+    static let name = PostMessageStatement.name + "_notifying"
+    static let sql = PostMessageStatement.text(notifying: true)
     static let bindingDataTypes = PostMessageStatement.bindingDataTypes
 
     var post: PostMessageStatement
@@ -108,11 +109,11 @@ extension PostgresStore {
             )
             for try await _ in try await client.execute(append, logger: logger) { written = true }
         case .statement:
-            for try await row in try await client.execute(SilentPostMessageStatement(post: post), logger: logger) {
+            for try await row in try await client.execute(post, logger: logger) { written = row.written != nil }
+        case .statementWithNotify:
+            for try await row in try await client.execute(NotifyingPostMessageStatement(post: post), logger: logger) {
                 written = row.written != nil
             }
-        case .statementWithNotify:
-            for try await row in try await client.execute(post, logger: logger) { written = row.written != nil }
         }
         return written
     }

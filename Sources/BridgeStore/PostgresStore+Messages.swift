@@ -70,17 +70,25 @@ extension PostgresStore {
     }
 
     /// Runs the post statement inside the caller's transaction: the written message, or the refusal `refused`
-    /// throws from the statement's facts (which rolls the transaction back).
+    /// throws from the statement's facts (which rolls the transaction back). The thread is notified once the
+    /// transaction has committed (``withTransaction(_:)``), or by the statement itself in the `in_statement` mode.
     func guardedPost(
         _ statement: PostMessageStatement,
         message: NewMessage,
         on connection: PostgresConnection,
         refused: (ThreadFacts, MessagePostFacts) throws(BridgeError) -> Void
     ) async throws -> Message {
-        guard let row = try await statement.run(on: connection, logger: logger) else {
+        let answer: PostMessageStatement.Row?
+        if notifier.mode == .inStatement || PostedThreads.current == nil {
+            answer = try await statement.runNotifying(on: connection, logger: logger)
+        } else {
+            answer = try await statement.run(on: connection, logger: logger)
+        }
+        guard let row = answer else {
             throw BridgeError.threadNotFound(statement.threadID.wireString)
         }
         if let written = row.written {
+            PostedThreads.current?.insert(statement.threadID)
             return statement.message(message, seq: written.seq, createdAt: written.createdAt)
         }
         try refused(row.thread, row.post)

@@ -370,8 +370,12 @@ extension PostgresStore {
                     ],
                     logger: self.logger
                 )
-                // The supervisor listens on the post channel; a trigger is work for it like a post.
-                try await connection.query("SELECT pg_notify(\(Self.messageChannel), \(threadID.wireString))", logger: self.logger)
+                // The supervisor listens on the post channel; a trigger is work for it like a post, notified after COMMIT.
+                if let posted = PostedThreads.current, self.notifier.mode != .inStatement {
+                    posted.insert(threadID)
+                } else {
+                    try await connection.query("SELECT pg_notify(\(Self.messageChannel), \(threadID.wireString))", logger: self.logger)
+                }
             } else {
                 let open = try await connection.query(
                     """

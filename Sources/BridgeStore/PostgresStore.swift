@@ -18,9 +18,15 @@ public final class PostgresStore: Sendable {
         public var operationTimeout: Duration = .seconds(5)
         /// How often a serialization failure or deadlock is retried before `ABORTED`.
         public var conflictRetries: Int = 5
+        /// Where a post's NOTIFY is sent (``PostNotifier/Mode``); `AGENT_BRIDGE_POST_NOTIFY` sets it, for the
+        /// bench's comparison of the modes. Default: `batched`.
+        public var postNotify: PostNotifier.Mode = .batched
 
         public init(endpoint: DatabaseEndpoint) {
             self.endpoint = endpoint
+            if let mode = ProcessInfo.processInfo.environment["AGENT_BRIDGE_POST_NOTIFY"].flatMap(PostNotifier.Mode.init(rawValue:)) {
+                postNotify = mode
+            }
             if let milliseconds = ProcessInfo.processInfo.environment["AGENT_BRIDGE_DB_TIMEOUT_MS"].flatMap(Int.init), milliseconds > 0 {
                 operationTimeout = .milliseconds(milliseconds)
             }
@@ -37,6 +43,8 @@ public final class PostgresStore: Sendable {
     public let listener: NotificationListener
     /// The LISTEN fan-out for long polls; a `Service` to run (it runs ``listener``).
     public let notifications: NotificationHub
+    /// Sends the post notifications after COMMIT.
+    let notifier: PostNotifier
     let logger: Logger
 
     public init(configuration: Configuration, logger: Logger) {
@@ -50,6 +58,7 @@ public final class PostgresStore: Sendable {
         )
         self.listener = NotificationListener(endpoint: configuration.endpoint, channel: Self.messageChannel, logger: logger)
         self.notifications = NotificationHub(listener: listener)
+        self.notifier = PostNotifier(mode: configuration.postNotify, client: client, timeout: configuration.operationTimeout, logger: logger)
     }
 
     /// Runs `body` with a pooled connection inside the operation timeout, mapping every failure to `BridgeError`.
@@ -70,28 +79,38 @@ public final class PostgresStore: Sendable {
     /// PostgresNIO ends a statement at its CommandComplete, before an implicit transaction's commit at Sync; that is
     /// why every write runs in an explicit transaction, whose COMMIT completes only once it is durable.
     ///
+    /// The threads a post in `body` wrote to are notified after the COMMIT is confirmed (``PostNotifier``), before
+    /// this returns; a transaction that rolled back notifies nothing.
+    ///
     /// `body` must let every failed statement's error out. PostgreSQL answers the COMMIT of a transaction that a
     /// failed statement aborted with `ROLLBACK` and no error, and `PostgresClient.withTransaction` does not show
     /// COMMIT's command tag: a body that caught such an error and returned would be answered as committed.
     func withTransaction<Value: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Value
     ) async throws(BridgeError) -> Value {
-        try await run { [client, logger] gate in
+        let committed = try await run { [client, logger] gate in
+            // A fresh set per attempt: a retried attempt's rolled-back posts notify nothing.
+            let posted = PostedThreads()
             do {
-                return try await client.withTransaction(logger: logger) { connection in
-                    let value = try await body(connection)
-                    // A caller that stopped waiting was told nothing was written: keep it so (postgres-nio rolls back).
-                    guard gate.beginCommit() else { throw CancellationError() }
-                    // postgres-nio sends COMMIT once this returns and keeps its command tag to itself, so the old check
-                    // that COMMIT did not answer ROLLBACK is gone; it could only fire for a body that swallowed a failed
-                    // statement's error, which no body here does (see above). Checking here instead costs a round trip
-                    // on every write, the hot path's post included.
-                    return value
+                let value = try await PostedThreads.$current.withValue(posted) {
+                    try await client.withTransaction(logger: logger) { connection in
+                        let value = try await body(connection)
+                        // A caller that stopped waiting was told nothing was written: keep it so (postgres-nio rolls back).
+                        guard gate.beginCommit() else { throw CancellationError() }
+                        // postgres-nio sends COMMIT once this returns and keeps its command tag to itself, so the old check
+                        // that COMMIT did not answer ROLLBACK is gone; it could only fire for a body that swallowed a failed
+                        // statement's error, which no body here does (see above). Checking here instead costs a round trip
+                        // on every write, the hot path's post included.
+                        return value
+                    }
                 }
+                return (value, posted.all)
             } catch {
                 throw Self.transactionFailure(error)
             }
         }
+        await notifier.send(committed.1)
+        return committed.0
     }
 
     /// The error a transaction's caller sees: what BEGIN or the body threw, as it was; a COMMIT the server refused,
