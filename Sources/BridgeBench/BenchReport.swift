@@ -27,6 +27,10 @@ public struct BenchReport: Codable, Sendable {
     /// One `agent-bridge serve` child driven over its pipes by a raw JSON-RPC client: posts and reads of the
     /// latest page, timed at the client and by the server's own `tool.call` log lines.
     public var wire: WireResult
+    /// `v1_inbox` through one real `serve` process on a seeded mailbox of many threads, none of it read.
+    public var inbox: InboxResult
+    /// One real `serve` process's resident memory, idle and after a load of posts and reads.
+    public var memory: MemoryResult
     public var errors: ErrorCounts
     public var gaplessSeq: GaplessCheck
     public var serviceLevels: [ServiceLevel]
@@ -39,6 +43,8 @@ public struct BenchReport: Codable, Sendable {
         public var wakeSamples: Int
         public var serveSamples: Int
         public var wireSamples: Int
+        public var inboxThreads: Int
+        public var memoryCalls: Int
         public var writerCounts: [Int]
         public var spreadThreads: Int
     }
@@ -115,6 +121,41 @@ public struct BenchReport: Codable, Sendable {
         public var cpuPerReadToPageQuery: Double
         /// How the figures were taken, in words.
         public var method: String
+    }
+
+    /// The inbox step: non-waiting `v1_inbox` calls of a reader who is a member of every seeded thread.
+    public struct InboxResult: Codable, Sendable {
+        public var threads: Int
+        /// Messages in the mailbox's threads.
+        public var messages: Int
+        /// Of those, the reader's unread: broadcasts and messages directed to it.
+        public var unread: Int
+        /// Messages each call returned (the default limit, 50).
+        public var messagesPerCall: Int
+        /// From just before the request line is written until the reply line is read.
+        public var roundTrip: LatencySummary
+        /// `duration_ms` of serve's `tool.call` log lines for the successful calls.
+        public var serverSide: LatencySummary
+        /// The store's inbox statement sent alone over PostgresNIO by the bench.
+        public var postgresQuery: LatencySummary
+        public var method: String
+    }
+
+    /// The memory step's two readings of one `serve` process.
+    public struct MemoryResult: Codable, Sendable {
+        /// After `initialize`, before any tool call.
+        public var idle: ResidentMemory
+        /// After the posts and reads.
+        public var afterLoad: ResidentMemory
+        public var posts: Int
+        public var reads: Int
+        public var method: String
+    }
+
+    /// `RssAnon` and `RssFile` of `/proc/PID/status`, in KiB: the heap and stacks, and the mapped binary and libraries.
+    public struct ResidentMemory: Codable, Sendable {
+        public var rssAnonKib: Int
+        public var rssFileKib: Int
     }
 
     /// One wire operation, timed twice.

@@ -16,6 +16,10 @@ final class BenchSession: Sendable {
         static let reader = "bench-reader"
         /// The wire step's `serve` participant; it creates its own thread.
         static let wire = "bench-wire"
+        /// The inbox step's reader, a member of every inbox thread; its `serve` child calls `v1_inbox`.
+        static let inbox = "bench-inbox"
+        /// The memory step's `serve` participant; it creates its own thread.
+        static let memory = "bench-memory"
 
         var latencyThread: UUID
         /// `bench-w01`…: one distinct participant per concurrent writer.
@@ -56,7 +60,7 @@ final class BenchSession: Sendable {
     }
 
     /// The steps a run reports progress for.
-    var totalSteps: Int { (configuration.writerCounts.count + configuration.mcpProcessCounts.count) * 2 + 7 }
+    var totalSteps: Int { (configuration.writerCounts.count + configuration.mcpProcessCounts.count) * 2 + 9 }
 
     /// Reports that the next step starts.
     func begin(_ label: String) {

@@ -28,6 +28,10 @@ public struct Benchmark: Sendable {
         /// Reads through the wire step's `serve` child; it posts as many, and at least one page (50).
         /// At most 500, below the post rate limit the child keeps (the catalog's default is 600 a minute).
         public var wireSamples: Int
+        /// Threads of the inbox step's mailbox, 20 messages each: 500 (10,000 messages), or 50 with `quick`.
+        public var inboxThreads: Int
+        /// Posts, and as many reads, through the memory step's `serve` child: 10,000, or 500 with `quick`.
+        public var memoryCalls: Int
         public var writerCounts = [1, 8, 32]
         /// `serve` processes of the MCP posts/s steps; at most the largest writer count.
         public var mcpProcessCounts = [1, 4, 16]
@@ -51,6 +55,8 @@ public struct Benchmark: Sendable {
             wakeSamples = quick ? 8 : 40
             serveSamples = quick ? 3 : 10
             wireSamples = quick ? 50 : 200
+            inboxThreads = quick ? 50 : 500
+            memoryCalls = quick ? 500 : 10_000
             var catalog = catalog
             catalog.postRateLimit = nil
             self.catalog = catalog
@@ -153,6 +159,12 @@ public struct Benchmark: Sendable {
             session.begin("wire: one serve, raw JSON-RPC client, \(configuration.wireSamples) reads")
             let wire = try await session.measureWire()
 
+            session.begin("inbox: \(configuration.inboxThreads) threads of \(BenchSession.inboxMessagesPerThread) messages, one serve")
+            let inbox = try await session.measureInbox()
+
+            session.begin("memory: one serve idle, then after \(configuration.memoryCalls) posts and reads")
+            let memory = try await session.measureMemory()
+
             session.begin("gapless-seq check")
             let gapless = try await session.checkGaplessSeqs()
 
@@ -166,6 +178,8 @@ public struct Benchmark: Sendable {
                     wakeSamples: configuration.wakeSamples,
                     serveSamples: configuration.serveSamples,
                     wireSamples: configuration.wireSamples,
+                    inboxThreads: configuration.inboxThreads,
+                    memoryCalls: configuration.memoryCalls,
                     writerCounts: configuration.writerCounts,
                     spreadThreads: configuration.spreadThreads
                 ),
@@ -177,6 +191,8 @@ public struct Benchmark: Sendable {
                 mcpThroughput: mcpThroughput,
                 serveInitialize: serve,
                 wire: wire,
+                inbox: inbox,
+                memory: memory,
                 errors: session.tally.counts,
                 gaplessSeq: gapless,
                 serviceLevels: []
@@ -268,6 +284,33 @@ public struct Benchmark: Sendable {
                 measured: String(format: "%.1f× (%.2f / %.2f ms)", wire.cpuPerReadToPageQuery, wire.serveCpuPerReadMs, wire.postgresPageQuery.p50Ms),
                 target: "≤ 5×",
                 pass: wire.cpuPerReadToPageQuery > 0 && wire.cpuPerReadToPageQuery <= 5
+            )
+        )
+        let inbox = report.inbox
+        levels.append(
+            .init(
+                sli: "p50 server-side inbox, \(inbox.messages) messages in \(inbox.threads) threads (serve log)",
+                measured: String(format: "%.2f ms", inbox.serverSide.p50Ms),
+                target: "≤ 1 ms",
+                pass: inbox.serverSide.samples > 0 && inbox.serverSide.p50Ms <= 1
+            )
+        )
+        let memory = report.memory
+        func mebibytes(_ kib: Int) -> String { String(format: "%.1f MiB", Double(kib) / 1024) }
+        levels.append(
+            .init(
+                sli: "serve RssAnon, idle",
+                measured: "\(mebibytes(memory.idle.rssAnonKib)) (RssFile \(mebibytes(memory.idle.rssFileKib)))",
+                target: "≤ 10 MiB",
+                pass: memory.idle.rssAnonKib > 0 && memory.idle.rssAnonKib <= 10 * 1024
+            )
+        )
+        levels.append(
+            .init(
+                sli: "serve RssAnon, after \(memory.posts) posts and \(memory.reads) reads",
+                measured: "\(mebibytes(memory.afterLoad.rssAnonKib)) (RssFile \(mebibytes(memory.afterLoad.rssFileKib)))",
+                target: "≤ 20 MiB",
+                pass: memory.afterLoad.rssAnonKib > 0 && memory.afterLoad.rssAnonKib <= 20 * 1024
             )
         )
         levels.append(

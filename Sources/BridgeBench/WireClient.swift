@@ -131,6 +131,21 @@ final class WireClient {
         }
     }
 
+    /// The MCP handshake: `initialize`, then `notifications/initialized`. False when the reply has no result.
+    func initialize(timeout: Duration) throws -> Bool {
+        let hello = try request(
+            "initialize",
+            params: [
+                "protocolVersion": "2025-11-25", "capabilities": [String: Any](),
+                "clientInfo": ["name": "agent-bridge-bench", "version": "1"],
+            ],
+            timeout: timeout
+        )
+        guard hello.message["result"] != nil else { return false }
+        try notify("notifications/initialized")
+        return true
+    }
+
     /// Sends a notification: no id, no reply.
     func notify(_ method: String) throws {
         var line = try JSONSerialization.data(withJSONObject: ["jsonrpc": "2.0", "method": method])
@@ -167,6 +182,18 @@ final class WireClient {
         let ticksPerSecond = Int64(sysconf(Int32(_SC_CLK_TCK)))
         guard ticksPerSecond > 0 else { return nil }
         return .microseconds((user + system) * 1_000_000 / ticksPerSecond)
+    }
+
+    /// The server's resident memory, from `/proc/PID/status`: anonymous (heap, stacks) and file-backed (the
+    /// mapped binary and libraries), in KiB. nil when unreadable.
+    func residentMemory() -> (anonymousKiB: Int, fileKiB: Int)? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else { return nil }
+        func kibibytes(_ field: String) -> Int? {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }) else { return nil }
+            return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+        }
+        guard let anonymous = kibibytes("RssAnon"), let file = kibibytes("RssFile") else { return nil }
+        return (anonymous, file)
     }
 
     /// Closes the server's stdin and waits for it to exit (terminating, then killing it if it does not within

@@ -182,24 +182,27 @@ extension PostgresStore {
         return MessagePage(messages: Array(messages.prefix(limit)), lastSeq: lastSeq, hasMore: hasMore)
     }
 
+    /// The inbox's one statement: up to `limit + 1` unread messages of `handle` across its threads, oldest first:
+    /// broadcasts and those directed to it, not its own.
+    /// Public so the bench times exactly this statement as PostgreSQL's share of an inbox call.
+    public static func inboxQuery(limit: Int, handle: String, workspace: String) -> PostgresQuery {
+        """
+        SELECT \(unescaped: MessageRow.columns)
+          FROM thread_participants p
+          JOIN messages m ON m.thread_id = p.thread_id AND m.seq > p.cursor_seq
+         WHERE p.workspace_id = \(workspace) AND p.handle = \(handle) AND p.left_at IS NULL
+           AND m.author <> \(handle)
+           AND (cardinality(m.to_handles) = 0 OR \(handle) = ANY (m.to_handles))
+         ORDER BY m.created_at, m.thread_id, m.seq
+         LIMIT \(limit + 1)
+        """
+    }
+
     /// Unread messages for the caller across its threads: broadcasts and those directed to it, not its own.
     public func inbox(limit: Int, context: CallContext) async throws(BridgeError) -> (messages: [Message], hasMore: Bool) {
-        let workspace = context.identity.workspace
-        let handle = context.identity.handle
+        let query = Self.inboxQuery(limit: limit, handle: context.identity.handle, workspace: context.identity.workspace)
         let messages = try await withConnection { connection -> [Message] in
-            let rows = try await connection.query(
-                """
-                SELECT \(unescaped: MessageRow.columns)
-                  FROM thread_participants p
-                  JOIN messages m ON m.thread_id = p.thread_id AND m.seq > p.cursor_seq
-                 WHERE p.workspace_id = \(workspace) AND p.handle = \(handle) AND p.left_at IS NULL
-                   AND m.author <> \(handle)
-                   AND (cardinality(m.to_handles) = 0 OR \(handle) = ANY (m.to_handles))
-                 ORDER BY m.created_at, m.thread_id, m.seq
-                 LIMIT \(limit + 1)
-                """,
-                logger: self.logger
-            )
+            let rows = try await connection.query(query, logger: self.logger)
             var messages: [Message] = []
             for try await row in rows { messages.append(try MessageRow(row).message) }
             return messages

@@ -37,6 +37,11 @@ struct Bench: AsyncParsableCommand {
                                   (request line written to reply line read) and by serve's tool.call log line
                                   (duration_ms); serve's CPU time per read (/proc/PID/stat) against the same page
                                   query sent straight over PostgresNIO
+              inbox               a reader who is a member of 500 threads of 20 messages each (10,000; 50 threads
+                                  with --quick), none read: non-waiting v1_inbox calls through one serve child,
+                                  client and tool.call timings, and the store's inbox statement sent alone
+              memory              one serve child's RssAnon and RssFile (/proc/PID/status) idle after initialize,
+                                  and after 10,000 posts and as many reads (500 with --quick)
               gapless seqs        every thread's seqs are 1..n with no gap or duplicate
 
             Output: a table on stdout (or the JSON with --json), the JSON report in --output, and a one-line
@@ -173,6 +178,8 @@ struct Bench: AsyncParsableCommand {
 
         lines.append(renderWire(report.wire))
         lines.append("")
+        lines.append(renderInboxAndMemory(report))
+        lines.append("")
 
         lines.append(renderThroughput(report))
         lines.append("")
@@ -241,6 +248,37 @@ extension Bench {
             )
         }
         return table.render() + "\n\n" + mcp.render()
+    }
+
+    /// The inbox block (client and serve side, PostgreSQL alone) and the memory line of serve.
+    static func renderInboxAndMemory(_ report: BenchReport) -> String {
+        let inbox = report.inbox
+        var table = TextTable(
+            "inbox of \(inbox.messagesPerCall), \(inbox.messages) messages in \(inbox.threads) threads (\(inbox.unread) unread; ms)",
+            "samples",
+            "p50",
+            "p95",
+            "p99",
+            "max"
+        )
+        func add(_ label: String, _ summary: LatencySummary) {
+            table.add(
+                label,
+                "\(summary.samples)",
+                String(format: "%.2f", summary.p50Ms),
+                String(format: "%.2f", summary.p95Ms),
+                String(format: "%.2f", summary.p99Ms),
+                String(format: "%.2f", summary.maxMs)
+            )
+        }
+        add("v1_inbox, client round trip", inbox.roundTrip)
+        add("v1_inbox, server side (tool.call log)", inbox.serverSide)
+        add("PostgreSQL inbox query (raw)", inbox.postgresQuery)
+        let memory = report.memory
+        func mebibytes(_ kib: Int) -> String { String(format: "%.1f", Double(kib) / 1024) }
+        return table.render()
+            + "\n  serve memory (MiB): idle RssAnon \(mebibytes(memory.idle.rssAnonKib)), RssFile \(mebibytes(memory.idle.rssFileKib)); "
+            + "after \(memory.posts) posts and \(memory.reads) reads RssAnon \(mebibytes(memory.afterLoad.rssAnonKib)), RssFile \(mebibytes(memory.afterLoad.rssFileKib))"
     }
 
     /// The wire block: each operation at the client and inside serve, then serve's CPU per read against PostgreSQL.

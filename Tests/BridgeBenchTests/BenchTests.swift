@@ -24,7 +24,7 @@ struct BenchTests {
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         for section in [
             "machine", "post_to_visible", "wake_trigger", "read_latency", "throughput", "mcp_throughput", "serve_initialize",
-            "wire", "errors", "gapless_seq", "service_levels", "settings",
+            "wire", "inbox", "memory", "errors", "gapless_seq", "service_levels", "settings",
         ] {
             #expect(object[section] != nil, "the report has no \(section)")
         }
@@ -38,6 +38,7 @@ struct BenchTests {
         #expect(report.serveInitialize.samples == report.settings.serveSamples)
         Self.expectThroughputFigures(report)
         Self.expectWireFigures(report)
+        Self.expectInboxAndMemoryFigures(report)
         #expect(!report.machine.postgresVersion.isEmpty)
         #expect(report.serviceLevels.contains { $0.sli == "gapless seqs" && $0.pass })
 
@@ -101,6 +102,26 @@ struct BenchTests {
         #expect(wire.serveCpuPerReadMs > 0)
         #expect(wire.cpuPerReadToPageQuery > 0)
         for sli in ["p50 server-side read of 50 (serve log)", "p50 server-side post (serve log)", "serve CPU per read ÷ PostgreSQL page time"] {
+            #expect(report.serviceLevels.contains { $0.sli == sli }, "no service level \(sli)")
+        }
+    }
+
+    /// The inbox step read its seeded mailbox through serve and the memory step read serve's memory twice.
+    /// Only presence is checked, never a speed or a size.
+    static func expectInboxAndMemoryFigures(_ report: BenchReport) {
+        let inbox = report.inbox
+        #expect(inbox.threads == report.settings.inboxThreads)
+        #expect(inbox.messages == inbox.threads * 20)
+        #expect(inbox.unread == inbox.threads * 15, "broadcasts and those directed to the reader: three quarters")
+        #expect(inbox.messagesPerCall == 50, "every inbox call is a full page")
+        #expect(inbox.roundTrip.samples == report.settings.wireSamples)
+        #expect(inbox.serverSide.samples == inbox.roundTrip.samples)
+        #expect(inbox.postgresQuery.samples == report.settings.wireSamples)
+        let memory = report.memory
+        #expect(memory.posts == report.settings.memoryCalls && memory.reads == report.settings.memoryCalls)
+        #expect(memory.idle.rssAnonKib > 0 && memory.idle.rssFileKib > 0)
+        #expect(memory.afterLoad.rssAnonKib > 0 && memory.afterLoad.rssFileKib > 0)
+        for sli in ["serve RssAnon, idle", "serve RssAnon, after \(memory.posts) posts and \(memory.reads) reads"] {
             #expect(report.serviceLevels.contains { $0.sli == sli }, "no service level \(sli)")
         }
     }
