@@ -1,4 +1,5 @@
 import BridgeCore
+import PostgresNIO
 import Synchronization
 
 /// Runs an operation with a hard bound on how long its caller waits.
@@ -17,8 +18,10 @@ enum BoundedOperation {
     ) async throws -> Value {
         let outcome = SingleOutcome<Value>()
         let work = Task { outcome.settle(await Result(catching: operation)) }
-        let timer = Task {
-            try await Task.sleep(for: timeout)
+        // A timer on an event loop, not a sleeping task: a cancelled `Task.sleep` keeps its task and dispatch timer
+        // allocated until the deadline would have passed, about 1 KB per operation that a busy `serve` piled up by
+        // the megabyte (README, Service levels, Memory). A cancelled NIO timer is gone at once.
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
             if outcome.settle({ .failure(abandon()) }) { work.cancel() }
         }
         defer { timer.cancel() }
@@ -84,5 +87,15 @@ extension Result where Failure == any Error {
         } catch {
             self = .failure(error)
         }
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, saturating at `Int64.max`.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return seconds < 0 ? .min : .max }
+        return whole.addingReportingOverflow(attoseconds / 1_000_000_000).overflow ? .max : whole + attoseconds / 1_000_000_000
     }
 }
