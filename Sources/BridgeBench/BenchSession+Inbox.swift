@@ -145,16 +145,16 @@ extension BenchSession {
         return transcript
     }
 
-    /// The store's inbox statement (``PostgresStore/inboxQuery(limit:handle:workspace:)``) for the reader, sent
+    /// The store's inbox statement (``InboxStatement``, prepared) for the reader, sent
     /// alone on the writers' client, `samples` times after one untimed call; each until its last row is in.
     private func measureInboxQuery(samples: Int) async throws -> [Duration] {
+        let statement = InboxStatement(limit: 50, handle: Fixture.inbox, workspace: Fixture.workspace)
         var latencies: [Duration] = []
         for index in 0...samples {
             try Task.checkCancellation()
-            let query = PostgresStore.inboxQuery(limit: 50, handle: Fixture.inbox, workspace: Fixture.workspace)
             let start = ContinuousClock.now
             do {
-                let rows = try await writerStore.client.query(query, logger: logger)
+                let rows = try await writerStore.client.execute(statement, logger: logger)
                 for try await _ in rows {}
                 if index > 0 { latencies.append(start.duration(to: .now)) }
                 tally.record(step: "inbox_query", kind: .rawRead, error: nil)

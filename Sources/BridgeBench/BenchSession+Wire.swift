@@ -205,21 +205,23 @@ extension BenchSession {
         }
     }
 
-    /// The store's page query (``PostgresStore/messagePageQuery(threadID:afterSeq:limit:handle:workspace:)``, the one
-    /// `readMessages` sends) for the wire thread's page, sent
-    /// alone on the writers' client, `samples` times one after another after one untimed call. Each sample is
-    /// from the call until its last row is in.
+    /// The store's page statement (``MessagePageStatement``, prepared, the one `readMessages` sends) for the wire
+    /// thread's page, sent alone on the writers' client, `samples` times one after another after one untimed call.
+    /// Each sample is from the call until its last row is in.
     private func measurePageQuery(thread: UUID, afterSeq: Int64, samples: Int) async throws -> [Duration] {
-        let handle = Fixture.wire
-        let workspace = Fixture.workspace
-        let limit = Self.wirePageSize
+        let statement = MessagePageStatement(
+            threadID: thread,
+            afterSeq: afterSeq,
+            limit: Self.wirePageSize,
+            handle: Fixture.wire,
+            workspace: Fixture.workspace
+        )
         var latencies: [Duration] = []
         for index in 0...samples {
             try Task.checkCancellation()
-            let query = PostgresStore.messagePageQuery(threadID: thread, afterSeq: afterSeq, limit: limit, handle: handle, workspace: workspace)
             let start = ContinuousClock.now
             do {
-                let rows = try await writerStore.client.query(query, logger: logger)
+                let rows = try await writerStore.client.execute(statement, logger: logger)
                 for try await _ in rows {}
                 if index > 0 { latencies.append(start.duration(to: .now)) }
                 tally.record(step: "wire_page_query", kind: .rawRead, error: nil)

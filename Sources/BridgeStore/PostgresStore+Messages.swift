@@ -112,33 +112,6 @@ extension PostgresStore {
         return found
     }
 
-    /// The read's one statement: the thread's last seq, status and whether `handle` is a member, and (for a member,
-    /// or anyone when `bypassMembership`) up to `limit + 1` messages after `afterSeq`, one row each (one row of NULL
-    /// messages when there are none).
-    /// Public so the bench times exactly this statement as PostgreSQL's share of a read.
-    public static func messagePageQuery(
-        threadID: UUID,
-        afterSeq: Int64,
-        limit: Int,
-        handle: String,
-        workspace: String,
-        bypassMembership: Bool = false
-    ) -> PostgresQuery {
-        """
-        WITH t AS (
-            SELECT t.id, t.last_seq, t.status,
-                   EXISTS (SELECT 1 FROM thread_participants p
-                            WHERE p.thread_id = t.id AND p.handle = \(handle) AND p.left_at IS NULL) AS member
-              FROM threads t WHERE t.id = \(threadID) AND t.workspace_id = \(workspace)
-        )
-        SELECT t.last_seq, t.member, t.status, \(unescaped: MessageRow.columns)
-          FROM t LEFT JOIN LATERAL (
-               SELECT * FROM messages m WHERE m.thread_id = t.id AND m.seq > \(afterSeq) AND (t.member OR \(bypassMembership))
-                ORDER BY m.seq LIMIT \(limit + 1)) m ON true
-         ORDER BY m.seq
-        """
-    }
-
     /// Messages with seq above `afterSeq`, oldest first. For a caller who is not a member, the thread's facts go to
     /// `refused` (the policy engine), which throws the reason unless the role bypasses membership.
     public func readMessages(
@@ -149,7 +122,7 @@ extension PostgresStore {
         context: CallContext,
         refused: (ThreadFacts) throws(BridgeError) -> Void = { _ throws(BridgeError) in }
     ) async throws(BridgeError) -> MessagePage {
-        let query = Self.messagePageQuery(
+        let statement = MessagePageStatement(
             threadID: threadID,
             afterSeq: afterSeq,
             limit: limit,
@@ -158,7 +131,7 @@ extension PostgresStore {
             bypassMembership: bypassMembership
         )
         let result = try await withConnection { connection -> (Int64, Bool, String, [Message])? in
-            let rows = try await connection.query(query, logger: self.logger)
+            let rows = try await connection.execute(statement, logger: self.logger)
             var header: (Int64, Bool, String)?
             var messages: [Message] = []
             for try await row in rows {
@@ -182,27 +155,11 @@ extension PostgresStore {
         return MessagePage(messages: Array(messages.prefix(limit)), lastSeq: lastSeq, hasMore: hasMore)
     }
 
-    /// The inbox's one statement: up to `limit + 1` unread messages of `handle` across its threads, oldest first:
-    /// broadcasts and those directed to it, not its own.
-    /// Public so the bench times exactly this statement as PostgreSQL's share of an inbox call.
-    public static func inboxQuery(limit: Int, handle: String, workspace: String) -> PostgresQuery {
-        """
-        SELECT \(unescaped: MessageRow.columns)
-          FROM thread_participants p
-          JOIN messages m ON m.thread_id = p.thread_id AND m.seq > p.cursor_seq
-         WHERE p.workspace_id = \(workspace) AND p.handle = \(handle) AND p.left_at IS NULL
-           AND m.author <> \(handle)
-           AND (cardinality(m.to_handles) = 0 OR \(handle) = ANY (m.to_handles))
-         ORDER BY m.created_at, m.thread_id, m.seq
-         LIMIT \(limit + 1)
-        """
-    }
-
     /// Unread messages for the caller across its threads: broadcasts and those directed to it, not its own.
     public func inbox(limit: Int, context: CallContext) async throws(BridgeError) -> (messages: [Message], hasMore: Bool) {
-        let query = Self.inboxQuery(limit: limit, handle: context.identity.handle, workspace: context.identity.workspace)
+        let statement = InboxStatement(limit: limit, handle: context.identity.handle, workspace: context.identity.workspace)
         let messages = try await withConnection { connection -> [Message] in
-            let rows = try await connection.query(query, logger: self.logger)
+            let rows = try await connection.execute(statement, logger: self.logger)
             var messages: [Message] = []
             for try await row in rows { messages.append(try MessageRow(row).message) }
             return messages
@@ -247,11 +204,14 @@ extension PostgresStore {
                     details: ["field": "seq"]
                 )
             }
-            // GREATEST keeps the cursor monotonic even when two acks race.
+            // GREATEST keeps the cursor monotonic even when two acks race; cursor_at is its message's time, where
+            // the inbox starts looking (InboxStatement).
             var newCursor = max(cursor, seq)
             for try await updated in try await connection.query(
                 """
-                UPDATE thread_participants SET cursor_seq = GREATEST(cursor_seq, \(seq))
+                UPDATE thread_participants
+                   SET cursor_seq = GREATEST(cursor_seq, \(seq)),
+                       cursor_at = (SELECT m.created_at FROM messages m WHERE m.thread_id = \(threadID) AND m.seq = GREATEST(cursor_seq, \(seq)))
                  WHERE thread_id = \(threadID) AND handle = \(handle) AND left_at IS NULL
                 RETURNING cursor_seq
                 """,
