@@ -7,8 +7,8 @@ import PostgresNIO
 /// It walks the workspace's messages in time order (`messages_by_workspace_time`, migration 0007) and stops at its
 /// page, checking each message against the caller's row of its thread by primary key. The walk starts at the oldest
 /// point an unread message can have: the earliest, over the caller's threads with unread messages (`last_seq`
-/// beyond the cursor), of its cursor's message time (`cursor_at`), or the thread's creation when nothing is
-/// acknowledged, less ``lookback``. A caller with nothing unread walks nothing.
+/// beyond the cursor), of its cursor's message time (`cursor_at`) less ``lookback``, or the thread's creation when
+/// nothing is acknowledged. A caller with nothing unread walks nothing.
 ///
 /// Public so the bench times exactly this statement as PostgreSQL's share of an inbox call.
 public struct InboxStatement: PostgresPreparedStatement {
@@ -17,9 +17,9 @@ public struct InboxStatement: PostgresPreparedStatement {
 
     /// How far before a cursor's message the walk starts. A message's `created_at` is its transaction's start, and
     /// its seq is taken later, at the thread's row lock: a post that waited for the lock can be older than the
-    /// message before it. That wait is bounded by the operation timeout (5 s by default) and `lock_timeout`; this is
-    /// far beyond both.
-    public static let lookback = "10 minutes"
+    /// message before it. That wait is bounded by `lock_timeout` (``DatabaseEndpoint``); this is many times it.
+    /// A thread with nothing acknowledged needs none: no message of it is older than the thread.
+    public static let lookback = "1 minute"
 
     public static let sql = """
         SELECT \(MessageRow.columns)
@@ -28,7 +28,7 @@ public struct InboxStatement: PostgresPreparedStatement {
                                     AND m.seq > p.cursor_seq
          WHERE m.workspace_id = $1::text
            AND m.created_at >= (
-               SELECT min(COALESCE(u.cursor_at, t.created_at)) - interval '\(lookback)'
+               SELECT min(COALESCE(u.cursor_at - interval '\(lookback)', t.created_at))
                  FROM thread_participants u JOIN threads t ON t.id = u.thread_id AND t.last_seq > u.cursor_seq
                 WHERE u.workspace_id = $1::text AND u.handle = $2::text AND u.left_at IS NULL)
            AND m.author <> $2::text
