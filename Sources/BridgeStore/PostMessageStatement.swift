@@ -18,6 +18,11 @@ import PostgresNIO
 /// allowance (the catalog's rate limit, a token bucket on the participant row) is not spent. A system message
 /// passes every guard. The statement returns those facts on every row, written or not, so that when a guard
 /// trips the policy engine, not a second diagnosis, says why; no row at all means the thread does not exist.
+///
+/// An agent's post runs alone, in autocommit (``PostgresStore/postMessage(_:permissions:rateLimit:context:idempotency:refused:)``),
+/// so a refused post must write nothing by itself: the allowance is spent only when every other guard passes
+/// in the statement's snapshot. Only a concurrent change to the thread between that snapshot and the seq bump's row
+/// lock (answered `TRANSACTION_CONFLICT` and retried) can spend a unit without a message.
 struct PostMessageStatement: PostgresPreparedStatement {
     /// The statement's parameters, by name; `$n` is the case's raw value and bindings follow this order.
     enum Parameter: Int, CaseIterable {
@@ -30,7 +35,7 @@ struct PostMessageStatement: PostgresPreparedStatement {
         var placeholder: String { "$\(rawValue)" }
     }
 
-    static let name = "agent_bridge_post_message_v4"
+    static let name = "agent_bridge_post_message_v5"
 
     private static func p(_ parameter: Parameter) -> String { parameter.placeholder }
 
@@ -41,6 +46,15 @@ struct PostMessageStatement: PostgresPreparedStatement {
         """
     static let isMember = """
         EXISTS (SELECT 1 FROM thread_participants p WHERE p.thread_id = \(p(.threadID)) AND p.handle = \(p(.author)) AND p.left_at IS NULL)
+        """
+    /// Every guard but the allowance, on the thread row (`status`, `last_seq`): read in `facts` to decide whether the
+    /// allowance is spent, and again in the seq bump, on the row it locked.
+    static let guardsBesidesAllowance = """
+        (\(p(.bypassMembership)) OR \(isMember))
+                    AND (status = 'active' OR (status = 'blocked' AND \(p(.mayPostWhileBlocked))))
+                    AND cardinality(\(p(.to))) = (SELECT count(*) FROM thread_participants p
+                                            WHERE p.thread_id = \(p(.threadID)) AND p.handle = ANY (\(p(.to))) AND p.left_at IS NULL)
+                    AND (\(p(.replyToSeq))::bigint IS NULL OR \(p(.replyToSeq)) <= last_seq)
         """
     static let sql = text(notifying: false)
 
@@ -53,22 +67,19 @@ struct PostMessageStatement: PostgresPreparedStatement {
                           EXCEPT SELECT p.handle FROM thread_participants p WHERE p.thread_id = t.id AND p.left_at IS NULL
                           ORDER BY 1) AS recipients_not_members,
                    (SELECT (\(allowanceNow))::float8 FROM participants
-                     WHERE \(p(.allowanceCapacity)) IS NOT NULL AND workspace_id = \(p(.workspace)) AND handle = \(p(.author))) AS allowance
+                     WHERE \(p(.allowanceCapacity)) IS NOT NULL AND workspace_id = \(p(.workspace)) AND handle = \(p(.author))) AS allowance,
+                   (\(guardsBesidesAllowance)) AS others_allow
               FROM threads t WHERE t.id = \(p(.threadID)) AND t.workspace_id = \(p(.workspace))
         ), r AS (
             UPDATE participants SET post_allowance = \(allowanceNow) - 1, post_allowance_at = now()
              WHERE \(p(.allowanceCapacity)) IS NOT NULL AND workspace_id = \(p(.workspace)) AND handle = \(p(.author))
-               AND \(allowanceNow) >= 1
+               AND \(allowanceNow) >= 1 AND (SELECT others_allow FROM facts)
             RETURNING 1
         ), t AS (
             UPDATE threads SET last_seq = last_seq + 1, updated_at = now()
              WHERE id = \(p(.threadID)) AND workspace_id = \(p(.workspace))
                AND (\(p(.isSystem)) OR (
-                        (\(p(.bypassMembership)) OR \(isMember))
-                    AND (status = 'active' OR (status = 'blocked' AND \(p(.mayPostWhileBlocked))))
-                    AND cardinality(\(p(.to))) = (SELECT count(*) FROM thread_participants p
-                                            WHERE p.thread_id = \(p(.threadID)) AND p.handle = ANY (\(p(.to))) AND p.left_at IS NULL)
-                    AND (\(p(.replyToSeq))::bigint IS NULL OR \(p(.replyToSeq)) <= last_seq)
+                        \(guardsBesidesAllowance)
                     AND (\(p(.allowanceCapacity)) IS NULL OR EXISTS (SELECT 1 FROM r)
                          OR NOT EXISTS (SELECT 1 FROM participants WHERE workspace_id = \(p(.workspace)) AND handle = \(p(.author))))))
             RETURNING last_seq
@@ -268,8 +279,8 @@ extension PostMessageStatement {
         )
     }
 
-    /// Runs the statement on `connection` (inside the caller's transaction) and returns its one row, or nil when
-    /// the thread does not exist in the workspace.
+    /// Runs the statement on `connection` (in the caller's transaction, or alone) and returns its one row, or nil
+    /// when the thread does not exist in the workspace.
     func run(on connection: PostgresConnection, logger: Logger) async throws -> Row? {
         var answer: Row?
         for try await row in try await connection.execute(self, logger: logger) { answer = row }

@@ -15,6 +15,10 @@ import Synchronization
 /// posts share one such transaction: the first to arrive sends every thread pending and the ones that arrive
 /// meanwhile go out with the next batch, sent by one of them (a group commit of notifications).
 ///
+/// An agent's post is one autocommit statement, and its commit is confirmed by the next round trip on the same
+/// connection (``confirmCommit(of:on:)``): in `after_commit` mode that round trip is the notify itself, so a post
+/// costs two round trips in all.
+///
 /// A post answers only after its notification was sent, so waiters keep LISTEN/NOTIFY's behaviour. If the process
 /// dies between the COMMIT and the notify, the notification is lost; every waiter re-checks by seq on its own
 /// interval (long polls, channel push, the supervisor's poll), as it does for a listener that reconnects.
@@ -60,6 +64,35 @@ public final class PostNotifier: Sendable {
         }
     }
 
+    /// Confirms that the autocommit post statement that just ran on `connection` has committed, and in
+    /// `after_commit` mode notifies `thread` in the same round trip.
+    ///
+    /// PostgresNIO hands back a statement's rows at its CommandComplete, before the implicit transaction commits at
+    /// Sync, and sends the connection's next query only after the server's ReadyForQuery, which follows the commit.
+    /// A commit that fails after CommandComplete is an unexpected message to PostgresNIO, which closes the
+    /// connection. So an answer to the next query, even an error from the server, proves the commit; a failure
+    /// without a server error leaves it unknown: `UNAVAILABLE` / `COMMIT_OUTCOME_UNKNOWN`.
+    func confirmCommit(of thread: UUID, on connection: PostgresConnection) async throws {
+        let query: PostgresQuery = mode == .afterCommit ? Self.notifyQuery([thread]) : "SELECT 1"
+        do {
+            for try await _ in try await connection.query(query, logger: logger) {}
+        } catch let error where StoreErrorMapping.sqlState(of: error) != nil {
+            logger.warning(
+                "Could not notify a post; waiters find it on their next re-check.",
+                metadata: ["event": "notify.failed", "error": "\(String(describing: error))", "threads": "1"]
+            )
+        } catch {
+            throw PostgresStore.autocommitFailure(error)
+        }
+    }
+
+    /// Sends the notification of a post confirmed by ``confirmCommit(of:on:)``, when the mode sends it separately
+    /// (`batched`); the other modes have sent it already.
+    func sendConfirmed(_ thread: UUID) async {
+        guard mode == .batched else { return }
+        await sendBatched([thread])
+    }
+
     private func sendBatched(_ threads: Set<UUID>) async {
         let sends = await withCheckedContinuation { continuation in
             state.withLock { state in
@@ -97,11 +130,7 @@ public final class PostNotifier: Sendable {
     /// One autocommit statement: `pg_notify` for each thread, with `synchronous_commit` off for its transaction,
     /// which writes nothing that needs the flush. Bounded by the operation timeout.
     private func deliver(_ threads: Set<UUID>) async {
-        let payloads = threads.map(\.wireString)
-        let query: PostgresQuery = """
-            SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(PostgresStore.messageChannel), t)
-              FROM unnest(\(payloads)::text[]) t
-            """
+        let query = Self.notifyQuery(threads)
         let client = client
         let logger = logger
         do {
@@ -117,6 +146,18 @@ public final class PostNotifier: Sendable {
                 metadata: ["event": "notify.failed", "error": "\(String(describing: error))", "threads": "\(threads.count)"]
             )
         }
+    }
+}
+
+extension PostNotifier {
+    /// `pg_notify` of each thread, in a transaction of its own with `synchronous_commit` off: it writes nothing that
+    /// needs the flush.
+    static func notifyQuery(_ threads: Set<UUID>) -> PostgresQuery {
+        let payloads = threads.map(\.wireString)
+        return """
+            SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(PostgresStore.messageChannel), t)
+              FROM unnest(\(payloads)::text[]) t
+            """
     }
 }
 

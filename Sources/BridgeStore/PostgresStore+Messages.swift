@@ -35,12 +35,13 @@ public struct MessagePage: Sendable {
 }
 
 extension PostgresStore {
-    /// Posts a message: one statement on the hot path, in a transaction whose COMMIT is confirmed before the
-    /// answer. Returns the message and whether it was a replay.
+    /// Posts a message: one autocommit statement and one confirming round trip, which in the default
+    /// `after_commit` mode is the post's notification itself (ARCHITECTURE.md, Life of a post). Returns the message
+    /// and whether it was a replay.
     ///
     /// `permissions` (the caller's role's, from the catalog) and `rateLimit` (the catalog's per-participant post
     /// limit, nil for none) set the statement's guards. When a guard refuses the write, the statement's facts go to
-    /// `refused`, the policy engine, which throws the reason; nothing of the attempt is kept.
+    /// `refused`, the policy engine, which throws the reason; the statement wrote nothing.
     public func postMessage(
         _ message: NewMessage,
         permissions: PolicyCatalog.RolePermissions,
@@ -57,8 +58,25 @@ extension PostgresStore {
             idempotency: idempotency
         )
         do throws(BridgeError) {
-            let written = try await withTransaction { connection in
-                try await self.guardedPost(statement, message: message, on: connection, refused: refused)
+            let written = try await run { [client, logger, notifier] gate in
+                let posted = try await client.withConnection { connection in
+                    // From here the statement may commit: a caller that stops waiting is told the outcome is unknown.
+                    guard gate.beginCommit() else { throw CancellationError() }
+                    let row: PostMessageStatement.Row?
+                    do {
+                        row =
+                            try await notifier.mode == .inStatement
+                            ? statement.runNotifying(on: connection, logger: logger)
+                            : statement.run(on: connection, logger: logger)
+                    } catch {
+                        throw Self.autocommitFailure(error)
+                    }
+                    let posted = try Self.outcome(of: row, statement, message: message, refused: refused)
+                    try await notifier.confirmCommit(of: statement.threadID, on: connection)
+                    return posted
+                }
+                await notifier.sendConfirmed(statement.threadID)
+                return posted
             }
             return (written, false)
         } catch let error where error.code == .internal && isIdempotencyConflict(error.underlying) {
@@ -67,6 +85,19 @@ extension PostgresStore {
             guard requestHash == idempotency.requestHash, let ref else { throw Self.keyReused(idempotency) }
             return (try await messageByID(ref, context: context), true)
         }
+    }
+
+    /// What an autocommit statement's failure tells the caller: a server error means the statement, and so its
+    /// implicit transaction, failed, and it is passed on as it was; any other (the connection or the server went away
+    /// while it ran) leaves unknown whether it committed: `UNAVAILABLE` / `COMMIT_OUTCOME_UNKNOWN`.
+    static func autocommitFailure(_ error: any Error) -> any Error {
+        if StoreErrorMapping.sqlState(of: error) != nil || error is BridgeError || error is CancellationError { return error }
+        return BridgeError(
+            .unavailable,
+            .commitOutcomeUnknown,
+            "The database went away before confirming the write; it may or may not be stored. Retry with the same idempotency_key.",
+            underlying: error
+        )
     }
 
     /// Runs the post statement inside the caller's transaction: the written message, or the refusal `refused`
@@ -84,11 +115,23 @@ extension PostgresStore {
         } else {
             answer = try await statement.run(on: connection, logger: logger)
         }
+        let written = try Self.outcome(of: answer, statement, message: message, refused: refused)
+        PostedThreads.current?.insert(statement.threadID)
+        return written
+    }
+
+    /// The post statement's answer as the written message, or the refusal: `refused` throws the reason from the
+    /// statement's facts; no row means the thread does not exist.
+    static func outcome(
+        of answer: PostMessageStatement.Row?,
+        _ statement: PostMessageStatement,
+        message: NewMessage,
+        refused: (ThreadFacts, MessagePostFacts) throws(BridgeError) -> Void
+    ) throws -> Message {
         guard let row = answer else {
             throw BridgeError.threadNotFound(statement.threadID.wireString)
         }
         if let written = row.written {
-            PostedThreads.current?.insert(statement.threadID)
             return statement.message(message, seq: written.seq, createdAt: written.createdAt)
         }
         try refused(row.thread, row.post)

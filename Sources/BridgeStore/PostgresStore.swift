@@ -78,7 +78,9 @@ public final class PostgresStore: Sendable {
     /// same idempotency key returns the original result if the write was stored, or writes it once.
     ///
     /// PostgresNIO ends a statement at its CommandComplete, before an implicit transaction's commit at Sync; that is
-    /// why every write runs in an explicit transaction, whose COMMIT completes only once it is durable.
+    /// why every write runs in an explicit transaction, whose COMMIT completes only once it is durable, but an agent's
+    /// post, the hot path: one autocommit statement whose commit the next query on its connection confirms
+    /// (``PostNotifier/confirmCommit(of:on:)``).
     ///
     /// The threads a post in `body` wrote to are notified after the COMMIT is confirmed (``PostNotifier``), before
     /// this returns; a transaction that rolled back notifies nothing.

@@ -64,6 +64,8 @@ import Testing
             #expect(try await refusal(["thread_id": id, "body": .string("re"), "reply_to_seq": .integer(2)], as: worker) == .replyToUnknownSeq)
             #expect(try await refusal(["thread_id": id, "body": .string("re"), "reply_to_seq": .integer(1)], as: worker) == nil)
             #expect(try await refusal(["thread_id": id, "body": .string("third")], as: worker) == nil)
+            // The worker's allowance is 3: the two refused posts above spent none of it (a post runs in autocommit,
+            // so nothing rolls a spent unit back), and "first", the reply and "third" spent all of it.
             #expect(try await refusal(["thread_id": id, "body": .string("fourth")], as: worker) == .rateLimited)
 
             _ = try await api.setThreadStatus(.init(threadID: thread, action: .escalate, reason: "stuck"), context: lead, idempotency: nil)

@@ -87,6 +87,43 @@ import Testing
         let store = impatientStore(database)
         try await TestDatabase.run(store) { client in
             let thread = try await makeThread(store, title: "locked")
+            _ = try await store.postAsMember(note(thread, "first"), context: owner)
+            // Another session holds the owner's cursor row for 1.5 s; the ack's transaction waits for it past the timeout.
+            let holder = Task {
+                try await client.withConnection { connection in
+                    try await connection.query("BEGIN", logger: logger)
+                    try await connection.query(
+                        "SELECT 1 FROM thread_participants WHERE thread_id = \(thread) AND handle = 'owner' FOR UPDATE",
+                        logger: logger
+                    )
+                    try await Task.sleep(for: .milliseconds(1500))
+                    try await connection.query("COMMIT", logger: logger)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            await #expect {
+                _ = try await store.acknowledge(threadID: thread, seq: 1, context: owner, idempotency: nil)
+            } throws: { error in
+                let error = error as? BridgeError
+                return error?.code == .unavailable && error?.reason == .databaseUnavailable
+            }
+            try await holder.value
+            // The abandoned transaction ran once the lock was free, and rolled back.
+            try await Task.sleep(for: .milliseconds(500))
+            let cursor = try await database.scalar(
+                "SELECT cursor_seq::text FROM thread_participants WHERE thread_id = '\(thread)' AND handle = 'owner'"
+            )
+            #expect(cursor == "0", "nothing was written after the caller was told UNAVAILABLE")
+        }
+    }
+
+    /// An agent's post is one autocommit statement: once it is sent it may commit, so a caller who stops waiting for
+    /// it is told the outcome is unknown, never that nothing was written.
+    @Test func aPostStillWaitingForTheThreadAtTheTimeoutIsUnknownAndItsRetryReplaysIt() async throws {
+        let database = try await TestDatabase.create(logger: logger)
+        let store = impatientStore(database)
+        try await TestDatabase.run(store) { client in
+            let thread = try await makeThread(store, title: "locked")
             // Another session holds the thread row for 1.5 s; the post's statement waits for it past the timeout.
             let holder = Task {
                 try await client.withConnection { connection in
@@ -97,18 +134,54 @@ import Testing
                 }
             }
             try await Task.sleep(for: .milliseconds(200))
+            let scope = IdempotencyScope(tool: "v1_message_post", key: "late-1", requestHash: "h-late")
             await #expect {
-                _ = try await store.postAsMember(note(thread, "late"), context: owner, idempotency: nil)
+                _ = try await store.postAsMember(note(thread, "late"), context: owner, idempotency: scope)
             } throws: { error in
                 let error = error as? BridgeError
-                return error?.code == .unavailable && error?.reason == .databaseUnavailable
+                return error?.code == .unavailable && error?.reason == .commitOutcomeUnknown && error?.retryable == true
             }
             try await holder.value
-            // The abandoned statement ran once the lock was free, and rolled back.
-            try await Task.sleep(for: .milliseconds(500))
-            #expect(try await storedBodies(client, thread).isEmpty, "nothing was written after the caller was told UNAVAILABLE")
-            let (posted, _) = try await store.postAsMember(note(thread, "next"), context: owner, idempotency: nil)
-            #expect(posted.seq == 1, "the seq the abandoned post had taken was rolled back")
+            try await waitUntil("the post sent before the timeout is stored", timeout: .seconds(10)) {
+                try await storedBodies(client, thread) == ["late"]
+            }
+            let (retried, deduplicated) = try await store.postAsMember(note(thread, "late"), context: owner, idempotency: scope)
+            #expect(deduplicated && retried.seq == 1, "the retry with the same key replays the stored post")
+            #expect(try await storedBodies(client, thread) == ["late"], "written exactly once")
+        }
+    }
+
+    /// The commit of an autocommit post happens after PostgresNIO has handed back the statement's row; a commit that
+    /// fails there must not be answered as a stored post.
+    @Test func aPostWhoseCommitFailsAfterItsStatementCompletedIsNotAnsweredAsStored() async throws {
+        let database = try await TestDatabase.create(logger: logger)
+        let store = PostgresStore(configuration: .init(endpoint: database.endpoint), logger: logger)
+        try await TestDatabase.run(store) { client in
+            let thread = try await makeThread(store, title: "failing commit")
+            try await client.query(
+                """
+                CREATE FUNCTION failing_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN IF NEW.body = 'doomed' THEN RAISE EXCEPTION 'refused at commit'; END IF; RETURN NULL; END $$
+                """,
+                logger: logger
+            )
+            try await client.query(
+                """
+                CREATE CONSTRAINT TRIGGER failing_commit AFTER INSERT ON messages DEFERRABLE INITIALLY DEFERRED
+                FOR EACH ROW EXECUTE FUNCTION failing_commit()
+                """,
+                logger: logger
+            )
+            await #expect {
+                _ = try await store.postAsMember(note(thread, "doomed"), context: owner)
+            } throws: { error in
+                // The statement's row came back; the commit's failure closed its connection before it was confirmed.
+                let error = error as? BridgeError
+                return error?.code == .unavailable && error?.reason == .commitOutcomeUnknown && error?.retryable == true
+            }
+            #expect(try await storedBodies(client, thread).isEmpty)
+            let (next, _) = try await store.postAsMember(note(thread, "fine"), context: owner)
+            #expect(next.seq == 1, "the failed commit's seq was never stored")
         }
     }
 }
